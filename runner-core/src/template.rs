@@ -1,0 +1,255 @@
+//! Node input templating on top of handlebars.
+//!
+//! Rules (seeds 001 and 003):
+//! - a string that is exactly one `{{path}}` (or `{{{path}}}`) expression inserts
+//!   the typed JSON value the path points at (number, bool, object, array,
+//!   string or null);
+//! - any other string containing `{{` is rendered by handlebars into a string
+//!   (several expressions, block helpers such as `{{#if}}`, ...);
+//! - strings without `{{` and all other scalars pass through unchanged;
+//! - objects and arrays are walked recursively; keys are never templated;
+//! - no HTML escaping;
+//! - a missing variable is an error in strict mode (the default) and renders as
+//!   empty (or `null` for typed insertion) in lenient mode.
+//!
+//! Every template is compiled once, when the flow loads.
+
+use handlebars::template::{Parameter, TemplateElement};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, Template,
+};
+use serde_json::Value;
+
+use crate::error::TemplateError;
+
+/// Name of the helper that serialises its argument as JSON; typed insertion
+/// renders `{{<TYPED_HELPER> path}}` and parses the result back.
+const TYPED_HELPER: &str = "__typed_value";
+
+/// A compiled node input.
+#[derive(Debug, Clone)]
+pub(crate) enum InputTemplate {
+    /// Passed through as is.
+    Literal(Value),
+    /// `{{path}}`: inserts the typed value. `name` is the registered template.
+    Typed { name: String, field: String, expr: String },
+    /// Any other string with `{{`: renders to a string.
+    Text { name: String, field: String, expr: String },
+    Array(Vec<InputTemplate>),
+    Object(Vec<(String, InputTemplate)>),
+}
+
+/// The handlebars registry of one flow, with our settings.
+pub(crate) struct Templates {
+    registry: Handlebars<'static>,
+    file: String,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("file", &self.file).finish()
+    }
+}
+
+impl Templates {
+    pub(crate) fn new(file: &str, strict: bool) -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(strict);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper(TYPED_HELPER, Box::new(typed_value_helper));
+        Templates {
+            registry,
+            file: file.to_string(),
+        }
+    }
+
+    /// Compiles a node input tree. `field` is the path of `value` for messages.
+    pub(crate) fn compile(
+        &mut self,
+        node: &str,
+        field: &str,
+        value: &Value,
+    ) -> Result<InputTemplate, TemplateError> {
+        Ok(match value {
+            Value::String(s) if s.contains("{{") => self.compile_string(node, field, s)?,
+            Value::Array(items) => InputTemplate::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.compile(node, &format!("{field}[{i}]"), v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => InputTemplate::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.compile(node, &format!("{field}.{k}"), v)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+            other => InputTemplate::Literal(other.clone()),
+        })
+    }
+
+    fn compile_string(
+        &mut self,
+        node: &str,
+        field: &str,
+        text: &str,
+    ) -> Result<InputTemplate, TemplateError> {
+        let error = |reason: String| TemplateError {
+            file: self.file.clone(),
+            node: node.to_string(),
+            field: field.to_string(),
+            expr: text.to_string(),
+            reason,
+        };
+        let compiled = Template::compile(text).map_err(|e| {
+            let at = e
+                .pos()
+                .map(|(l, c)| format!(" at {l}:{c}"))
+                .unwrap_or_default();
+            error(format!("syntax error{at}: {}", e.reason()))
+        })?;
+        let name = format!("{node}{field}");
+        if let Some(path) = single_path_expression(text, &compiled) {
+            let typed = Template::compile(&format!("{{{{{TYPED_HELPER} {path}}}}}"))
+                .map_err(|e| error(format!("syntax error: {}", e.reason())))?;
+            self.registry.register_template(&name, typed);
+            Ok(InputTemplate::Typed {
+                name,
+                field: field.to_string(),
+                expr: text.to_string(),
+            })
+        } else {
+            self.registry.register_template(&name, compiled);
+            Ok(InputTemplate::Text {
+                name,
+                field: field.to_string(),
+                expr: text.to_string(),
+            })
+        }
+    }
+
+    /// Renders a compiled input against the run context.
+    pub(crate) fn render(
+        &self,
+        node: &str,
+        input: &InputTemplate,
+        ctx: &Context,
+    ) -> Result<Value, TemplateError> {
+        Ok(match input {
+            InputTemplate::Literal(v) => v.clone(),
+            InputTemplate::Typed { name, field, expr } => {
+                let text = self.render_named(node, name, field, expr, ctx)?;
+                serde_json::from_str(&text).map_err(|e| self.render_error(node, field, expr, e.to_string()))?
+            }
+            InputTemplate::Text { name, field, expr } => {
+                Value::String(self.render_named(node, name, field, expr, ctx)?)
+            }
+            InputTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| self.render(node, t, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            InputTemplate::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, t)| Ok((k.clone(), self.render(node, t, ctx)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+        })
+    }
+
+    fn render_named(
+        &self,
+        node: &str,
+        name: &str,
+        field: &str,
+        expr: &str,
+        ctx: &Context,
+    ) -> Result<String, TemplateError> {
+        self.registry
+            .render_with_context(name, ctx)
+            .map_err(|e| self.render_error(node, field, expr, describe_render_error(&e)))
+    }
+
+    fn render_error(&self, node: &str, field: &str, expr: &str, reason: String) -> TemplateError {
+        TemplateError {
+            file: self.file.clone(),
+            node: node.to_string(),
+            field: field.to_string(),
+            expr: expr.to_string(),
+            reason,
+        }
+    }
+}
+
+/// If `text` is exactly one `{{path}}` / `{{{path}}}` expression (no helper, no
+/// parameters, nothing around it), returns the path as written.
+fn single_path_expression(text: &str, compiled: &Template) -> Option<String> {
+    let [element] = compiled.elements.as_slice() else {
+        return None;
+    };
+    let helper = match element {
+        TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => h,
+        _ => return None,
+    };
+    if !helper.params.is_empty() || !helper.hash.is_empty() || helper.block {
+        return None;
+    }
+    if !matches!(helper.name, Parameter::Path(_) | Parameter::Name(_)) {
+        return None;
+    }
+    let inner = text
+        .strip_prefix("{{{")
+        .and_then(|t| t.strip_suffix("}}}"))
+        .or_else(|| text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")))?;
+    let path = inner.trim_matches('~').trim();
+    // `{{else}}` is a keyword, not a path.
+    if path.is_empty() || path == "else" {
+        return None;
+    }
+    Some(path.to_string())
+}
+
+/// `{{__typed_value path}}`: writes the value at `path` as JSON. In strict mode
+/// a missing value is an error naming the path; otherwise it is `null`.
+fn typed_value_helper(
+    h: &Helper<'_>,
+    r: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let param = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex(TYPED_HELPER, 0))?;
+    if param.is_value_missing() {
+        if r.strict_mode() {
+            return Err(RenderErrorReason::MissingVariable(
+                param.relative_path().cloned(),
+            )
+            .into());
+        }
+        out.write("null")?;
+        return Ok(());
+    }
+    let text = serde_json::to_string(param.value())
+        .map_err(|e| RenderError::from(RenderErrorReason::SerdeError(e)))?;
+    out.write(&text)?;
+    Ok(())
+}
+
+fn describe_render_error(e: &RenderError) -> String {
+    let at = match (e.line_no, e.column_no) {
+        (Some(l), Some(c)) => format!(" at {l}:{c}"),
+        _ => String::new(),
+    };
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => {
+            format!("missing variable `{path}`{at}")
+        }
+        RenderErrorReason::MissingVariable(None) => format!("missing variable{at}"),
+        other => format!("{other}{at}"),
+    }
+}

@@ -1,0 +1,168 @@
+//! YAML reading: parse errors with positions, the unquoted-`{{expr}}` repair,
+//! and a best-effort line lookup for nodes.
+
+use serde_yaml::{Mapping, Value};
+
+use crate::error::{FlowError, Position};
+
+/// Parses a flow document, turning unquoted `{{expr}}` scalars back into strings.
+pub(crate) fn parse(file: &str, text: &str) -> Result<Value, FlowError> {
+    let mut value: Value = serde_yaml::from_str(text).map_err(|e| {
+        let pos = e
+            .location()
+            .map(|l| Position {
+                line: Some(l.line() as u32),
+                column: Some(l.column() as u32),
+            })
+            .unwrap_or_default();
+        let mut message = e.to_string();
+        // serde_yaml appends " at line X column Y"; the position is already in front.
+        if let Some(cut) = message.find(" at line ") {
+            message.truncate(cut);
+        }
+        let line_text = pos
+            .line
+            .and_then(|l| text.lines().nth(l as usize - 1))
+            .unwrap_or("");
+        if line_text.contains("{{") {
+            message.push_str(
+                " (a template mixed with other text must be quoted: `key: \"a {{x}} b\"`)",
+            );
+        }
+        FlowError::Yaml {
+            file: file.to_string(),
+            pos,
+            message,
+        }
+    })?;
+    repair_unquoted_templates(&mut value);
+    Ok(value)
+}
+
+/// YAML reads an unquoted `{{a.b}}` as the flow mapping `{{a.b: null}: null}`
+/// (and `{{{a}}}` one level deeper). Seed 001 writes templates that way, so we
+/// turn such values back into the template text they were meant to be. Keys
+/// are left alone: they are never templated.
+fn repair_unquoted_templates(value: &mut Value) {
+    if let Some(text) = unquoted_template(value) {
+        *value = Value::String(text);
+        return;
+    }
+    match value {
+        Value::Mapping(map) => map.values_mut().for_each(repair_unquoted_templates),
+        Value::Sequence(items) => items.iter_mut().for_each(repair_unquoted_templates),
+        Value::Tagged(tagged) => repair_unquoted_templates(&mut tagged.value),
+        _ => {}
+    }
+}
+
+fn unquoted_template(value: &Value) -> Option<String> {
+    let mut depth = 0;
+    let mut current = value;
+    while let Some((key, Value::Null)) = single_entry(current) {
+        depth += 1;
+        current = key;
+    }
+    let inner = match current {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    match depth {
+        2 => Some(format!("{{{{{inner}}}}}")),
+        3 => Some(format!("{{{{{{{inner}}}}}}}")),
+        _ => None,
+    }
+}
+
+fn single_entry(value: &Value) -> Option<(&Value, &Value)> {
+    match value {
+        Value::Mapping(map) if map.len() == 1 => map.iter().next(),
+        _ => None,
+    }
+}
+
+/// Best-effort position of `nodes.<id>` in the text: serde_yaml keeps no spans
+/// for values, so we look for the first indented `<id>:` after `nodes:`.
+pub(crate) fn node_position(text: &str, id: &str) -> Position {
+    let mut in_nodes = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if indent == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            in_nodes = trimmed.starts_with("nodes:");
+            continue;
+        }
+        if in_nodes && indent > 0 {
+            let key = trimmed
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim_matches(|c| c == '"' || c == '\'');
+            if key == id && trimmed[key.len()..].trim_start_matches(['"', '\'']).starts_with(':') {
+                return Position {
+                    line: Some(index as u32 + 1),
+                    column: Some(indent as u32 + 1),
+                };
+            }
+        }
+    }
+    Position::default()
+}
+
+/// Renders a key for messages.
+pub(crate) fn key_str(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// Gets a string-keyed entry from a mapping.
+pub(crate) fn get<'a>(map: &'a Mapping, key: &str) -> Option<&'a Value> {
+    map.get(Value::String(key.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unquoted_template_becomes_string() {
+        let v = parse("f.yaml", "a: {{node.start.user.id}}\nb: [ {{x}} ]\nc: {{{raw}}}\n").unwrap();
+        assert_eq!(v["a"], Value::String("{{node.start.user.id}}".into()));
+        assert_eq!(v["b"][0], Value::String("{{x}}".into()));
+        assert_eq!(v["c"], Value::String("{{{raw}}}".into()));
+    }
+
+    #[test]
+    fn real_nested_mappings_are_kept() {
+        let v = parse("f.yaml", "a: {x: 1}\nb: {x: null}\n").unwrap();
+        assert_eq!(v["a"]["x"], Value::Number(1.into()));
+        assert!(v["b"].is_mapping());
+    }
+
+    #[test]
+    fn syntax_error_has_position_and_hint() {
+        let err = parse("f.yaml", "a: 1\nb: {{x}} and more\n").unwrap_err();
+        match err {
+            FlowError::Yaml { pos, message, .. } => {
+                assert_eq!(pos.line, Some(2));
+                assert!(message.contains("must be quoted"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn finds_node_line() {
+        let text = "id: x\nnodes:\n  # c\n  start:\n    echo: {}\n  next:\n    echo: {}\n";
+        assert_eq!(node_position(text, "next").line, Some(6));
+        assert_eq!(node_position(text, "start").line, Some(4));
+        assert_eq!(node_position(text, "missing").line, None);
+    }
+}

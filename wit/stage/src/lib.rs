@@ -1,0 +1,60 @@
+//! Stages the runner's WIT package (`wit/runner.wit`) together with the greentic
+//! packages it `use`s, so bindings generators can resolve it from one folder.
+//!
+//! The greentic packages are taken from the `greentic-interfaces` crate, which
+//! ships them under `bundled-wit/`; they are never copied into this repository.
+#![deny(missing_docs)]
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Greentic packages the runner world depends on, as named in `bundled-wit/`.
+const GREENTIC_DEPS: &[&str] = &["greentic-component-0.6.0", "greentic-types-core-0.6.0"];
+
+/// The repository's `wit/` folder (the source of truth for `greentic:runner`).
+pub fn runner_wit_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("wit/stage lives inside wit/")
+        .to_path_buf()
+}
+
+/// The folder of greentic WIT packages shipped by `greentic-interfaces`.
+pub fn greentic_bundled_wit() -> PathBuf {
+    let root = greentic_interfaces::wit_root();
+    root.parent()
+        .map(|p| p.join("bundled-wit"))
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("greentic-interfaces ships no bundled-wit next to {root:?}"))
+}
+
+/// Copies `wit/*.wit` into `out/` and the greentic dependencies into `out/deps/`,
+/// flattened (one folder per package), and returns `out`.
+pub fn stage(out: &Path) -> io::Result<PathBuf> {
+    if out.exists() {
+        fs::remove_dir_all(out)?;
+    }
+    let deps = out.join("deps");
+    fs::create_dir_all(&deps)?;
+    for entry in fs::read_dir(runner_wit_dir())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wit") {
+            fs::copy(&path, out.join(path.file_name().unwrap()))?;
+        }
+    }
+    let bundled = greentic_bundled_wit();
+    for name in GREENTIC_DEPS {
+        let dest = deps.join(name);
+        fs::create_dir_all(&dest)?;
+        fs::copy(bundled.join(name).join("package.wit"), dest.join("package.wit"))?;
+    }
+    Ok(out.to_path_buf())
+}
+
+/// Files whose change must re-run a build script that staged the WIT.
+pub fn watched_files() -> Vec<PathBuf> {
+    let mut files = vec![runner_wit_dir().join("runner.wit")];
+    files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"));
+    files
+}
