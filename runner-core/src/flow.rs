@@ -80,7 +80,8 @@ pub(crate) struct Node {
 }
 
 /// One routing entry. Routes are tried in order; the first whose condition
-/// holds is taken. No route (or none matching) ends the flow.
+/// holds is taken; if none holds, the flow ends. A node without `routing`
+/// gets one route to the next node in the file (none for the last node).
 #[derive(Debug)]
 pub(crate) struct Route {
     /// `None` ends the flow (`out` / `reply`).
@@ -238,8 +239,10 @@ impl<'a> Loader<'a> {
 
         let mut templates = Templates::new(&self.source.name, strict);
         let mut built = Vec::with_capacity(ids.len());
-        for (id, body) in ids.iter().zip(nodes.values()) {
-            built.push(self.node(id, body, &index, &sidecar, &mut templates)?);
+        for (i, (id, body)) in ids.iter().zip(nodes.values()).enumerate() {
+            // Without `routing`, a node falls through to the next one in the file.
+            let next = (i + 1 < ids.len()).then_some(NodeIndex(i + 1));
+            built.push(self.node(id, body, next, &index, &sidecar, &mut templates)?);
         }
 
         let start = self.start(&top, &index, &ids)?;
@@ -278,6 +281,7 @@ impl<'a> Loader<'a> {
         &self,
         id: &str,
         body: &Yaml,
+        next: Option<NodeIndex>,
         index: &HashMap<String, NodeIndex>,
         sidecar: &HashMap<String, String>,
         templates: &mut Templates,
@@ -345,7 +349,9 @@ impl<'a> Loader<'a> {
         let input: Json = serde_json::to_value(&input)
             .map_err(|e| self.invalid(Some(id), format!("input is not representable as JSON: {e}")))?;
         let input = templates.compile(id, "input", &input)?;
-        let routes = self.routes(id, body, index)?;
+        let routes = self
+            .routes(id, body, index)?
+            .unwrap_or_else(|| vec![Route { to: next, condition: None }]);
         Ok(Node {
             id: id.to_string(),
             component,
@@ -360,11 +366,11 @@ impl<'a> Loader<'a> {
         id: &str,
         body: &Mapping,
         index: &HashMap<String, NodeIndex>,
-    ) -> Result<Vec<Route>, FlowError> {
+    ) -> Result<Option<Vec<Route>>, FlowError> {
         let entries: Vec<&Yaml> = match yaml::get(body, "routing") {
-            None | Some(Yaml::Null) => return Ok(Vec::new()),
+            None | Some(Yaml::Null) => return Ok(None),
             Some(Yaml::String(s)) if s == "out" || s == "reply" => {
-                return Ok(vec![Route { to: None, condition: None }]);
+                return Ok(Some(vec![Route { to: None, condition: None }]));
             }
             Some(Yaml::String(s)) => {
                 return Err(self.invalid(
@@ -434,7 +440,7 @@ impl<'a> Loader<'a> {
             };
             routes.push(Route { to: target, condition });
         }
-        Ok(routes)
+        Ok(Some(routes))
     }
 
     /// Reads the resolve sidecar into node id -> component reference.
