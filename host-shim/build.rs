@@ -1,1 +1,166 @@
-fn main() {}
+//! Builds what host-shim runs, so `cargo run -p host-shim` works on a fresh clone:
+//! - the runner component (`runner-core` for wasm32-wasip2),
+//! - the example node components (`components/` workspace), copied to
+//!   `<target>/components/<name>.wasm`, the default `--components` directory;
+//! - and stages the runner WIT for `wasmtime::component::bindgen!`.
+//!
+//! The wasm builds use their own target dir (`<target>/wasm-build`): the outer
+//! cargo holds the lock on the normal one.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+/// Node components of `components/` copied to the default components directory.
+const EXAMPLE_COMPONENTS: &[&str] = &["echo", "text", "users", "faulty"];
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest.parent().unwrap().to_path_buf();
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let wasm_target_dir = target.join("wasm-build");
+
+    for watched in [
+        "runner-core/src",
+        "runner-core/Cargo.toml",
+        "components",
+        "Cargo.lock",
+        "wit/runner.wit",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+    for file in greentic_runner_wit::watched_files() {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+
+    ensure_wasm_target();
+    cargo_wasm(
+        &workspace.join("Cargo.toml"),
+        &["-p", "runner-core"],
+        &wasm_target_dir,
+    );
+    cargo_wasm(
+        &workspace.join("components/Cargo.toml"),
+        &[],
+        &wasm_target_dir,
+    );
+
+    let release = wasm_target_dir.join(WASM_TARGET).join("release");
+    let components_dir = target.join("components");
+    fs::create_dir_all(&components_dir).unwrap();
+    for name in EXAMPLE_COMPONENTS {
+        copy_if_changed(
+            &release.join(format!("{name}.wasm")),
+            &components_dir.join(format!("{name}.wasm")),
+        );
+    }
+    let runner = target.join("runner").join("runner.wasm");
+    fs::create_dir_all(runner.parent().unwrap()).unwrap();
+    copy_if_changed(&release.join("runner_core.wasm"), &runner);
+
+    println!("cargo:rustc-env=GREENTIC_RUNNER_WASM={}", runner.display());
+    println!(
+        "cargo:rustc-env=GREENTIC_COMPONENTS_DIR={}",
+        components_dir.display()
+    );
+
+    let wit = greentic_runner_wit::stage(&out.join("wit")).expect("staging the runner WIT");
+    fs::write(
+        out.join("runner_bindings.rs"),
+        format!(
+            "wasmtime::component::bindgen!({{ path: {:?}, world: \"greentic:runner/runner\" }});\n",
+            wit.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
+/// Adds the wasm target through rustup when it is missing, so one command works
+/// on a fresh machine.
+fn ensure_wasm_target() {
+    let sysroot = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("running rustc --print sysroot");
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .is_dir()
+    {
+        return;
+    }
+    println!("cargo:warning=installing the {WASM_TARGET} target with rustup");
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .unwrap_or_else(|e| panic!("the {WASM_TARGET} target is missing and rustup could not run ({e}); install it with `rustup target add {WASM_TARGET}`"));
+    assert!(status.success(), "`rustup target add {WASM_TARGET}` failed");
+}
+
+fn cargo_wasm(manifest: &Path, extra: &[&str], target_dir: &Path) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--target")
+        .arg(WASM_TARGET)
+        .arg("--manifest-path")
+        .arg(manifest)
+        .args(extra)
+        .env("CARGO_TARGET_DIR", target_dir);
+    // Settings meant for the outer (native) build must not leak into the wasm one.
+    for (key, _) in env::vars_os() {
+        let key = key.to_string_lossy().to_string();
+        if key.starts_with("CARGO_CFG_")
+            || key.starts_with("CARGO_FEATURE_")
+            || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("DEP_")
+            || matches!(
+                key.as_str(),
+                "CARGO_ENCODED_RUSTFLAGS"
+                    | "RUSTFLAGS"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "CARGO_BUILD_TARGET"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_DIR"
+                    | "OUT_DIR"
+                    | "TARGET"
+                    | "HOST"
+                    | "PROFILE"
+                    | "OPT_LEVEL"
+                    | "DEBUG"
+                    | "NUM_JOBS"
+                    | "CARGO_LLVM_COV"
+                    | "LLVM_PROFILE_FILE"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    let status = cmd.status().expect("running cargo for the wasm build");
+    assert!(
+        status.success(),
+        "building {} for {WASM_TARGET} failed",
+        manifest.display()
+    );
+}
+
+/// Copies only when the content changed, so mtimes (and caches keyed on them) stay put.
+fn copy_if_changed(from: &Path, to: &Path) {
+    let bytes = fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    if fs::read(to).ok().as_deref() != Some(bytes.as_slice()) {
+        fs::write(to, bytes).unwrap();
+    }
+}

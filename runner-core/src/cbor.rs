@@ -40,11 +40,14 @@ fn to_json(value: Cbor, at: &str) -> Result<Value, String> {
             } else if let Ok(s) = i64::try_from(i) {
                 Value::Number(s.into())
             } else {
-                return Err(format!("output at `{at}`: integer {i} does not fit in 64 bits"));
+                return Err(format!(
+                    "output at `{at}`: integer {i} does not fit in 64 bits"
+                ));
             }
         }
         Cbor::Float(f) => Value::Number(
-            Number::from_f64(f).ok_or_else(|| format!("output at `{at}`: {f} is not a JSON number"))?,
+            Number::from_f64(f)
+                .ok_or_else(|| format!("output at `{at}`: {f} is not a JSON number"))?,
         ),
         Cbor::Array(items) => Value::Array(
             items
@@ -66,7 +69,11 @@ fn to_json(value: Cbor, at: &str) -> Result<Value, String> {
         }
         Cbor::Tag(_, inner) => to_json(*inner, at)?,
         Cbor::Bytes(_) => return Err(format!("output at `{at}`: byte strings have no JSON form")),
-        other => return Err(format!("output at `{at}`: unsupported CBOR value {other:?}")),
+        other => {
+            return Err(format!(
+                "output at `{at}`: unsupported CBOR value {other:?}"
+            ));
+        }
     })
 }
 
@@ -83,7 +90,11 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_non_json() {
-        assert!(cbor_to_json(&[0xff, 0x00]).unwrap_err().contains("not valid CBOR"));
+        assert!(
+            cbor_to_json(&[0xff, 0x00])
+                .unwrap_err()
+                .contains("not valid CBOR")
+        );
         assert!(cbor_to_json(&[]).unwrap_err().contains("not valid CBOR"));
         let mut bytes = Vec::new();
         ciborium::into_writer(&Cbor::Bytes(vec![1, 2]), &mut bytes).unwrap();

@@ -77,7 +77,9 @@ impl Condition {
             Condition::Not(inner) => Value::Bool(!inner.is_true(root)?),
             Condition::And(a, b) => Value::Bool(a.is_true(root)? && b.is_true(root)?),
             Condition::Or(a, b) => Value::Bool(a.is_true(root)? || b.is_true(root)?),
-            Condition::Compare(a, op, b) => Value::Bool(compare(&a.eval(root)?, *op, &b.eval(root)?)?),
+            Condition::Compare(a, op, b) => {
+                Value::Bool(compare(&a.eval(root)?, *op, &b.eval(root)?)?)
+            }
         })
     }
 
@@ -102,7 +104,9 @@ impl Condition {
 fn lookup<'a>(root: &'a Value, segments: &[Segment]) -> Option<&'a Value> {
     segments.iter().try_fold(root, |v, seg| match (seg, v) {
         (Segment::Key(k), Value::Object(map)) => map.get(k),
-        (Segment::Key(k), Value::Array(items)) => k.parse::<usize>().ok().and_then(|i| items.get(i)),
+        (Segment::Key(k), Value::Array(items)) => {
+            k.parse::<usize>().ok().and_then(|i| items.get(i))
+        }
         (Segment::Index(i), Value::Array(items)) => items.get(*i),
         _ => None,
     })
@@ -229,10 +233,14 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 let s: String = chars[i + 1..i + 1 + end].iter().collect();
                 (Token::Str(s), end + 2)
             }
-            (c, _) if c.is_ascii_digit() || (c == '-' && next.is_some_and(|n| n.is_ascii_digit())) => {
+            (c, _)
+                if c.is_ascii_digit() || (c == '-' && next.is_some_and(|n| n.is_ascii_digit())) =>
+            {
                 let len = 1 + chars[i + 1..]
                     .iter()
-                    .take_while(|ch| ch.is_ascii_digit() || matches!(ch, '.' | 'e' | 'E' | '+' | '-'))
+                    .take_while(|ch| {
+                        ch.is_ascii_digit() || matches!(ch, '.' | 'e' | 'E' | '+' | '-')
+                    })
                     .count();
                 let s: String = chars[i..i + len].iter().collect();
                 // Digits right after a dot are a path index (`items.0`), kept as an identifier.
@@ -240,7 +248,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                     let digits = s.chars().take_while(char::is_ascii_digit).count();
                     (Token::Ident(s[..digits].to_string()), digits)
                 } else {
-                    let n: Value = serde_json::from_str(&s).map_err(|_| format!("bad number `{s}`"))?;
+                    let n: Value =
+                        serde_json::from_str(&s).map_err(|_| format!("bad number `{s}`"))?;
                     (Token::Number(n), len)
                 }
             }
@@ -391,9 +400,21 @@ mod tests {
 
     #[test]
     fn parse_errors_are_described() {
-        assert!(Condition::parse("out.status ==").unwrap_err().contains("expected a value"));
-        assert!(Condition::parse("out.status = 'x'").unwrap_err().contains("unexpected"));
-        assert!(Condition::parse("'open").unwrap_err().contains("unterminated"));
+        assert!(
+            Condition::parse("out.status ==")
+                .unwrap_err()
+                .contains("expected a value")
+        );
+        assert!(
+            Condition::parse("out.status = 'x'")
+                .unwrap_err()
+                .contains("unexpected")
+        );
+        assert!(
+            Condition::parse("'open")
+                .unwrap_err()
+                .contains("unterminated")
+        );
         assert!(Condition::parse("(a").unwrap_err().contains("`)`"));
     }
 

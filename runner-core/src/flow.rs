@@ -183,7 +183,10 @@ impl<'a> Loader<'a> {
             if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
                 return Err(self.invalid(
                     None,
-                    format!("unknown top-level key `{key}` (known: {})", TOP_LEVEL_KEYS.join(", ")),
+                    format!(
+                        "unknown top-level key `{key}` (known: {})",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -209,7 +212,9 @@ impl<'a> Loader<'a> {
             None | Some(Some("strict")) => true,
             Some(Some("lenient")) => false,
             Some(_) => {
-                return Err(self.invalid(None, "`templating` must be `strict` (default) or `lenient`"));
+                return Err(
+                    self.invalid(None, "`templating` must be `strict` (default) or `lenient`")
+                );
             }
         };
         let Some(Yaml::Mapping(nodes)) = yaml::get(&top, "nodes") else {
@@ -225,7 +230,10 @@ impl<'a> Loader<'a> {
         let mut ids = Vec::new();
         for key in nodes.keys() {
             let Yaml::String(id) = key else {
-                return Err(self.invalid(None, format!("node id `{}` must be a string", yaml::key_str(key))));
+                return Err(self.invalid(
+                    None,
+                    format!("node id `{}` must be a string", yaml::key_str(key)),
+                ));
             };
             if !valid_node_id(id) {
                 return Err(self.invalid(
@@ -273,7 +281,13 @@ impl<'a> Loader<'a> {
             return Err(self.invalid(None, format!("{origin} must be a node id")));
         };
         index.get(name).copied().ok_or_else(|| {
-            self.invalid(None, format!("{origin} names `{name}`, which is not a node (nodes: {})", ids.join(", ")))
+            self.invalid(
+                None,
+                format!(
+                    "{origin} names `{name}`, which is not a node (nodes: {})",
+                    ids.join(", ")
+                ),
+            )
         })
     }
 
@@ -293,7 +307,10 @@ impl<'a> Loader<'a> {
         for key in body.keys() {
             let key = yaml::key_str(key);
             if UNSUPPORTED_NODE_KEYS.contains(&key.as_str()) {
-                return Err(self.invalid(Some(id), format!("`{key}` is not supported by this runner yet")));
+                return Err(self.invalid(
+                    Some(id),
+                    format!("`{key}` is not supported by this runner yet"),
+                ));
             }
             if !NODE_KEYS.contains(&key.as_str()) {
                 op_keys.push(key);
@@ -301,11 +318,22 @@ impl<'a> Loader<'a> {
         }
         let op_key = match op_keys.as_slice() {
             [one] => one.clone(),
-            [] => return Err(self.invalid(Some(id), "no operation key (e.g. `component.exec:` or `<op>:`)")),
+            [] => {
+                return Err(self.invalid(
+                    Some(id),
+                    "no operation key (e.g. `component.exec:` or `<op>:`)",
+                ));
+            }
             many => {
                 return Err(self.invalid(
                     Some(id),
-                    format!("more than one operation key: {}", many.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "more than one operation key: {}",
+                        many.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
         };
@@ -313,24 +341,40 @@ impl<'a> Loader<'a> {
 
         let (component, operation, input) = if op_key == "component.exec" {
             let Yaml::Mapping(exec) = op_value else {
-                return Err(self.invalid(Some(id), "`component.exec` must be a mapping with `component`, `operation`, `input`"));
+                return Err(self.invalid(
+                    Some(id),
+                    "`component.exec` must be a mapping with `component`, `operation`, `input`",
+                ));
             };
             for key in exec.keys() {
                 let key = yaml::key_str(key);
                 if !["component", "operation", "input"].contains(&key.as_str()) {
-                    return Err(self.invalid(Some(id), format!("unknown key `{key}` in `component.exec`")));
+                    return Err(
+                        self.invalid(Some(id), format!("unknown key `{key}` in `component.exec`"))
+                    );
                 }
             }
             let component = match yaml::get(exec, "component") {
                 Some(Yaml::String(s)) if !s.is_empty() => s.clone(),
-                _ => return Err(self.invalid(Some(id), "`component.exec.component` must be a non-empty string")),
+                _ => {
+                    return Err(self.invalid(
+                        Some(id),
+                        "`component.exec.component` must be a non-empty string",
+                    ));
+                }
             };
             let operation = match yaml::get(exec, "operation") {
                 None => DEFAULT_OPERATION.to_string(),
                 Some(Yaml::String(s)) if !s.is_empty() => s.clone(),
-                Some(_) => return Err(self.invalid(Some(id), "`component.exec.operation` must be a string")),
+                Some(_) => {
+                    return Err(
+                        self.invalid(Some(id), "`component.exec.operation` must be a string")
+                    );
+                }
             };
-            let input = yaml::get(exec, "input").cloned().unwrap_or(Yaml::Mapping(Mapping::new()));
+            let input = yaml::get(exec, "input")
+                .cloned()
+                .unwrap_or(Yaml::Mapping(Mapping::new()));
             (component, operation, input)
         } else {
             // `<op>: {input…}`; the greentic-flow v2 authoring shape `<op>: {input: {…}}`
@@ -346,12 +390,16 @@ impl<'a> Loader<'a> {
             (component, op_key.clone(), input)
         };
 
-        let input: Json = serde_json::to_value(&input)
-            .map_err(|e| self.invalid(Some(id), format!("input is not representable as JSON: {e}")))?;
+        let input: Json = serde_json::to_value(&input).map_err(|e| {
+            self.invalid(Some(id), format!("input is not representable as JSON: {e}"))
+        })?;
         let input = templates.compile(id, "input", &input)?;
-        let routes = self
-            .routes(id, body, index)?
-            .unwrap_or_else(|| vec![Route { to: next, condition: None }]);
+        let routes = self.routes(id, body, index)?.unwrap_or_else(|| {
+            vec![Route {
+                to: next,
+                condition: None,
+            }]
+        });
         Ok(Node {
             id: id.to_string(),
             component,
@@ -370,7 +418,10 @@ impl<'a> Loader<'a> {
         let entries: Vec<&Yaml> = match yaml::get(body, "routing") {
             None | Some(Yaml::Null) => return Ok(None),
             Some(Yaml::String(s)) if s == "out" || s == "reply" => {
-                return Ok(Some(vec![Route { to: None, condition: None }]));
+                return Ok(Some(vec![Route {
+                    to: None,
+                    condition: None,
+                }]));
             }
             Some(Yaml::String(s)) => {
                 return Err(self.invalid(
@@ -380,12 +431,20 @@ impl<'a> Loader<'a> {
             }
             Some(Yaml::Sequence(items)) => items.iter().collect(),
             Some(m @ Yaml::Mapping(_)) => vec![m],
-            Some(_) => return Err(self.invalid(Some(id), "`routing` must be `out`, `reply` or a list of routes")),
+            Some(_) => {
+                return Err(self.invalid(
+                    Some(id),
+                    "`routing` must be `out`, `reply` or a list of routes",
+                ));
+            }
         };
         let mut routes = Vec::with_capacity(entries.len());
         for (i, entry) in entries.into_iter().enumerate() {
             let Yaml::Mapping(entry) = entry else {
-                return Err(self.invalid(Some(id), format!("routing entry {i} must be a mapping like `{{to: <node>}}`")));
+                return Err(self.invalid(
+                    Some(id),
+                    format!("routing entry {i} must be a mapping like `{{to: <node>}}`"),
+                ));
             };
             let mut to = None;
             let mut terminal = false;
@@ -396,11 +455,16 @@ impl<'a> Loader<'a> {
                     ("out" | "reply", Yaml::Bool(b)) => terminal |= *b,
                     ("condition", Yaml::String(text)) => {
                         let parsed = Condition::parse(text).map_err(|e| {
-                            self.invalid(Some(id), format!("routing entry {i}: condition `{text}`: {e}"))
+                            self.invalid(
+                                Some(id),
+                                format!("routing entry {i}: condition `{text}`: {e}"),
+                            )
                         })?;
                         let mut roots = Vec::new();
                         parsed.roots(&mut roots);
-                        if let Some(bad) = roots.iter().find(|r| !["out", "entry", "prev", "node", "state"].contains(&r.as_str())) {
+                        if let Some(bad) = roots.iter().find(|r| {
+                            !["out", "entry", "prev", "node", "state"].contains(&r.as_str())
+                        }) {
                             return Err(self.invalid(
                                 Some(id),
                                 format!("routing entry {i}: condition `{text}` reads `{bad}`; paths start at out, entry, prev, node or state"),
@@ -418,7 +482,10 @@ impl<'a> Loader<'a> {
             }
             let target = match (to, terminal) {
                 (Some(_), true) => {
-                    return Err(self.invalid(Some(id), format!("routing entry {i} has both `to` and `out`/`reply`")));
+                    return Err(self.invalid(
+                        Some(id),
+                        format!("routing entry {i} has both `to` and `out`/`reply`"),
+                    ));
                 }
                 (None, true) => None,
                 // `to: out` / `to: reply` end the flow unless a node has that id.
@@ -430,15 +497,25 @@ impl<'a> Loader<'a> {
                         Some(id),
                         format!(
                             "routing entry {i} goes to unknown node `{t}` (nodes: {})",
-                            known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                            known
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                 })?),
                 (None, false) => {
-                    return Err(self.invalid(Some(id), format!("routing entry {i} needs `to: <node>` or `out: true`")));
+                    return Err(self.invalid(
+                        Some(id),
+                        format!("routing entry {i} needs `to: <node>` or `out: true`"),
+                    ));
                 }
             };
-            routes.push(Route { to: target, condition });
+            routes.push(Route {
+                to: target,
+                condition,
+            });
         }
         Ok(Some(routes))
     }
@@ -452,14 +529,20 @@ impl<'a> Loader<'a> {
         let Some(text) = &self.source.resolve_json else {
             return Ok(HashMap::new());
         };
-        let err = |message: String| FlowError::Sidecar { file: self.file(), message };
-        let doc: Json = serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?;
+        let err = |message: String| FlowError::Sidecar {
+            file: self.file(),
+            message,
+        };
+        let doc: Json =
+            serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?;
         let nodes = match doc.get("nodes") {
             Some(n) => n,
             None => &doc,
         };
         let Json::Object(nodes) = nodes else {
-            return Err(err("expected an object mapping node ids to components".into()));
+            return Err(err(
+                "expected an object mapping node ids to components".into()
+            ));
         };
         let mut out = HashMap::new();
         for (id, entry) in nodes {
@@ -477,7 +560,10 @@ impl<'a> Loader<'a> {
                                 "node `{id}`: source kind `{kind}` is not supported (only local files)"
                             )));
                         }
-                        src.get("path").or_else(|| src.get("ref")).and_then(Json::as_str).map(str::to_string)
+                        src.get("path")
+                            .or_else(|| src.get("ref"))
+                            .and_then(Json::as_str)
+                            .map(str::to_string)
                     }
                     _ => None,
                 },
@@ -493,6 +579,8 @@ impl<'a> Loader<'a> {
 
 fn valid_node_id(id: &str) -> bool {
     let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

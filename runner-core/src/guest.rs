@@ -52,7 +52,9 @@ fn source(flow: wit::FlowSource) -> FlowSource {
 
 impl wit::Guest for Runner {
     fn plan(flow: wit::FlowSource) -> Result<wit::FlowPlan, wit::RunError> {
-        let plan = load(source(flow)).map_err(|e| to_wit(RunError::Flow(e)))?.plan();
+        let plan = load(source(flow))
+            .map_err(|e| to_wit(RunError::Flow(e)))?
+            .plan();
         Ok(wit::FlowPlan {
             id: plan.id,
             start: plan.start,
@@ -156,7 +158,8 @@ impl NodeInvoker for Slots {
         })?;
         match result {
             Ok(result) => {
-                let output = crate::cbor_to_json(&result.output_cbor).map_err(NodeFailure::BadOutput)?;
+                let output =
+                    crate::cbor_to_json(&result.output_cbor).map_err(NodeFailure::BadOutput)?;
                 if result.ok {
                     Ok(output)
                 } else {

@@ -157,7 +157,9 @@ impl Flow {
                 attempt: 1,
                 tenant,
             };
-            let output = invoker.invoke(&call).map_err(|f| self.node_error(current, f))?;
+            let output = invoker
+                .invoke(&call)
+                .map_err(|f| self.node_error(current, f))?;
 
             let data = ctx.data_mut();
             data["node"]
@@ -205,7 +207,9 @@ impl Flow {
                 }
             }
         }
-        data.as_object_mut().expect("context is an object").remove("out");
+        data.as_object_mut()
+            .expect("context is an object")
+            .remove("out");
         chosen
     }
 

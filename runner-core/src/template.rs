@@ -33,9 +33,17 @@ pub(crate) enum InputTemplate {
     /// Passed through as is.
     Literal(Value),
     /// `{{path}}`: inserts the typed value. `name` is the registered template.
-    Typed { name: String, field: String, expr: String },
+    Typed {
+        name: String,
+        field: String,
+        expr: String,
+    },
     /// Any other string with `{{`: renders to a string.
-    Text { name: String, field: String, expr: String },
+    Text {
+        name: String,
+        field: String,
+        expr: String,
+    },
     Array(Vec<InputTemplate>),
     Object(Vec<(String, InputTemplate)>),
 }
@@ -48,7 +56,9 @@ pub(crate) struct Templates {
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates").field("file", &self.file).finish()
+        f.debug_struct("Templates")
+            .field("file", &self.file)
+            .finish()
     }
 }
 
@@ -140,7 +150,8 @@ impl Templates {
             InputTemplate::Literal(v) => v.clone(),
             InputTemplate::Typed { name, field, expr } => {
                 let text = self.render_named(node, name, field, expr, ctx)?;
-                serde_json::from_str(&text).map_err(|e| self.render_error(node, field, expr, e.to_string()))?
+                serde_json::from_str(&text)
+                    .map_err(|e| self.render_error(node, field, expr, e.to_string()))?
             }
             InputTemplate::Text { name, field, expr } => {
                 Value::String(self.render_named(node, name, field, expr, ctx)?)
@@ -226,10 +237,7 @@ fn typed_value_helper(
         .ok_or(RenderErrorReason::ParamNotFoundForIndex(TYPED_HELPER, 0))?;
     if param.is_value_missing() {
         if r.strict_mode() {
-            return Err(RenderErrorReason::MissingVariable(
-                param.relative_path().cloned(),
-            )
-            .into());
+            return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
         }
         out.write("null")?;
         return Ok(());

@@ -100,7 +100,11 @@ pub(crate) fn node_position(text: &str, id: &str) -> Position {
                 .next()
                 .unwrap_or("")
                 .trim_matches(|c| c == '"' || c == '\'');
-            if key == id && trimmed[key.len()..].trim_start_matches(['"', '\'']).starts_with(':') {
+            if key == id
+                && trimmed[key.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .starts_with(':')
+            {
                 return Position {
                     line: Some(index as u32 + 1),
                     column: Some(indent as u32 + 1),
@@ -133,7 +137,11 @@ mod tests {
 
     #[test]
     fn unquoted_template_becomes_string() {
-        let v = parse("f.yaml", "a: {{node.start.user.id}}\nb: [ {{x}} ]\nc: {{{raw}}}\n").unwrap();
+        let v = parse(
+            "f.yaml",
+            "a: {{node.start.user.id}}\nb: [ {{x}} ]\nc: {{{raw}}}\n",
+        )
+        .unwrap();
         assert_eq!(v["a"], Value::String("{{node.start.user.id}}".into()));
         assert_eq!(v["b"][0], Value::String("{{x}}".into()));
         assert_eq!(v["c"], Value::String("{{{raw}}}".into()));

@@ -51,25 +51,53 @@ nodes:
 #[test]
 fn conditions_pick_the_first_matching_route() {
     let (out, path) = run_trace(BRANCHING, json!({"tier": "gold", "score": 10}));
-    assert_eq!((out.unwrap(), path), (json!({"which": "gold"}), vec!["check".to_string(), "gold".into()]));
+    assert_eq!(
+        (out.unwrap(), path),
+        (
+            json!({"which": "gold"}),
+            vec!["check".to_string(), "gold".into()]
+        )
+    );
     let (out, path) = run_trace(BRANCHING, json!({"tier": "silver", "score": 95}));
-    assert_eq!((out.unwrap(), path), (json!({"which": "high"}), vec!["check".to_string(), "high".into()]));
+    assert_eq!(
+        (out.unwrap(), path),
+        (
+            json!({"which": "high"}),
+            vec!["check".to_string(), "high".into()]
+        )
+    );
     let (out, path) = run_trace(BRANCHING, json!({"tier": "none", "score": 1}));
-    assert_eq!((out.unwrap(), path), (json!({"which": "plain"}), vec!["check".to_string(), "plain".into()]));
+    assert_eq!(
+        (out.unwrap(), path),
+        (
+            json!({"which": "plain"}),
+            vec!["check".to_string(), "plain".into()]
+        )
+    );
 }
 
 #[test]
 fn no_matching_route_ends_the_flow_with_that_node() {
     let yaml = "id: x\nnodes:\n  a:\n    echo: { v: 1 }\n    routing:\n      - to: b\n        condition: out.v == 2\n  b:\n    echo: { v: 2 }\n";
     let (out, path) = run_trace(yaml, json!({}));
-    assert_eq!((out.unwrap(), path), (json!({"v": 1}), vec!["a".to_string()]));
+    assert_eq!(
+        (out.unwrap(), path),
+        (json!({"v": 1}), vec!["a".to_string()])
+    );
 }
 
 #[test]
 fn nodes_without_routing_run_in_file_order() {
-    let yaml = "id: x\nnodes:\n  a:\n    echo: {}\n  b:\n    echo: {}\n  c:\n    echo: { last: true }\n";
+    let yaml =
+        "id: x\nnodes:\n  a:\n    echo: {}\n  b:\n    echo: {}\n  c:\n    echo: { last: true }\n";
     let (out, path) = run_trace(yaml, json!({}));
-    assert_eq!((out.unwrap(), path), (json!({"last": true}), vec!["a".to_string(), "b".into(), "c".into()]));
+    assert_eq!(
+        (out.unwrap(), path),
+        (
+            json!({"last": true}),
+            vec!["a".to_string(), "b".into(), "c".into()]
+        )
+    );
 }
 
 #[test]
@@ -106,10 +134,17 @@ nodes:
     let endless = "id: spin\nmax_steps: 5\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: b }]\n  b:\n    echo: {}\n    routing: [{ to: a }]\n";
     let (out, path) = run_trace(endless, json!({}));
     let err = out.unwrap_err();
-    assert!(matches!(err, RunError::StepLimit { limit: 5, .. }), "{err:?}");
+    assert!(
+        matches!(err, RunError::StepLimit { limit: 5, .. }),
+        "{err:?}"
+    );
     assert_eq!(path.len(), 5);
     assert!(err.to_string().contains("step limit of 5"), "{err}");
-    assert_eq!(err.node(), Some("b"), "a, b, a, b, a ran; b would be the sixth step");
+    assert_eq!(
+        err.node(),
+        Some("b"),
+        "a, b, a, b, a ran; b would be the sixth step"
+    );
 
     // The run option overrides the flow's own limit.
     let flow = load(endless).unwrap();
@@ -118,8 +153,14 @@ nodes:
         count += 1;
         Ok(c.input.clone())
     };
-    let options = RunOptions { max_steps: Some(2), ..Default::default() };
-    assert!(matches!(flow.run(json!({}), &mut echo, &options), Err(RunError::StepLimit { limit: 2, .. })));
+    let options = RunOptions {
+        max_steps: Some(2),
+        ..Default::default()
+    };
+    assert!(matches!(
+        flow.run(json!({}), &mut echo, &options),
+        Err(RunError::StepLimit { limit: 2, .. })
+    ));
     assert_eq!(count, 2);
 }
 
@@ -128,17 +169,31 @@ fn a_failing_condition_names_node_and_condition() {
     let yaml = "id: c\nnodes:\n  a:\n    echo: { v: x }\n    routing:\n      - to: a\n        condition: out.v > 1\n";
     let err = run_trace(yaml, json!({})).0.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("node `a`") && msg.contains("`out.v > 1`") && msg.contains("cannot order"), "{msg}");
+    assert!(
+        msg.contains("node `a`") && msg.contains("`out.v > 1`") && msg.contains("cannot order"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn node_errors_carry_code_and_message() {
-    let flow = load("id: e\nnodes:\n  boom:\n    component.exec: { component: bad, input: {} }\n").unwrap();
+    let flow = load("id: e\nnodes:\n  boom:\n    component.exec: { component: bad, input: {} }\n")
+        .unwrap();
     let mut failing = |_: &NodeCall<'_>| -> Result<Value, NodeFailure> {
-        Err(NodeFailure::Error { code: "E42".into(), message: "went wrong".into(), retryable: false, backoff_ms: None })
+        Err(NodeFailure::Error {
+            code: "E42".into(),
+            message: "went wrong".into(),
+            retryable: false,
+            backoff_ms: None,
+        })
     };
-    let err = flow.run(json!({}), &mut failing, &RunOptions::default()).unwrap_err();
-    assert_eq!(err.to_string(), "flows/f.yaml: node `boom` (component `bad`) failed: [E42] went wrong");
+    let err = flow
+        .run(json!({}), &mut failing, &RunOptions::default())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flows/f.yaml: node `boom` (component `bad`) failed: [E42] went wrong"
+    );
 }
 
 fn invalid(yaml: &str) -> String {
@@ -152,57 +207,130 @@ fn invalid_flows_are_explained() {
         ("id: x", "missing `nodes`"),
         ("id: x\nnodes: {}", "`nodes` is empty"),
         ("- a\n- b", "must be a YAML mapping"),
-        ("id: x\nstart: nope\nnodes:\n  a:\n    echo: {}\n", "`start` names `nope`, which is not a node (nodes: a)"),
-        ("id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: ghost }]\n", "routing entry 0 goes to unknown node `ghost`"),
-        ("id: x\nnodes:\n  a:\n    echo: {}\n    other: {}\n", "more than one operation key: `echo`, `other`"),
-        ("id: x\nnodes:\n  a:\n    routing: out\n", "no operation key"),
-        ("id: x\nnodes:\n  a:\n    echo: {}\n    retry: { max: 3 }\n", "`retry` is not supported"),
-        ("id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: a, condition: \"out.x ==\" }]\n", "condition `out.x ==`: expected a value"),
-        ("id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: a, condition: \"foo.x\" }]\n", "reads `foo`"),
-        ("id: x\nnodes:\n  a:\n    echo: {}\n    routing: sideways\n", "`routing: sideways` is not valid"),
-        ("id: x\nnodes:\n  \"9a\":\n    echo: {}\n", "node ids must start with a letter"),
-        ("id: x\nmax_steps: 0\nnodes:\n  a:\n    echo: {}\n", "`max_steps` must be a positive integer"),
+        (
+            "id: x\nstart: nope\nnodes:\n  a:\n    echo: {}\n",
+            "`start` names `nope`, which is not a node (nodes: a)",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: ghost }]\n",
+            "routing entry 0 goes to unknown node `ghost`",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    other: {}\n",
+            "more than one operation key: `echo`, `other`",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    routing: out\n",
+            "no operation key",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    retry: { max: 3 }\n",
+            "`retry` is not supported",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: a, condition: \"out.x ==\" }]\n",
+            "condition `out.x ==`: expected a value",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: a, condition: \"foo.x\" }]\n",
+            "reads `foo`",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    routing: sideways\n",
+            "`routing: sideways` is not valid",
+        ),
+        (
+            "id: x\nnodes:\n  \"9a\":\n    echo: {}\n",
+            "node ids must start with a letter",
+        ),
+        (
+            "id: x\nmax_steps: 0\nnodes:\n  a:\n    echo: {}\n",
+            "`max_steps` must be a positive integer",
+        ),
         ("id: x\nnodez: {}\n", "unknown top-level key `nodez`"),
-        ("id: x\nnodes:\n  a:\n    component.exec: { operation: x }\n", "`component.exec.component` must be a non-empty string"),
+        (
+            "id: x\nnodes:\n  a:\n    component.exec: { operation: x }\n",
+            "`component.exec.component` must be a non-empty string",
+        ),
     ];
     for (yaml, expected) in cases {
         let msg = invalid(yaml);
         assert!(msg.starts_with("flows/f.yaml"), "no file in {msg:?}");
-        assert!(msg.contains(expected), "for {yaml:?}: expected {expected:?} in {msg:?}");
+        assert!(
+            msg.contains(expected),
+            "for {yaml:?}: expected {expected:?} in {msg:?}"
+        );
     }
 }
 
 #[test]
 fn node_errors_point_at_the_node_line() {
-    let yaml = "id: x\nnodes:\n  a:\n    echo: {}\n  b:\n    echo: {}\n    routing: [{ to: ghost }]\n";
+    let yaml =
+        "id: x\nnodes:\n  a:\n    echo: {}\n  b:\n    echo: {}\n    routing: [{ to: ghost }]\n";
     let err = load(yaml).unwrap_err();
-    assert!(err.to_string().starts_with("flows/f.yaml:5:3: node `b`"), "{err}");
+    assert!(
+        err.to_string().starts_with("flows/f.yaml:5:3: node `b`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn yaml_syntax_errors_carry_line_and_column() {
     let err = load("id: x\nnodes:\n  a: [unclosed\n").unwrap_err();
-    let FlowError::Yaml { pos, .. } = &err else { panic!("{err:?}") };
+    let FlowError::Yaml { pos, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert!(pos.line.is_some() && pos.column.is_some(), "{err:?}");
     assert!(err.to_string().starts_with("flows/f.yaml:"), "{err}");
 }
 
 #[test]
 fn sidecar_resolves_components_for_op_nodes() {
-    let yaml = "id: x\nnodes:\n  a:\n    read: { u: 1 }\n  b:\n    write: {}\n  c:\n    other: {}\n";
+    let yaml =
+        "id: x\nnodes:\n  a:\n    read: { u: 1 }\n  b:\n    write: {}\n  c:\n    other: {}\n";
     let sidecar = r#"{"schema_version": 1, "nodes": {"a": "fetcher", "b": {"source": {"kind": "local", "path": "./w.wasm"}}}}"#;
-    let flow = Flow::load(&FlowSource { resolve_json: Some(sidecar.into()), ..source(yaml) }).unwrap();
+    let flow = Flow::load(&FlowSource {
+        resolve_json: Some(sidecar.into()),
+        ..source(yaml)
+    })
+    .unwrap();
     let plan = flow.plan();
-    let got: Vec<(&str, &str, &str)> =
-        plan.nodes.iter().map(|n| (n.id.as_str(), n.component.as_str(), n.operation.as_str())).collect();
-    assert_eq!(got, vec![("a", "fetcher", "read"), ("b", "./w.wasm", "write"), ("c", "other", "other")]);
+    let got: Vec<(&str, &str, &str)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.component.as_str(), n.operation.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a", "fetcher", "read"),
+            ("b", "./w.wasm", "write"),
+            ("c", "other", "other")
+        ]
+    );
     assert_eq!(plan.components, vec!["fetcher", "./w.wasm", "other"]);
 
     let oci = r#"{"nodes": {"a": {"source": {"kind": "oci", "ref": "ghcr.io/x"}}}}"#;
-    let err = Flow::load(&FlowSource { resolve_json: Some(oci.into()), ..source(yaml) }).unwrap_err();
-    assert!(err.to_string().contains("source kind `oci` is not supported"), "{err}");
-    let bad = Flow::load(&FlowSource { resolve_json: Some("{".into()), ..source(yaml) }).unwrap_err();
-    assert!(bad.to_string().starts_with("flows/f.yaml.resolve.json: invalid JSON"), "{bad}");
+    let err = Flow::load(&FlowSource {
+        resolve_json: Some(oci.into()),
+        ..source(yaml)
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("source kind `oci` is not supported"),
+        "{err}"
+    );
+    let bad = Flow::load(&FlowSource {
+        resolve_json: Some("{".into()),
+        ..source(yaml)
+    })
+    .unwrap_err();
+    assert!(
+        bad.to_string()
+            .starts_with("flows/f.yaml.resolve.json: invalid JSON"),
+        "{bad}"
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Templating rules (seeds 001 and 003), run natively through `Flow::run` with
 //! an echo invoker: each node's output is its rendered input.
 
-use runner_core::{Flow, FlowError, FlowSource, NodeCall, NodeFailure, RunError, RunOptions, Tenant};
+use runner_core::{
+    Flow, FlowError, FlowSource, NodeCall, NodeFailure, RunError, RunOptions, Tenant,
+};
 use serde_json::{Value, json};
 
 fn flow(yaml: &str) -> Flow {
@@ -26,12 +28,17 @@ fn run(yaml: &str, entry: Value) -> Result<Value, RunError> {
 
 /// A one-node flow whose input is `input_yaml` (indented under the op key).
 fn render(input_yaml: &str, entry: Value) -> Result<Value, RunError> {
-    let yaml = format!("id: t\nnodes:\n  only:\n    echo:\n{}\n", indent(input_yaml, 6));
+    let yaml = format!(
+        "id: t\nnodes:\n  only:\n    echo:\n{}\n",
+        indent(input_yaml, 6)
+    );
     run(&yaml, entry)
 }
 
 fn indent(text: &str, n: usize) -> String {
-    text.lines().map(|l| format!("{}{l}\n", " ".repeat(n))).collect()
+    text.lines()
+        .map(|l| format!("{}{l}\n", " ".repeat(n)))
+        .collect()
 }
 
 #[test]
@@ -47,7 +54,11 @@ fn typed_insertion_keeps_json_types() {
 
 #[test]
 fn typed_insertion_allows_spaces_and_triple_stash() {
-    let out = render("a: \"{{ entry.n }}\"\nb: \"{{{entry.n}}}\"", json!({"n": 7})).unwrap();
+    let out = render(
+        "a: \"{{ entry.n }}\"\nb: \"{{{entry.n}}}\"",
+        json!({"n": 7}),
+    )
+    .unwrap();
     assert_eq!(out, json!({"a": 7, "b": 7}));
 }
 
@@ -76,7 +87,11 @@ nodes:
     };
     // Seed 001 has no routing: nodes run in file order.
     let out = flow(yaml)
-        .run(json!({"user_id": 7, "user": {"id": 7, "name": "Ada"}}), &mut fake, &RunOptions::default())
+        .run(
+            json!({"user_id": 7, "user": {"id": 7, "name": "Ada"}}),
+            &mut fake,
+            &RunOptions::default(),
+        )
         .unwrap();
     assert_eq!(
         out,
@@ -91,7 +106,10 @@ fn mixed_text_renders_to_string() {
         json!({"id": 5, "a": "hello", "b": "world"}),
     )
     .unwrap();
-    assert_eq!(out, json!({"url": "https://x/5", "two": "hello world", "num_in_text": "n=5"}));
+    assert_eq!(
+        out,
+        json!({"url": "https://x/5", "two": "hello world", "num_in_text": "n=5"})
+    );
 }
 
 #[test]
@@ -105,8 +123,15 @@ fn block_helpers_render() {
 
 #[test]
 fn no_html_escaping() {
-    let out = render("s: \"<b>{{entry.t}}</b>\"\nt: \"{{entry.t}}\"", json!({"t": "a & <b> \"q\""})).unwrap();
-    assert_eq!(out, json!({"s": "<b>a & <b> \"q\"</b>", "t": "a & <b> \"q\""}));
+    let out = render(
+        "s: \"<b>{{entry.t}}</b>\"\nt: \"{{entry.t}}\"",
+        json!({"t": "a & <b> \"q\""}),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        json!({"s": "<b>a & <b> \"q\"</b>", "t": "a & <b> \"q\""})
+    );
 }
 
 #[test]
@@ -116,7 +141,10 @@ fn plain_values_pass_through_and_keys_are_not_templated() {
         json!({"k": "v"}),
     )
     .unwrap();
-    assert_eq!(out, json!({"{{entry.k}}": 1, "plain": "just text", "num": 3, "nested": [{"a": "v"}, 4, ["v", "x"]]}));
+    assert_eq!(
+        out,
+        json!({"{{entry.k}}": 1, "plain": "just text", "num": 3, "nested": [{"a": "v"}, 4, ["v", "x"]]})
+    );
 }
 
 #[test]
@@ -178,13 +206,22 @@ nodes:
 #[test]
 fn missing_variable_is_an_error_naming_node_field_and_expression() {
     let err = render("user:\n  id: \"{{entry.user.id}}\"", json!({})).unwrap_err();
-    let RunError::Template(t) = &err else { panic!("unexpected {err:?}") };
+    let RunError::Template(t) = &err else {
+        panic!("unexpected {err:?}")
+    };
     assert_eq!(t.node, "only");
     assert_eq!(t.field, "input.user.id");
     assert_eq!(t.expr, "{{entry.user.id}}");
-    assert!(t.reason.contains("missing variable `entry.user.id`"), "{}", t.reason);
+    assert!(
+        t.reason.contains("missing variable `entry.user.id`"),
+        "{}",
+        t.reason
+    );
     let msg = err.to_string();
-    assert!(msg.starts_with("flow.yaml: node `only`, field `input.user.id`"), "{msg}");
+    assert!(
+        msg.starts_with("flow.yaml: node `only`, field `input.user.id`"),
+        "{msg}"
+    );
 
     let err = render("s: \"id={{entry.nope}}\"", json!({})).unwrap_err();
     assert!(err.to_string().contains("missing variable"), "{err}");
@@ -200,14 +237,23 @@ fn lenient_templating_renders_missing_as_empty_or_null() {
 
 #[test]
 fn if_on_a_missing_value_is_not_an_error_in_strict_mode() {
-    let out = render("a: \"{{#if entry.maybe}}set{{else}}unset{{/if}}\"", json!({})).unwrap();
+    let out = render(
+        "a: \"{{#if entry.maybe}}set{{else}}unset{{/if}}\"",
+        json!({}),
+    )
+    .unwrap();
     assert_eq!(out, json!({"a": "unset"}));
 }
 
 #[test]
 fn template_syntax_errors_are_reported_at_load() {
-    let err = Flow::load(&source("id: t\nnodes:\n  n:\n    echo: { a: \"{{#if x}}open\" }\n")).unwrap_err();
-    let FlowError::Template(t) = &err else { panic!("unexpected {err:?}") };
+    let err = Flow::load(&source(
+        "id: t\nnodes:\n  n:\n    echo: { a: \"{{#if x}}open\" }\n",
+    ))
+    .unwrap_err();
+    let FlowError::Template(t) = &err else {
+        panic!("unexpected {err:?}")
+    };
     assert_eq!((t.node.as_str(), t.field.as_str()), ("n", "input.a"));
     assert!(t.reason.starts_with("syntax error"), "{}", t.reason);
 }
@@ -229,10 +275,16 @@ nodes:
 "#;
     let mut seen = Vec::new();
     let mut record = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> {
-        seen.push((call.node.to_string(), call.component.to_string(), call.operation.to_string()));
+        seen.push((
+            call.node.to_string(),
+            call.component.to_string(),
+            call.operation.to_string(),
+        ));
         Ok(call.input.clone())
     };
-    let out = flow(yaml).run(json!({"who": "you"}), &mut record, &RunOptions::default()).unwrap();
+    let out = flow(yaml)
+        .run(json!({"who": "you"}), &mut record, &RunOptions::default())
+        .unwrap();
     assert_eq!(out, json!({"got": "hi you"}));
     assert_eq!(
         seen,

@@ -47,7 +47,10 @@ pub fn stage(out: &Path) -> io::Result<PathBuf> {
     for name in GREENTIC_DEPS {
         let dest = deps.join(name);
         fs::create_dir_all(&dest)?;
-        fs::copy(bundled.join(name).join("package.wit"), dest.join("package.wit"))?;
+        fs::copy(
+            bundled.join(name).join("package.wit"),
+            dest.join("package.wit"),
+        )?;
     }
     Ok(out.to_path_buf())
 }

@@ -1,0 +1,47 @@
+//! `host-shim`: runs greentic flows natively by embedding the runner component
+//! (built from `runner-core`) next to the flow's node components in Wasmtime.
+//!
+//! The flow logic (parsing, templating, routing) runs inside the runner
+//! component; this crate only provides what a host provides: files, compiled
+//! components and the node calls behind the runner's slot imports.
+//!
+//! ```text
+//! host-shim run flow.yaml
+//!   │ load flow + sidecar (compose::load_flow)
+//!   ├─> runner.plan(flow) ──> components used by the flow
+//!   │ resolve + compile each component (disk cache), bind component i -> slot i
+//!   └─> runner.run(flow, entry, bindings)
+//!          runner ──slot-i.invoke──> host ──> node component i (own Store)
+//! ```
+#![deny(missing_docs)]
+
+pub mod cli;
+mod commands;
+pub mod engine;
+mod host;
+pub mod nodes;
+pub mod runner;
+
+pub use host::{Failure, Host, HostOptions, RunSettings};
+
+/// Where the build put the runner component.
+pub const BUILT_RUNNER: &str = env!("GREENTIC_RUNNER_WASM");
+
+/// Where the build put the example node components: the last directory bare
+/// component names are looked up in.
+pub const BUILT_COMPONENTS_DIR: &str = env!("GREENTIC_COMPONENTS_DIR");
+
+/// Runs the CLI with `args` and returns the process exit code.
+pub fn main_with_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    commands::exec(cli)
+}

@@ -1,0 +1,146 @@
+//! Node components (`greentic:component/node@0.6.0`) hosted next to the runner.
+//!
+//! Each node component gets its own Store, so one component can never reach
+//! another's memory, and a trap poisons only its own instance: the next call
+//! starts a fresh one.
+
+use greentic_interfaces_wasmtime::component_v0_6::exports::greentic::component::node::{
+    self, GuestIndices, InvocationEnvelope, InvocationResult,
+};
+use greentic_interfaces_wasmtime::component_v0_6::greentic::component::control;
+use greentic_interfaces_wasmtime::component_v0_6::greentic::types_core::core::NodeError;
+use wasmtime::Result;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::error::Context;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What a node component's Store holds.
+pub struct NodeState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for NodeState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl control::Host for NodeState {
+    // Cancellation is not wired yet: nothing asks a node to stop early.
+    fn should_cancel(&mut self) -> bool {
+        false
+    }
+    fn yield_now(&mut self) {}
+}
+
+/// The linker node components are instantiated with: WASI and `control`.
+pub fn node_linker(engine: &Engine) -> Result<Linker<NodeState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    control::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// A node component, linked and checked once, instantiated per run.
+#[derive(Clone)]
+pub struct NodeComponent {
+    name: String,
+    pre: InstancePre<NodeState>,
+    indices: GuestIndices,
+}
+
+impl NodeComponent {
+    /// Links `component`; fails if it does not export `greentic:component/node@0.6.0`
+    /// or imports something this host does not provide.
+    pub fn new(name: &str, component: &Component, linker: &Linker<NodeState>) -> Result<Self> {
+        let pre = linker
+            .instantiate_pre(component)
+            .with_context(|| format!("component `{name}` cannot be linked"))?;
+        let indices = GuestIndices::new(&pre).with_context(|| {
+            format!("component `{name}` does not export `greentic:component/node@0.6.0`")
+        })?;
+        Ok(NodeComponent {
+            name: name.to_string(),
+            pre,
+            indices,
+        })
+    }
+}
+
+/// A node component's instance for one run, created on first use.
+pub struct NodeSlot {
+    component: NodeComponent,
+    live: Option<(Store<NodeState>, node::Guest)>,
+}
+
+impl NodeSlot {
+    /// A slot that will instantiate `component` when first called.
+    pub fn new(component: NodeComponent) -> Self {
+        NodeSlot {
+            component,
+            live: None,
+        }
+    }
+
+    /// Calls `invoke` on the node. A trap becomes a `node-error` with code
+    /// `trap`, and the trapped instance is dropped.
+    pub fn invoke(
+        &mut self,
+        op: &str,
+        envelope: &InvocationEnvelope,
+    ) -> Result<InvocationResult, NodeError> {
+        let (store, guest) = match &mut self.live {
+            Some(live) => live,
+            None => {
+                let live = self
+                    .instantiate()
+                    .map_err(|e| host_error("instantiate-failed", &e))?;
+                self.live.insert(live)
+            }
+        };
+        match guest.call_invoke(&mut *store, op, envelope) {
+            Ok(result) => result,
+            Err(trap) => {
+                self.live = None;
+                Err(host_error(
+                    "trap",
+                    &trap.context(format!("component `{}` trapped", self.component.name)),
+                ))
+            }
+        }
+    }
+
+    fn instantiate(&self) -> Result<(Store<NodeState>, node::Guest)> {
+        let engine = self.component.pre.engine();
+        let wasi = WasiCtx::builder().inherit_stderr().build();
+        let mut store = Store::new(
+            engine,
+            NodeState {
+                wasi,
+                table: ResourceTable::new(),
+            },
+        );
+        let instance = self
+            .component
+            .pre
+            .instantiate(&mut store)
+            .with_context(|| format!("instantiating component `{}`", self.component.name))?;
+        let guest = self.component.indices.load(&mut store, &instance)?;
+        Ok((store, guest))
+    }
+}
+
+fn host_error(code: &str, error: &wasmtime::Error) -> NodeError {
+    NodeError {
+        code: code.into(),
+        message: format!("{error:#}").replace('\n', " "),
+        retryable: false,
+        backoff_ms: None,
+        details: None,
+    }
+}

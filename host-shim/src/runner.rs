@@ -1,0 +1,139 @@
+//! The runner component, hosted in Wasmtime: WASI plus the node slots, whose
+//! calls are forwarded to the node components of the current run.
+
+use greentic_interfaces_wasmtime::component_v0_6::exports::greentic::component::node::{
+    InvocationEnvelope, InvocationResult,
+};
+use greentic_interfaces_wasmtime::component_v0_6::greentic::types_core::core::NodeError;
+use wasmtime::Result;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context;
+use wasmtime::{Engine, Store, StoreContextMut};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::nodes::NodeSlot;
+
+#[allow(missing_docs, clippy::all)]
+mod bindings {
+    include!(concat!(env!("OUT_DIR"), "/runner_bindings.rs"));
+}
+
+use bindings::RunnerPre;
+pub use bindings::exports::greentic::runner::run::{
+    ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, SlotBinding, Tenant,
+};
+
+/// Number of node slots the runner world imports (`slot-0` .. `slot-7`).
+pub const SLOT_COUNT: usize = 8;
+
+/// What the runner's Store holds: WASI and the node slots of the current run.
+pub struct RunnerState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    slots: Vec<Option<NodeSlot>>,
+}
+
+impl WasiView for RunnerState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl RunnerState {
+    fn invoke_slot(
+        &mut self,
+        slot: usize,
+        op: &str,
+        envelope: &InvocationEnvelope,
+    ) -> Result<InvocationResult, NodeError> {
+        match self.slots.get_mut(slot).and_then(Option::as_mut) {
+            Some(node) => node.invoke(op, envelope),
+            None => Err(NodeError {
+                code: "empty-slot".into(),
+                message: format!("node slot {slot} has no component"),
+                retryable: false,
+                backoff_ms: None,
+                details: None,
+            }),
+        }
+    }
+}
+
+/// The runner component, linked once per process.
+pub struct RunnerComponent {
+    pre: RunnerPre<RunnerState>,
+}
+
+impl RunnerComponent {
+    /// Links the runner: WASI and every `greentic:runner/slot-N` import.
+    pub fn new(engine: &Engine, component: &Component) -> Result<Self> {
+        let mut linker: Linker<RunnerState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        for slot in 0..SLOT_COUNT {
+            linker
+                .instance(&format!("greentic:runner/slot-{slot}@0.1.0"))?
+                .func_wrap(
+                    "invoke",
+                    move |mut store: StoreContextMut<'_, RunnerState>,
+                          (op, envelope): (String, InvocationEnvelope)| {
+                        Ok((store.data_mut().invoke_slot(slot, &op, &envelope),))
+                    },
+                )?;
+        }
+        let pre = linker
+            .instantiate_pre(component)
+            .context("the runner component cannot be linked (is it built from this workspace's runner-core?)")?;
+        Ok(RunnerComponent {
+            pre: RunnerPre::new(pre)
+                .context("the runner component does not export `greentic:runner/run`")?,
+        })
+    }
+
+    /// A fresh runner instance with the given node slots.
+    pub fn instantiate(&self, slots: Vec<Option<NodeSlot>>) -> Result<RunnerInstance> {
+        let wasi = WasiCtx::builder().inherit_stderr().build();
+        let mut store = Store::new(
+            self.pre.engine(),
+            RunnerState {
+                wasi,
+                table: ResourceTable::new(),
+                slots,
+            },
+        );
+        let runner = self
+            .pre
+            .instantiate(&mut store)
+            .context("instantiating the runner")?;
+        Ok(RunnerInstance { store, runner })
+    }
+}
+
+/// One instance of the runner and the node slots it calls.
+pub struct RunnerInstance {
+    store: Store<RunnerState>,
+    runner: bindings::Runner,
+}
+
+impl RunnerInstance {
+    /// Validates a flow and returns its plan.
+    pub fn plan(&mut self, flow: &FlowSource) -> Result<Result<FlowPlan, RunError>> {
+        self.runner
+            .greentic_runner_run()
+            .call_plan(&mut self.store, flow)
+    }
+
+    /// Runs a flow; the outer error is a trap of the runner itself.
+    pub fn run(&mut self, request: &RunRequest) -> Result<Result<String, RunError>> {
+        self.runner
+            .greentic_runner_run()
+            .call_run(&mut self.store, request)
+    }
+
+    /// Puts node components into the slots (before `run`).
+    pub fn set_slots(&mut self, slots: Vec<Option<NodeSlot>>) {
+        self.store.data_mut().slots = slots;
+    }
+}
