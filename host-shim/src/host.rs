@@ -62,7 +62,10 @@ pub enum Failure {
     /// The inputs are wrong: flow file, `--input`, components.
     #[error("{0:#}")]
     Invalid(anyhow::Error),
-    /// The runner reported an error (invalid flow, failed node, ...).
+    /// The runner refused the flow when planning it (invalid YAML, flow or template).
+    #[error("{}", .0.message)]
+    InvalidFlow(RunError),
+    /// The runner reported an error while running (failed node, routing, ...).
     #[error("{}", .0.message)]
     Flow(RunError),
     /// The runner itself failed (a trap in the runner is a bug).
@@ -74,10 +77,9 @@ impl Failure {
     /// The process exit code for this failure (see `host-shim --help`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Invalid(_) => 2,
+            Failure::Invalid(_) | Failure::InvalidFlow(_) => 2,
             Failure::Flow(e) => match e.kind {
                 ErrorKind::InvalidFlow | ErrorKind::InvalidInput | ErrorKind::Binding => 2,
-                ErrorKind::Template if e.line.is_some() => 2,
                 ErrorKind::Template | ErrorKind::Routing | ErrorKind::Node => 1,
             },
             Failure::Internal(_) => 1,
@@ -87,7 +89,7 @@ impl Failure {
     /// The runner's error record, for `Flow` failures.
     pub fn run_error(&self) -> Option<&RunError> {
         match self {
-            Failure::Flow(e) => Some(e),
+            Failure::Flow(e) | Failure::InvalidFlow(e) => Some(e),
             _ => None,
         }
     }
@@ -195,7 +197,7 @@ impl Host {
             .map_err(|trap| {
                 Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
             })?
-            .map_err(Failure::Flow)?;
+            .map_err(Failure::InvalidFlow)?;
         Ok((instance, source, plan))
     }
 

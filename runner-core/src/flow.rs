@@ -190,10 +190,11 @@ impl<'a> Loader<'a> {
                 ));
             }
         }
+        // YGTC requires `id`; seed 001's example has none, so default to the file stem.
         let id = match yaml::get(&top, "id") {
             Some(Yaml::String(s)) if !s.is_empty() => s.clone(),
             Some(_) => return Err(self.invalid(None, "`id` must be a non-empty string")),
-            None => return Err(self.invalid(None, "missing `id`")),
+            None => default_flow_id(&self.source.name),
         };
         if let Some(v) = yaml::get(&top, "schema_version") {
             if v.as_u64() != Some(2) {
@@ -574,6 +575,16 @@ impl<'a> Loader<'a> {
             out.insert(id.clone(), component);
         }
         Ok(out)
+    }
+}
+
+fn default_flow_id(name: &str) -> String {
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = file.split('.').next().unwrap_or(file);
+    if stem.is_empty() {
+        "flow".to_string()
+    } else {
+        stem.to_string()
     }
 }
 

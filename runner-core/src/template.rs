@@ -117,7 +117,14 @@ impl Templates {
                 .pos()
                 .map(|(l, c)| format!(" at {l}:{c}"))
                 .unwrap_or_default();
-            error(format!("syntax error{at}: {}", e.reason()))
+            // pest lists every rule it expected; the position says more.
+            let reason = e.reason().to_string();
+            let reason = reason
+                .split(": expected")
+                .next()
+                .unwrap_or(&reason)
+                .to_string();
+            error(format!("syntax error{at}: {reason}"))
         })?;
         let name = format!("{node}{field}");
         if let Some(path) = single_path_expression(text, &compiled) {

@@ -115,6 +115,55 @@ pub(crate) fn node_position(text: &str, id: &str) -> Position {
     Position::default()
 }
 
+/// Converts YAML to JSON. Scalar keys (numbers, bools) become strings; other
+/// keys and non-finite numbers are errors naming the path.
+pub(crate) fn to_json(value: &Value, path: &str) -> Result<serde_json::Value, String> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Json::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Json::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f)
+                    .map(Json::Number)
+                    .ok_or_else(|| format!("`{path}` is {f}, which JSON cannot represent"))?
+            }
+        }
+        Value::String(s) => Json::String(s.clone()),
+        Value::Sequence(items) => Json::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| to_json(v, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Mapping(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map {
+                let key = match k {
+                    Value::String(s) => s.clone(),
+                    Value::Number(_) | Value::Bool(_) => key_str(k),
+                    other => {
+                        return Err(format!(
+                            "`{path}` has the key `{}`, but keys must be strings (quote it)",
+                            key_str(other)
+                        ));
+                    }
+                };
+                let child = to_json(v, &format!("{path}.{key}"))?;
+                out.insert(key, child);
+            }
+            Json::Object(out)
+        }
+        Value::Tagged(tagged) => to_json(&tagged.value, path)?,
+    })
+}
+
 /// Renders a key for messages.
 pub(crate) fn key_str(key: &Value) -> String {
     match key {
@@ -164,6 +213,21 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn json_conversion_names_bad_keys() {
+        let v = parse("f.yaml", "a: {1: x, true: y, s: [1.5]}\n").unwrap();
+        assert_eq!(
+            to_json(&v, "input").unwrap(),
+            serde_json::json!({"a": {"1": "x", "true": "y", "s": [1.5]}})
+        );
+        let v = parse("f.yaml", "a:\n  null: x\n").unwrap();
+        let err = to_json(&v, "input").unwrap_err();
+        assert_eq!(
+            err,
+            "`input.a` has the key `null`, but keys must be strings (quote it)"
+        );
     }
 
     #[test]

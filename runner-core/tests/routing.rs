@@ -101,6 +101,12 @@ fn nodes_without_routing_run_in_file_order() {
 }
 
 #[test]
+fn flow_id_defaults_to_the_file_stem() {
+    let flow = load("nodes:\n  a:\n    echo: {}\n").unwrap();
+    assert_eq!(flow.id(), "f");
+}
+
+#[test]
 fn start_key_then_entrypoints_then_first_node() {
     let base = "nodes:\n  a:\n    echo: { n: a }\n    routing: out\n  b:\n    echo: { n: b }\n    routing: out\n";
     let first = format!("id: x\n{base}");
@@ -203,7 +209,10 @@ fn invalid(yaml: &str) -> String {
 #[test]
 fn invalid_flows_are_explained() {
     let cases: &[(&str, &str)] = &[
-        ("nodes: {a: {echo: {}}}", "missing `id`"),
+        (
+            "id: [x]\nnodes: {a: {echo: {}}}",
+            "`id` must be a non-empty string",
+        ),
         ("id: x", "missing `nodes`"),
         ("id: x\nnodes: {}", "`nodes` is empty"),
         ("- a\n- b", "must be a YAML mapping"),

@@ -1,0 +1,7 @@
+//! The spec as executable checks: flows run through the `host-shim` binary as a
+//! user would run them, with the runner and node components built from this
+//! workspace.
+
+mod cli;
+mod flows;
+mod support;

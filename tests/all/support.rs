@@ -1,0 +1,73 @@
+//! Running the `host-shim` binary from tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a `host-shim` process did.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The stdout parsed as JSON; panics with the whole outcome otherwise.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// The repository root; tests run from there so paths in messages are stable.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A scratch directory private to one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scratch")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `host-shim` with `args` and a compiled-component cache shared by the tests.
+pub fn host_shim(args: &[&str]) -> Outcome {
+    host_shim_with_cache(args, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"))
+}
+
+/// Runs `host-shim` with `args` and the given cache directory.
+pub fn host_shim_with_cache(args: &[&str], cache: &Path) -> Outcome {
+    let output = Command::new(env!("CARGO_BIN_EXE_host-shim"))
+        .args(args)
+        .current_dir(workspace())
+        .env("GREENTIC_CACHE_DIR", cache)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("host-shim runs");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+    }
+}
+
+/// A built example component, e.g. `echo`.
+pub fn built_component(name: &str) -> PathBuf {
+    Path::new(host_shim::BUILT_COMPONENTS_DIR).join(format!("{name}.wasm"))
+}
