@@ -23,8 +23,11 @@ pub use bindings::exports::greentic::runner::run::{
     ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, SlotBinding, Tenant,
 };
 
-/// Number of node slots the runner world imports (`slot-0` .. `slot-7`).
-pub const SLOT_COUNT: usize = 8;
+/// Names of the node slots the runner world imports, in slot-number order.
+pub const SLOT_NAMES: [&str; 8] = ["slot-a", "slot-b", "slot-c", "slot-d", "slot-e", "slot-f", "slot-g", "slot-h"];
+
+/// Number of node slots.
+pub const SLOT_COUNT: usize = SLOT_NAMES.len();
 
 /// What the runner's Store holds: WASI and the node slots of the current run.
 pub struct RunnerState {
@@ -72,9 +75,9 @@ impl RunnerComponent {
     pub fn new(engine: &Engine, component: &Component) -> Result<Self> {
         let mut linker: Linker<RunnerState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        for slot in 0..SLOT_COUNT {
+        for (slot, name) in SLOT_NAMES.iter().enumerate() {
             linker
-                .instance(&format!("greentic:runner/slot-{slot}@0.1.0"))?
+                .instance(&format!("greentic:runner/{name}@0.1.0"))?
                 .func_wrap(
                     "invoke",
                     move |mut store: StoreContextMut<'_, RunnerState>,

@@ -391,9 +391,7 @@ impl<'a> Loader<'a> {
             (component, op_key.clone(), input)
         };
 
-        let input: Json = serde_json::to_value(&input).map_err(|e| {
-            self.invalid(Some(id), format!("input is not representable as JSON: {e}"))
-        })?;
+        let input = yaml::to_json(&input, "input").map_err(|e| self.invalid(Some(id), e))?;
         let input = templates.compile(id, "input", &input)?;
         let routes = self.routes(id, body, index)?.unwrap_or_else(|| {
             vec![Route {

@@ -117,8 +117,8 @@ fn invoke_slot(
     envelope: &InvocationEnvelope,
 ) -> Option<Result<InvocationResult, NodeError>> {
     call_slot!(slot, op, envelope;
-        0 => slot_0, 1 => slot_1, 2 => slot_2, 3 => slot_3,
-        4 => slot_4, 5 => slot_5, 6 => slot_6, 7 => slot_7,
+        0 => slot_a, 1 => slot_b, 2 => slot_c, 3 => slot_d,
+        4 => slot_e, 5 => slot_f, 6 => slot_g, 7 => slot_h,
     )
 }
 
@@ -152,7 +152,7 @@ impl NodeInvoker for Slots {
         };
         let result = invoke_slot(slot, call.operation, &envelope).ok_or_else(|| {
             NodeFailure::Unbound(format!(
-                "component `{}` is bound to slot {slot}, but the runner has slots 0-7 only",
+                "component `{}` is bound to slot {slot}, but the runner has 8 slots (0-7) only",
                 call.component
             ))
         })?;
