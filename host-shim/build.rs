@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
-/// Node components of `components/` copied to the default components directory.
-const EXAMPLE_COMPONENTS: &[&str] = &["echo", "text", "users", "faulty"];
+/// Node components of `components/` copied to the default components directory,
+/// each with its `component.manifest.json` (as `<name>.manifest.json`) when it has one.
+const EXAMPLE_COMPONENTS: &[&str] = &["echo", "text", "users", "faulty", "counter", "state-probe"];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -47,20 +48,25 @@ fn main() {
         &["-p", "runner-core"],
         &wasm_target_dir,
     );
-    cargo_wasm(
-        &workspace.join("components/Cargo.toml"),
-        &[],
-        &wasm_target_dir,
-    );
+    let components = workspace.join("components/Cargo.toml");
+    cargo_wasm(&components, &["--workspace", "--exclude", "state-probe"], &wasm_target_dir);
+    // state-probe enables state-store@1.1.0; built on its own so that feature does
+    // not reach the others (wit-component would turn their @1.0.0 import into @1.1.0).
+    cargo_wasm(&components, &["-p", "state-probe"], &wasm_target_dir);
 
     let release = wasm_target_dir.join(WASM_TARGET).join("release");
     let components_dir = target.join("components");
     fs::create_dir_all(&components_dir).unwrap();
     for name in EXAMPLE_COMPONENTS {
-        copy_if_changed(
-            &release.join(format!("{name}.wasm")),
-            &components_dir.join(format!("{name}.wasm")),
-        );
+        let artifact = release.join(format!("{}.wasm", name.replace('-', "_")));
+        copy_if_changed(&artifact, &components_dir.join(format!("{name}.wasm")));
+        let manifest = workspace.join("components").join(name).join("component.manifest.json");
+        let copied = components_dir.join(format!("{name}.manifest.json"));
+        if manifest.is_file() {
+            copy_if_changed(&manifest, &copied);
+        } else {
+            let _ = fs::remove_file(&copied);
+        }
     }
     let runner = target.join("runner").join("runner.wasm");
     fs::create_dir_all(runner.parent().unwrap()).unwrap();

@@ -31,6 +31,14 @@ pub struct ComponentArgs {
     /// searched in order before the built-in example components.
     #[arg(short = 'c', long = "components", value_name = "DIR")]
     pub components: Vec<PathBuf>,
+    /// Where component state lives: `memory` (this process only), `file:PATH`
+    /// (embedded database, kept across runs) or `redis://HOST[:PORT][/DB]`.
+    #[arg(long, value_name = "SPEC", default_value = "memory")]
+    pub state: crate::state_store::StateBackend,
+    /// Which components may use state: `default` (those whose manifest declares
+    /// it), `no-state`, or the path of a profile file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    pub profile: String,
     /// Runner component to use instead of the one built with host-shim.
     #[arg(long, value_name = "WASM")]
     pub runner: Option<PathBuf>,

@@ -30,7 +30,10 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
 }
 
 fn host(common: &ComponentArgs) -> Result<Host, Failure> {
+    let profile = crate::policy::Profile::select(&common.profile).map_err(Failure::Invalid)?;
     Host::new(HostOptions {
+        state: common.state.clone(),
+        profile,
         component_dirs: common.components.clone(),
         runner: common.runner.clone(),
         cache: !common.no_cache,

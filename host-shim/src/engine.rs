@@ -49,6 +49,11 @@ impl ComponentCache {
         Some(base.join("greentic-runner"))
     }
 
+    /// The engine components are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Loads the component at `path`, compiling it on a cache miss.
     pub fn load(&self, path: &Path) -> Result<Component> {
         let bytes =

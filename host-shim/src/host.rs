@@ -10,15 +10,22 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::engine::{ComponentCache, new_engine};
-use crate::nodes::{NodeComponent, NodeSlot, NodeState, node_linker};
+use crate::nodes::{NodeComponent, NodeSlot, NodeState, RunScope, node_linker};
+use crate::policy::{Manifest, Profile, approve};
+use crate::state_store::scope::RunTenant;
+use crate::state_store::{StateBackend, is_state_import};
 use crate::runner::{
     ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, RunnerComponent, RunnerInstance,
     SLOT_COUNT, SlotBinding, Tenant,
 };
 
 /// How to set up a [`Host`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostOptions {
+    /// Where component state lives.
+    pub state: StateBackend,
+    /// Which components may use state.
+    pub profile: Profile,
     /// Directories for bare component names, searched before the built-in one.
     pub component_dirs: Vec<PathBuf>,
     /// Runner component to use instead of the built one.
@@ -27,6 +34,19 @@ pub struct HostOptions {
     pub cache: bool,
     /// No progress messages.
     pub quiet: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            state: StateBackend::Memory,
+            profile: Profile::default_profile(),
+            component_dirs: Vec::new(),
+            runner: None,
+            cache: true,
+            quiet: false,
+        }
+    }
 }
 
 /// Per-run settings.
@@ -99,7 +119,10 @@ impl Failure {
 pub struct Host {
     cache: ComponentCache,
     runner: RunnerComponent,
-    node_linker: Linker<NodeState>,
+    plain_linker: Linker<NodeState>,
+    state_linker: Linker<NodeState>,
+    state_store: std::sync::Arc<dyn greentic_state::StateStore>,
+    profile: Profile,
     resolver: ComponentResolver,
     nodes: HashMap<PathBuf, NodeComponent>,
 }
@@ -128,7 +151,10 @@ impl Host {
         Ok(Host {
             cache,
             runner,
-            node_linker: node_linker(&engine)?,
+            plain_linker: node_linker(&engine, false)?,
+            state_linker: node_linker(&engine, true)?,
+            state_store: options.state.open()?,
+            profile: options.profile,
             resolver: ComponentResolver::new(dirs),
             nodes: HashMap::new(),
         })
@@ -138,7 +164,7 @@ impl Host {
     /// returns its plan.
     pub fn check_file(&mut self, path: &Path) -> Result<FlowPlan, Failure> {
         let (_, _, plan) = self.plan(path)?;
-        self.slots(path, &plan)?;
+        self.slots(path, &plan, &self.scope(&RunSettings::default())?)?;
         Ok(plan)
     }
 
@@ -150,8 +176,9 @@ impl Host {
         entry_json: &str,
         settings: &RunSettings,
     ) -> Result<String, Failure> {
+        let scope = self.scope(settings)?;
         let (mut instance, source, plan) = self.plan(path)?;
-        instance.set_slots(self.slots(path, &plan)?);
+        instance.set_slots(self.slots(path, &plan, &scope)?);
         let request = RunRequest {
             flow: source,
             entry_json: entry_json.to_string(),
@@ -201,8 +228,14 @@ impl Host {
         Ok((instance, source, plan))
     }
 
+    fn scope(&self, settings: &RunSettings) -> Result<RunScope, Failure> {
+        let tenant = RunTenant::new(&settings.env, &settings.tenant, settings.team.as_deref(), settings.user.as_deref())
+            .map_err(Failure::Invalid)?;
+        Ok(RunScope { store: self.state_store.clone(), tenant })
+    }
+
     /// Resolves, compiles and links every component of `plan`, one per slot.
-    fn slots(&mut self, flow: &Path, plan: &FlowPlan) -> Result<Vec<Option<NodeSlot>>, Failure> {
+    fn slots(&mut self, flow: &Path, plan: &FlowPlan, scope: &RunScope) -> Result<Vec<Option<NodeSlot>>, Failure> {
         if plan.components.len() > SLOT_COUNT {
             return Err(Failure::Invalid(anyhow!(
                 "{}: the flow uses {} distinct components; the runner has {SLOT_COUNT} node slots",
@@ -225,23 +258,41 @@ impl Host {
             let component = match self.nodes.get(&path) {
                 Some(c) => c.clone(),
                 None => {
-                    let loaded = self
-                        .cache
-                        .load(&path)
-                        .and_then(|c| NodeComponent::new(reference, &c, &self.node_linker))
-                        .map_err(|e| {
-                            Failure::Invalid(anyhow::Error::from(e).context(format!(
-                                "{}: node `{node}`: component `{reference}`",
-                                flow.display()
-                            )))
-                        })?;
+                    let loaded = self.link(&path, reference).map_err(|e| {
+                        Failure::Invalid(e.context(format!(
+                            "{}: node `{node}`: component `{reference}`",
+                            flow.display()
+                        )))
+                    })?;
                     self.nodes.insert(path, loaded.clone());
                     loaded
                 }
             };
-            slots.push(Some(NodeSlot::new(component)));
+            slots.push(Some(NodeSlot::new(component, scope.clone())));
         }
         Ok(slots)
+    }
+}
+
+impl Host {
+    /// Compiles and links a node component, deciding its state capability:
+    /// the state-store import is linked only for approved components.
+    fn link(&self, path: &Path, reference: &str) -> anyhow::Result<NodeComponent> {
+        let component = self.cache.load(path)?;
+        let engine = self.cache.engine();
+        let state_import = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .find(|name| is_state_import(name));
+        let Some(interface) = state_import else {
+            return Ok(NodeComponent::new(reference, &component, &self.plain_linker, None)?);
+        };
+        let manifest = Manifest::find(path)?;
+        match approve(manifest.as_ref(), &self.profile) {
+            Ok(approval) => Ok(NodeComponent::new(reference, &component, &self.state_linker, Some(approval))?),
+            Err(denial) => anyhow::bail!("imports `{interface}` but may not use state: {denial}"),
+        }
     }
 }
 

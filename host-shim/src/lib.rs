@@ -20,7 +20,9 @@ mod commands;
 pub mod engine;
 mod host;
 pub mod nodes;
+pub mod policy;
 pub mod runner;
+pub mod state_store;
 
 pub use host::{Failure, Host, HostOptions, RunSettings};
 

@@ -15,10 +15,30 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::policy::{Approval, Grant};
+use crate::state_store::scope::RunTenant;
+use crate::state_store::{self, StateCtx, StateView};
+
 /// What a node component's Store holds.
 pub struct NodeState {
     wasi: WasiCtx,
     table: ResourceTable,
+    state: StateCtx,
+}
+
+impl StateView for NodeState {
+    fn state(&mut self) -> &mut StateCtx {
+        &mut self.state
+    }
+}
+
+/// What every node instance of one run shares: the state backend and the run's tenant.
+#[derive(Clone)]
+pub struct RunScope {
+    /// The state backend.
+    pub store: std::sync::Arc<dyn greentic_state::StateStore>,
+    /// The run's tenant context.
+    pub tenant: RunTenant,
 }
 
 impl WasiView for NodeState {
@@ -38,11 +58,15 @@ impl control::Host for NodeState {
     fn yield_now(&mut self) {}
 }
 
-/// The linker node components are instantiated with: WASI and `control`.
-pub fn node_linker(engine: &Engine) -> Result<Linker<NodeState>> {
+/// The linker node components are instantiated with: WASI and `control`, and
+/// the state store only when `with_state` (for approved components).
+pub fn node_linker(engine: &Engine, with_state: bool) -> Result<Linker<NodeState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     control::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s)?;
+    if with_state {
+        state_store::add_to_linker(&mut linker)?;
+    }
     Ok(linker)
 }
 
@@ -52,12 +76,14 @@ pub struct NodeComponent {
     name: String,
     pre: InstancePre<NodeState>,
     indices: GuestIndices,
+    state: Option<Approval>,
 }
 
 impl NodeComponent {
     /// Links `component`; fails if it does not export `greentic:component/node@0.6.0`
-    /// or imports something this host does not provide.
-    pub fn new(name: &str, component: &Component, linker: &Linker<NodeState>) -> Result<Self> {
+    /// or imports something `linker` does not provide. `state` is its approval
+    /// for the state store, if any.
+    pub fn new(name: &str, component: &Component, linker: &Linker<NodeState>, state: Option<Approval>) -> Result<Self> {
         let pre = linker
             .instantiate_pre(component)
             .with_context(|| format!("component `{name}` cannot be linked"))?;
@@ -68,6 +94,7 @@ impl NodeComponent {
             name: name.to_string(),
             pre,
             indices,
+            state,
         })
     }
 }
@@ -75,14 +102,16 @@ impl NodeComponent {
 /// A node component's instance for one run, created on first use.
 pub struct NodeSlot {
     component: NodeComponent,
+    scope: RunScope,
     live: Option<(Store<NodeState>, node::Guest)>,
 }
 
 impl NodeSlot {
-    /// A slot that will instantiate `component` when first called.
-    pub fn new(component: NodeComponent) -> Self {
+    /// A slot that will instantiate `component` for the run `scope` when first called.
+    pub fn new(component: NodeComponent, scope: RunScope) -> Self {
         NodeSlot {
             component,
+            scope,
             live: None,
         }
     }
@@ -118,11 +147,18 @@ impl NodeSlot {
     fn instantiate(&self) -> Result<(Store<NodeState>, node::Guest)> {
         let engine = self.component.pre.engine();
         let wasi = WasiCtx::builder().inherit_stderr().build();
+        // Unapproved components have no state import; their context grants nothing anyway.
+        let (id, grant) = match &self.component.state {
+            Some(approval) => (approval.id.as_str(), approval.grant),
+            None => (self.component.name.as_str(), Grant::default()),
+        };
+        let state = StateCtx::new(self.scope.store.clone(), self.scope.tenant.clone(), id, grant);
         let mut store = Store::new(
             engine,
             NodeState {
                 wasi,
                 table: ResourceTable::new(),
+                state,
             },
         );
         let instance = self
