@@ -49,7 +49,11 @@ fn main() {
         &wasm_target_dir,
     );
     let components = workspace.join("components/Cargo.toml");
-    cargo_wasm(&components, &["--workspace", "--exclude", "state-probe"], &wasm_target_dir);
+    cargo_wasm(
+        &components,
+        &["--workspace", "--exclude", "state-probe"],
+        &wasm_target_dir,
+    );
     // state-probe enables state-store@1.1.0; built on its own so that feature does
     // not reach the others (wit-component would turn their @1.0.0 import into @1.1.0).
     cargo_wasm(&components, &["-p", "state-probe"], &wasm_target_dir);
@@ -60,7 +64,10 @@ fn main() {
     for name in EXAMPLE_COMPONENTS {
         let artifact = release.join(format!("{}.wasm", name.replace('-', "_")));
         copy_if_changed(&artifact, &components_dir.join(format!("{name}.wasm")));
-        let manifest = workspace.join("components").join(name).join("component.manifest.json");
+        let manifest = workspace
+            .join("components")
+            .join(name)
+            .join("component.manifest.json");
         let copied = components_dir.join(format!("{name}.manifest.json"));
         if manifest.is_file() {
             copy_if_changed(&manifest, &copied);

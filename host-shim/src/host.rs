@@ -12,12 +12,12 @@ use wasmtime::component::Linker;
 use crate::engine::{ComponentCache, new_engine};
 use crate::nodes::{NodeComponent, NodeSlot, NodeState, RunScope, node_linker};
 use crate::policy::{Manifest, Profile, approve};
-use crate::state_store::scope::RunTenant;
-use crate::state_store::{StateBackend, is_state_import};
 use crate::runner::{
     ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, RunnerComponent, RunnerInstance,
     SLOT_COUNT, SlotBinding, Tenant,
 };
+use crate::state_store::scope::RunTenant;
+use crate::state_store::{StateBackend, is_state_import};
 
 /// How to set up a [`Host`].
 #[derive(Debug, Clone)]
@@ -229,13 +229,26 @@ impl Host {
     }
 
     fn scope(&self, settings: &RunSettings) -> Result<RunScope, Failure> {
-        let tenant = RunTenant::new(&settings.env, &settings.tenant, settings.team.as_deref(), settings.user.as_deref())
-            .map_err(Failure::Invalid)?;
-        Ok(RunScope { store: self.state_store.clone(), tenant })
+        let tenant = RunTenant::new(
+            &settings.env,
+            &settings.tenant,
+            settings.team.as_deref(),
+            settings.user.as_deref(),
+        )
+        .map_err(Failure::Invalid)?;
+        Ok(RunScope {
+            store: self.state_store.clone(),
+            tenant,
+        })
     }
 
     /// Resolves, compiles and links every component of `plan`, one per slot.
-    fn slots(&mut self, flow: &Path, plan: &FlowPlan, scope: &RunScope) -> Result<Vec<Option<NodeSlot>>, Failure> {
+    fn slots(
+        &mut self,
+        flow: &Path,
+        plan: &FlowPlan,
+        scope: &RunScope,
+    ) -> Result<Vec<Option<NodeSlot>>, Failure> {
         if plan.components.len() > SLOT_COUNT {
             return Err(Failure::Invalid(anyhow!(
                 "{}: the flow uses {} distinct components; the runner has {SLOT_COUNT} node slots",
@@ -286,11 +299,21 @@ impl Host {
             .map(|(name, _)| name.to_string())
             .find(|name| is_state_import(name));
         let Some(interface) = state_import else {
-            return Ok(NodeComponent::new(reference, &component, &self.plain_linker, None)?);
+            return Ok(NodeComponent::new(
+                reference,
+                &component,
+                &self.plain_linker,
+                None,
+            )?);
         };
         let manifest = Manifest::find(path)?;
         match approve(manifest.as_ref(), &self.profile) {
-            Ok(approval) => Ok(NodeComponent::new(reference, &component, &self.state_linker, Some(approval))?),
+            Ok(approval) => Ok(NodeComponent::new(
+                reference,
+                &component,
+                &self.state_linker,
+                Some(approval),
+            )?),
             Err(denial) => anyhow::bail!("imports `{interface}` but may not use state: {denial}"),
         }
     }

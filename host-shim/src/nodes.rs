@@ -83,7 +83,12 @@ impl NodeComponent {
     /// Links `component`; fails if it does not export `greentic:component/node@0.6.0`
     /// or imports something `linker` does not provide. `state` is its approval
     /// for the state store, if any.
-    pub fn new(name: &str, component: &Component, linker: &Linker<NodeState>, state: Option<Approval>) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        component: &Component,
+        linker: &Linker<NodeState>,
+        state: Option<Approval>,
+    ) -> Result<Self> {
         let pre = linker
             .instantiate_pre(component)
             .with_context(|| format!("component `{name}` cannot be linked"))?;
@@ -152,7 +157,12 @@ impl NodeSlot {
             Some(approval) => (approval.id.as_str(), approval.grant),
             None => (self.component.name.as_str(), Grant::default()),
         };
-        let state = StateCtx::new(self.scope.store.clone(), self.scope.tenant.clone(), id, grant);
+        let state = StateCtx::new(
+            self.scope.store.clone(),
+            self.scope.tenant.clone(),
+            id,
+            grant,
+        );
         let mut store = Store::new(
             engine,
             NodeState {

@@ -24,7 +24,11 @@ pub struct Grant {
 
 impl Grant {
     /// Every operation.
-    pub const ALL: Grant = Grant { read: true, write: true, delete: true };
+    pub const ALL: Grant = Grant {
+        read: true,
+        write: true,
+        delete: true,
+    };
 
     /// Operations granted by both.
     pub fn intersect(self, other: Grant) -> Grant {
@@ -58,8 +62,14 @@ impl Manifest {
     /// (greentic's one-component-per-directory layout). `None` if neither exists.
     pub fn find(wasm: &Path) -> anyhow::Result<Option<Manifest>> {
         let dir = wasm.parent().unwrap_or(Path::new("."));
-        let stem = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        for candidate in [dir.join(format!("{stem}.manifest.json")), dir.join("component.manifest.json")] {
+        let stem = wasm
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        for candidate in [
+            dir.join(format!("{stem}.manifest.json")),
+            dir.join("component.manifest.json"),
+        ] {
             if candidate.is_file() {
                 return Manifest::read(&candidate).map(Some);
             }
@@ -69,14 +79,20 @@ impl Manifest {
 
     /// Reads and checks a manifest file.
     pub fn read(path: &Path) -> anyhow::Result<Manifest> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let doc: Value =
-            serde_json::from_str(&text).with_context(|| format!("`{}` is not valid JSON", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let doc: Value = serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not valid JSON", path.display()))?;
         let id = doc
             .get("id")
             .and_then(Value::as_str)
             .filter(|id| valid_id(id))
-            .with_context(|| format!("`{}`: `id` must be a string of letters, digits, `.`, `_`, `-`", path.display()))?
+            .with_context(|| {
+                format!(
+                    "`{}`: `id` must be a string of letters, digits, `.`, `_`, `-`",
+                    path.display()
+                )
+            })?
             .to_string();
         let state = match doc.pointer("/capabilities/host/state") {
             None | Some(Value::Null) => None,
@@ -85,17 +101,28 @@ impl Manifest {
                     match ops.get(name) {
                         None => Ok(false),
                         Some(Value::Bool(b)) => Ok(*b),
-                        Some(_) => bail!("`{}`: `capabilities.host.state.{name}` must be a bool", path.display()),
+                        Some(_) => bail!(
+                            "`{}`: `capabilities.host.state.{name}` must be a bool",
+                            path.display()
+                        ),
                     }
                 };
-                Some(Grant { read: flag("read")?, write: flag("write")?, delete: flag("delete")? })
+                Some(Grant {
+                    read: flag("read")?,
+                    write: flag("write")?,
+                    delete: flag("delete")?,
+                })
             }
             Some(_) => bail!(
                 "`{}`: `capabilities.host.state` must be an object like {{\"read\": true, \"write\": true, \"delete\": true}}",
                 path.display()
             ),
         };
-        Ok(Manifest { path: path.to_path_buf(), id, state })
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            id,
+            state,
+        })
     }
 }
 
@@ -114,12 +141,20 @@ impl Profile {
     /// The default profile: every component whose manifest declares state gets
     /// what it declares.
     pub fn default_profile() -> Profile {
-        Profile { name: "default".into(), state_allow: vec!["*".into()], state_operations: Grant::ALL }
+        Profile {
+            name: "default".into(),
+            state_allow: vec!["*".into()],
+            state_operations: Grant::ALL,
+        }
     }
 
     /// A profile that allows no state at all.
     pub fn no_state() -> Profile {
-        Profile { name: "no-state".into(), state_allow: vec![], state_operations: Grant::default() }
+        Profile {
+            name: "no-state".into(),
+            state_allow: vec![],
+            state_operations: Grant::default(),
+        }
     }
 
     /// `default`, `no-state`, or a path to a profile file:
@@ -133,11 +168,19 @@ impl Profile {
         }
         let path = Path::new(spec);
         if !path.is_file() {
-            bail!("unknown profile `{spec}`: use `default`, `no-state` or the path of a profile file");
+            bail!(
+                "unknown profile `{spec}`: use `default`, `no-state` or the path of a profile file"
+            );
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile `{spec}`"))?;
-        let doc: Value = serde_json::from_str(&text).with_context(|| format!("profile `{spec}` is not valid JSON"))?;
-        let name = doc.get("name").and_then(Value::as_str).unwrap_or(spec).to_string();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read profile `{spec}`"))?;
+        let doc: Value = serde_json::from_str(&text)
+            .with_context(|| format!("profile `{spec}` is not valid JSON"))?;
+        let name = doc
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(spec)
+            .to_string();
         let state = doc.get("state").cloned().unwrap_or(Value::Null);
         let state_allow = match state.get("allow") {
             None => vec![],
@@ -145,7 +188,9 @@ impl Profile {
                 .iter()
                 .map(|v| v.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
-                .with_context(|| format!("profile `{spec}`: `state.allow` must be a list of component ids"))?,
+                .with_context(|| {
+                    format!("profile `{spec}`: `state.allow` must be a list of component ids")
+                })?,
             Some(_) => bail!("profile `{spec}`: `state.allow` must be a list of component ids"),
         };
         let state_operations = match state.get("operations") {
@@ -157,21 +202,29 @@ impl Profile {
                         Some("read") => grant.read = true,
                         Some("write") => grant.write = true,
                         Some("delete") => grant.delete = true,
-                        _ => bail!("profile `{spec}`: `state.operations` holds `read`, `write`, `delete`; found {item}"),
+                        _ => bail!(
+                            "profile `{spec}`: `state.operations` holds `read`, `write`, `delete`; found {item}"
+                        ),
                     }
                 }
                 grant
             }
             Some(_) => bail!("profile `{spec}`: `state.operations` must be a list"),
         };
-        Ok(Profile { name, state_allow, state_operations })
+        Ok(Profile {
+            name,
+            state_allow,
+            state_operations,
+        })
     }
 
     fn allows(&self, id: &str) -> bool {
-        self.state_allow.iter().any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => id.starts_with(prefix),
-            None => pattern == id,
-        })
+        self.state_allow
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => id.starts_with(prefix),
+                None => pattern == id,
+            })
     }
 }
 
@@ -179,7 +232,9 @@ impl Profile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
     /// No manifest next to the component.
-    #[error("it has no manifest (`<name>.manifest.json` or `component.manifest.json` next to the .wasm)")]
+    #[error(
+        "it has no manifest (`<name>.manifest.json` or `component.manifest.json` next to the .wasm)"
+    )]
     NoManifest,
     /// The manifest does not declare the capability.
     #[error("its manifest `{0}` does not declare `capabilities.host.state`")]
@@ -209,20 +264,31 @@ pub struct Approval {
 /// Decides whether a component with `manifest` may use state under `profile`.
 pub fn approve(manifest: Option<&Manifest>, profile: &Profile) -> Result<Approval, Denial> {
     let manifest = manifest.ok_or(Denial::NoManifest)?;
-    let declared = manifest.state.ok_or_else(|| Denial::NotDeclared(manifest.path.clone()))?;
+    let declared = manifest
+        .state
+        .ok_or_else(|| Denial::NotDeclared(manifest.path.clone()))?;
     if declared.is_empty() {
         return Err(Denial::NothingDeclared(manifest.path.clone()));
     }
     let grant = declared.intersect(profile.state_operations);
     if !profile.allows(&manifest.id) || grant.is_empty() {
-        return Err(Denial::Profile { profile: profile.name.clone(), id: manifest.id.clone() });
+        return Err(Denial::Profile {
+            profile: profile.name.clone(),
+            id: manifest.id.clone(),
+        });
     }
-    Ok(Approval { id: manifest.id.clone(), grant })
+    Ok(Approval {
+        id: manifest.id.clone(),
+        grant,
+    })
 }
 
 /// Greentic identifier characters.
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 #[cfg(test)]
@@ -230,26 +296,58 @@ mod tests {
     use super::*;
 
     fn manifest(state: Option<Grant>) -> Manifest {
-        Manifest { path: "m.json".into(), id: "ai.greentic.counter".into(), state }
+        Manifest {
+            path: "m.json".into(),
+            id: "ai.greentic.counter".into(),
+            state,
+        }
     }
 
     #[test]
     fn fail_closed_without_declaration() {
         let p = Profile::default_profile();
         assert_eq!(approve(None, &p), Err(Denial::NoManifest));
-        assert!(matches!(approve(Some(&manifest(None)), &p), Err(Denial::NotDeclared(_))));
-        assert!(matches!(approve(Some(&manifest(Some(Grant::default()))), &p), Err(Denial::NothingDeclared(_))));
+        assert!(matches!(
+            approve(Some(&manifest(None)), &p),
+            Err(Denial::NotDeclared(_))
+        ));
+        assert!(matches!(
+            approve(Some(&manifest(Some(Grant::default()))), &p),
+            Err(Denial::NothingDeclared(_))
+        ));
     }
 
     #[test]
     fn grant_is_the_intersection_and_profile_can_deny() {
-        let read_only = Grant { read: true, ..Grant::default() };
-        let ok = approve(Some(&manifest(Some(read_only))), &Profile::default_profile()).unwrap();
+        let read_only = Grant {
+            read: true,
+            ..Grant::default()
+        };
+        let ok = approve(
+            Some(&manifest(Some(read_only))),
+            &Profile::default_profile(),
+        )
+        .unwrap();
         assert_eq!(ok.grant, read_only);
-        assert!(matches!(approve(Some(&manifest(Some(Grant::ALL))), &Profile::no_state()), Err(Denial::Profile { .. })));
-        let prefix = Profile { name: "p".into(), state_allow: vec!["ai.greentic.*".into()], state_operations: read_only };
-        assert_eq!(approve(Some(&manifest(Some(Grant::ALL))), &prefix).unwrap().grant, read_only);
-        let other = Profile { state_allow: vec!["ai.other".into()], ..prefix };
+        assert!(matches!(
+            approve(Some(&manifest(Some(Grant::ALL))), &Profile::no_state()),
+            Err(Denial::Profile { .. })
+        ));
+        let prefix = Profile {
+            name: "p".into(),
+            state_allow: vec!["ai.greentic.*".into()],
+            state_operations: read_only,
+        };
+        assert_eq!(
+            approve(Some(&manifest(Some(Grant::ALL))), &prefix)
+                .unwrap()
+                .grant,
+            read_only
+        );
+        let other = Profile {
+            state_allow: vec!["ai.other".into()],
+            ..prefix
+        };
         assert!(approve(Some(&manifest(Some(Grant::ALL))), &other).is_err());
     }
 }

@@ -24,7 +24,9 @@ pub use bindings::exports::greentic::runner::run::{
 };
 
 /// Names of the node slots the runner world imports, in slot-number order.
-pub const SLOT_NAMES: [&str; 8] = ["slot-a", "slot-b", "slot-c", "slot-d", "slot-e", "slot-f", "slot-g", "slot-h"];
+pub const SLOT_NAMES: [&str; 8] = [
+    "slot-a", "slot-b", "slot-c", "slot-d", "slot-e", "slot-f", "slot-g", "slot-h",
+];
 
 /// Number of node slots.
 pub const SLOT_COUNT: usize = SLOT_NAMES.len();

@@ -26,10 +26,17 @@ fn current() -> Result<u64, node::NodeError> {
 
 impl node::Guest for Counter {
     fn describe() -> node::ComponentDescriptor {
-        node_kit::descriptor("counter", env!("CARGO_PKG_VERSION"), "A per-tenant counter kept in state.")
+        node_kit::descriptor(
+            "counter",
+            env!("CARGO_PKG_VERSION"),
+            "A per-tenant counter kept in state.",
+        )
     }
 
-    fn invoke(op: String, envelope: node::InvocationEnvelope) -> Result<node::InvocationResult, node::NodeError> {
+    fn invoke(
+        op: String,
+        envelope: node::InvocationEnvelope,
+    ) -> Result<node::InvocationResult, node::NodeError> {
         let input = node_kit::input(&envelope)?;
         let count = match op.as_str() {
             "increment" => {
@@ -44,7 +51,12 @@ impl node::Guest for Counter {
                 state_store::delete(KEY, None).map_err(|e| node_kit::error(&e.code, &e.message))?;
                 0
             }
-            other => return Err(node_kit::error("unknown-op", &format!("counter has no operation `{other}`"))),
+            other => {
+                return Err(node_kit::error(
+                    "unknown-op",
+                    &format!("counter has no operation `{other}`"),
+                ));
+            }
         };
         node_kit::output(&json!({ "count": count }))
     }

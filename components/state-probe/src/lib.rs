@@ -65,35 +65,61 @@ fn report<T>(result: Result<T, (String, String)>, ok: impl FnOnce(T) -> Value) -
 
 impl node::Guest for Probe {
     fn describe() -> node::ComponentDescriptor {
-        node_kit::descriptor("state-probe", env!("CARGO_PKG_VERSION"), "Exercises the state store for tests.")
+        node_kit::descriptor(
+            "state-probe",
+            env!("CARGO_PKG_VERSION"),
+            "Exercises the state store for tests.",
+        )
     }
 
-    fn invoke(op: String, envelope: node::InvocationEnvelope) -> Result<node::InvocationResult, node::NodeError> {
+    fn invoke(
+        op: String,
+        envelope: node::InvocationEnvelope,
+    ) -> Result<node::InvocationResult, node::NodeError> {
         let input = node_kit::input(&envelope)?;
-        let key = input.get("key").and_then(Value::as_str).unwrap_or("probe").to_string();
+        let key = input
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or("probe")
+            .to_string();
         let out = match op.as_str() {
             "read" => {
                 let ctx = ctx_for!(v1, input);
-                report(v1::read(&key, ctx.as_ref()).map_err(|e| (e.code, e.message)), |b| json!({"ok": true, "bytes": b}))
+                report(
+                    v1::read(&key, ctx.as_ref()).map_err(|e| (e.code, e.message)),
+                    |b| json!({"ok": true, "bytes": b}),
+                )
             }
             "write" => {
                 let ctx = ctx_for!(v1, input);
                 let data = bytes(&input)?;
-                report(v1::write(&key, &data, ctx.as_ref()).map_err(|e| (e.code, e.message)), |_| json!({"ok": true}))
+                report(
+                    v1::write(&key, &data, ctx.as_ref()).map_err(|e| (e.code, e.message)),
+                    |_| json!({"ok": true}),
+                )
             }
             "delete" => {
                 let ctx = ctx_for!(v1, input);
-                report(v1::delete(&key, ctx.as_ref()).map_err(|e| (e.code, e.message)), |_| json!({"ok": true}))
+                report(
+                    v1::delete(&key, ctx.as_ref()).map_err(|e| (e.code, e.message)),
+                    |_| json!({"ok": true}),
+                )
             }
             "write-if-absent" => {
                 let ctx = ctx_for!(v11, input);
                 let data = bytes(&input)?;
                 report(
-                    v11::write_if_absent(&key, &data, ctx.as_ref()).map_err(|e| (e.code, e.message)),
+                    v11::write_if_absent(&key, &data, ctx.as_ref())
+                        .map_err(|e| (e.code, e.message)),
                     |created| json!({"ok": true, "created": created}),
                 )
             }
-            other => return Err(node_kit::error("unknown-op", &format!("state-probe has no operation `{other}`"))),
+            other => {
+                return Err(node_kit::error(
+                    "unknown-op",
+                    &format!("state-probe has no operation `{other}`"),
+                ));
+            }
         };
         node_kit::output(&out)
     }

@@ -37,7 +37,9 @@ impl std::str::FromStr for StateBackend {
         } else if spec.starts_with("redis://") || spec.starts_with("rediss://") {
             Ok(StateBackend::Redis(spec.to_string()))
         } else {
-            bail!("unknown state backend `{spec}`: use `memory`, `file:PATH` or `redis://HOST[:PORT][/DB]`")
+            bail!(
+                "unknown state backend `{spec}`: use `memory`, `file:PATH` or `redis://HOST[:PORT][/DB]`"
+            )
         }
     }
 }
@@ -52,7 +54,12 @@ impl StateBackend {
                 let store = RedisStateStore::from_url(url).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let probe = RunTenant::new("probe", "probe", None, None)?;
                 store
-                    .get_json(probe.ctx(), "host-shim~probe", &StateKey::from("ping"), None)
+                    .get_json(
+                        probe.ctx(),
+                        "host-shim~probe",
+                        &StateKey::from("ping"),
+                        None,
+                    )
                     .map_err(|e| anyhow::anyhow!("{e}"))
                     .with_context(|| format!("cannot reach the Redis state store at `{url}`"))?;
                 Arc::new(store)

@@ -36,7 +36,13 @@ mod tests {
 
     #[test]
     fn round_trips_any_bytes() {
-        let samples: [&[u8]; 5] = [b"", b"\x00\xff\xfe binary", b"{ \"a\" :  1 }\n", "ünï".as_bytes(), &[0xc3, 0x28]];
+        let samples: [&[u8]; 5] = [
+            b"",
+            b"\x00\xff\xfe binary",
+            b"{ \"a\" :  1 }\n",
+            "ünï".as_bytes(),
+            &[0xc3, 0x28],
+        ];
         for bytes in samples {
             assert_eq!(decode(&encode(bytes)), bytes);
         }
@@ -47,6 +53,9 @@ mod tests {
     #[test]
     fn foreign_json_reads_as_its_text() {
         assert_eq!(decode(&json!({"count": 3})), br#"{"count":3}"#);
-        assert_eq!(decode(&json!({"b64": "not base64!"})), br#"{"b64":"not base64!"}"#);
+        assert_eq!(
+            decode(&json!({"b64": "not base64!"})),
+            br#"{"b64":"not base64!"}"#
+        );
     }
 }

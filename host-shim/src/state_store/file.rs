@@ -38,7 +38,10 @@ impl FileStateStore {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 fn err(e: impl std::fmt::Display) -> greentic_types::GreenticError {
@@ -81,7 +84,9 @@ impl StateStore for FileStateStore {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(TABLE).map_err(err)?;
         let guard = table.get(fqn.as_str()).map_err(err)?;
-        let Some((value, _)) = live(guard.as_ref().map(|g| g.value()))? else { return Ok(None) };
+        let Some((value, _)) = live(guard.as_ref().map(|g| g.value()))? else {
+            return Ok(None);
+        };
         Ok(match path {
             Some(path) => get_at_path(&value, path).cloned(),
             None => Some(value),
@@ -196,18 +201,54 @@ mod tests {
         let k = StateKey::from("k");
         {
             let store = FileStateStore::open(&path).unwrap();
-            store.set_json(t.ctx(), "p", &k, None, &json!({"a": 1}), None).unwrap();
-            store.set_json(t.ctx(), "p", &StateKey::from("gone"), None, &json!(1), Some(1)).unwrap();
-            assert!(!store.set_json_if_absent(t.ctx(), "p", &k, &json!(2), None).unwrap());
-            assert!(store.set_json_if_absent(t.ctx(), "p", &StateKey::from("new"), &json!(2), None).unwrap());
+            store
+                .set_json(t.ctx(), "p", &k, None, &json!({"a": 1}), None)
+                .unwrap();
+            store
+                .set_json(
+                    t.ctx(),
+                    "p",
+                    &StateKey::from("gone"),
+                    None,
+                    &json!(1),
+                    Some(1),
+                )
+                .unwrap();
+            assert!(
+                !store
+                    .set_json_if_absent(t.ctx(), "p", &k, &json!(2), None)
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .set_json_if_absent(t.ctx(), "p", &StateKey::from("new"), &json!(2), None)
+                    .unwrap()
+            );
         }
         let store = FileStateStore::open(&path).unwrap();
-        assert_eq!(store.get_json(t.ctx(), "p", &k, None).unwrap(), Some(json!({"a": 1})));
+        assert_eq!(
+            store.get_json(t.ctx(), "p", &k, None).unwrap(),
+            Some(json!({"a": 1}))
+        );
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert_eq!(store.get_json(t.ctx(), "p", &StateKey::from("gone"), None).unwrap(), None);
-        store.set_json(t.ctx(), "q", &k, None, &json!(3), None).unwrap();
-        assert_eq!(store.del_prefix(t.ctx(), "p").unwrap(), 3, "k, new, and the expired gone");
-        assert_eq!(store.get_json(t.ctx(), "q", &k, None).unwrap(), Some(json!(3)));
+        assert_eq!(
+            store
+                .get_json(t.ctx(), "p", &StateKey::from("gone"), None)
+                .unwrap(),
+            None
+        );
+        store
+            .set_json(t.ctx(), "q", &k, None, &json!(3), None)
+            .unwrap();
+        assert_eq!(
+            store.del_prefix(t.ctx(), "p").unwrap(),
+            3,
+            "k, new, and the expired gone"
+        );
+        assert_eq!(
+            store.get_json(t.ctx(), "q", &k, None).unwrap(),
+            Some(json!(3))
+        );
         assert!(store.del(t.ctx(), "q", &k).unwrap());
         assert!(!store.del(t.ctx(), "q", &k).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -41,14 +41,28 @@ pub struct StateCtx {
 
 impl StateCtx {
     /// State for `component_id` (its manifest id), acting for `tenant`, with `grant`.
-    pub fn new(store: Arc<dyn StateStore>, tenant: RunTenant, component_id: &str, grant: Grant) -> Self {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        tenant: RunTenant,
+        component_id: &str,
+        grant: Grant,
+    ) -> Self {
         let namespace = tenant.namespace(component_id);
-        StateCtx { store, tenant, namespace, grant, component: component_id.to_string() }
+        StateCtx {
+            store,
+            tenant,
+            namespace,
+            grant,
+            component: component_id.to_string(),
+        }
     }
 
     fn allow(&self, op: &str, granted: bool, ctx: Option<&TenantCtxV1_1>) -> Result<(), HostError> {
         if !granted {
-            return Err(denied(format!("component `{}` is not granted state `{op}`", self.component)));
+            return Err(denied(format!(
+                "component `{}` is not granted state `{op}`",
+                self.component
+            )));
         }
         if let Some(ctx) = ctx {
             let guest = GuestCtx {
@@ -74,18 +88,36 @@ impl StateStoreHostV1_1 for StateCtx {
     fn read(&mut self, key: String, ctx: Option<TenantCtxV1_1>) -> Result<Vec<u8>, HostError> {
         self.allow("read", self.grant.read, ctx.as_ref())?;
         let key = self.key(&key)?;
-        match self.store.get_json(self.tenant.ctx(), &self.namespace, &key, None) {
+        match self
+            .store
+            .get_json(self.tenant.ctx(), &self.namespace, &key, None)
+        {
             Ok(Some(value)) => Ok(bytes::decode(&value)),
-            Ok(None) => Err(host_error("not-found", format!("no state under key `{}`", key.as_str()))),
+            Ok(None) => Err(host_error(
+                "not-found",
+                format!("no state under key `{}`", key.as_str()),
+            )),
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    fn write(&mut self, key: String, data: Vec<u8>, ctx: Option<TenantCtxV1_1>) -> Result<OpAckV1_1, HostError> {
+    fn write(
+        &mut self,
+        key: String,
+        data: Vec<u8>,
+        ctx: Option<TenantCtxV1_1>,
+    ) -> Result<OpAckV1_1, HostError> {
         self.allow("write", self.grant.write, ctx.as_ref())?;
         let key = self.key(&key)?;
         self.store
-            .set_json(self.tenant.ctx(), &self.namespace, &key, None, &bytes::encode(&data), None)
+            .set_json(
+                self.tenant.ctx(),
+                &self.namespace,
+                &key,
+                None,
+                &bytes::encode(&data),
+                None,
+            )
             .map(|()| OpAckV1_1::Ok)
             .map_err(unavailable)
     }
@@ -99,11 +131,22 @@ impl StateStoreHostV1_1 for StateCtx {
             .map_err(unavailable)
     }
 
-    fn write_if_absent(&mut self, key: String, data: Vec<u8>, ctx: Option<TenantCtxV1_1>) -> Result<bool, HostError> {
+    fn write_if_absent(
+        &mut self,
+        key: String,
+        data: Vec<u8>,
+        ctx: Option<TenantCtxV1_1>,
+    ) -> Result<bool, HostError> {
         self.allow("write", self.grant.write, ctx.as_ref())?;
         let key = self.key(&key)?;
         self.store
-            .set_json_if_absent(self.tenant.ctx(), &self.namespace, &key, &bytes::encode(&data), None)
+            .set_json_if_absent(
+                self.tenant.ctx(),
+                &self.namespace,
+                &key,
+                &bytes::encode(&data),
+                None,
+            )
             .map_err(unavailable)
     }
 }
@@ -116,7 +159,9 @@ pub trait StateView {
 
 /// Adds `greentic:state/state-store@1.0.0` and `@1.1.0` to `linker`.
 pub fn add_to_linker<T: StateView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    greentic_interfaces_wasmtime::add_state_store_compat_to_linker(linker, |t: &mut T| t.state() as &mut dyn StateStoreHostV1_1)
+    greentic_interfaces_wasmtime::add_state_store_compat_to_linker(linker, |t: &mut T| {
+        t.state() as &mut dyn StateStoreHostV1_1
+    })
 }
 
 /// Import names of the state-store interface, any version.
@@ -125,7 +170,10 @@ pub fn is_state_import(name: &str) -> bool {
 }
 
 fn host_error(code: &str, message: impl Into<String>) -> HostError {
-    HostError { code: code.into(), message: message.into() }
+    HostError {
+        code: code.into(),
+        message: message.into(),
+    }
 }
 
 fn denied(message: String) -> HostError {

@@ -37,13 +37,28 @@ pub struct RunTenant {
 
 impl RunTenant {
     /// Validates the ids (greentic ids: letters, digits, `.`, `_`, `-`).
-    pub fn new(env: &str, tenant: &str, team: Option<&str>, user: Option<&str>) -> anyhow::Result<Self> {
-        let bad = |what: &str, value: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("invalid --{what} `{value}`: {e}");
+    pub fn new(
+        env: &str,
+        tenant: &str,
+        team: Option<&str>,
+        user: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let bad = |what: &str, value: &str, e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("invalid --{what} `{value}`: {e}")
+        };
         let env_id = EnvId::try_from(env).map_err(|e| bad("env", env, &e))?;
         let tenant_id = TenantId::try_from(tenant).map_err(|e| bad("tenant", tenant, &e))?;
-        let team = team.map(|t| TeamId::try_from(t).map_err(|e| bad("team", t, &e))).transpose()?;
-        let user = user.map(|u| UserId::try_from(u).map_err(|e| bad("user", u, &e))).transpose()?;
-        Ok(RunTenant { ctx: TenantCtx::new(env_id, tenant_id).with_team(team).with_user(user) })
+        let team = team
+            .map(|t| TeamId::try_from(t).map_err(|e| bad("team", t, &e)))
+            .transpose()?;
+        let user = user
+            .map(|u| UserId::try_from(u).map_err(|e| bad("user", u, &e)))
+            .transpose()?;
+        Ok(RunTenant {
+            ctx: TenantCtx::new(env_id, tenant_id)
+                .with_team(team)
+                .with_user(user),
+        })
     }
 
     /// The greentic-state context every operation of the run uses.
@@ -55,19 +70,34 @@ impl RunTenant {
     pub fn check(&self, guest: &GuestCtx) -> Result<(), String> {
         let run_env = self.ctx.env.as_str();
         if !guest.env.is_empty() && guest.env != run_env {
-            return Err(format!("env `{}` is not the run's env `{run_env}`", guest.env));
+            return Err(format!(
+                "env `{}` is not the run's env `{run_env}`",
+                guest.env
+            ));
         }
         let run_tenant = self.ctx.tenant_id.as_str();
-        if let Some(t) = guest.tenants.iter().find(|t| !t.is_empty() && *t != run_tenant) {
-            return Err(format!("tenant `{t}` is not the run's tenant `{run_tenant}`"));
+        if let Some(t) = guest
+            .tenants
+            .iter()
+            .find(|t| !t.is_empty() && *t != run_tenant)
+        {
+            return Err(format!(
+                "tenant `{t}` is not the run's tenant `{run_tenant}`"
+            ));
         }
         let run_team = self.ctx.team_id.as_ref().map(|t| t.as_str());
         if let Some(t) = guest.teams.iter().find(|t| Some(t.as_str()) != run_team) {
-            return Err(format!("team `{t}` is outside the run's scope ({})", run_team.unwrap_or("no team")));
+            return Err(format!(
+                "team `{t}` is outside the run's scope ({})",
+                run_team.unwrap_or("no team")
+            ));
         }
         let run_user = self.ctx.user_id.as_ref().map(|u| u.as_str());
         if let Some(u) = guest.users.iter().find(|u| Some(u.as_str()) != run_user) {
-            return Err(format!("user `{u}` is outside the run's scope ({})", run_user.unwrap_or("no user")));
+            return Err(format!(
+                "user `{u}` is outside the run's scope ({})",
+                run_user.unwrap_or("no user")
+            ));
         }
         Ok(())
     }
@@ -89,7 +119,9 @@ pub fn store_key(guest_key: &str) -> Result<StateKey, String> {
     if guest_key.is_empty() {
         return Err("the key is empty".into());
     }
-    Ok(StateKey::from(guest_key.replace('%', "%25").replace(':', "%3A")))
+    Ok(StateKey::from(
+        guest_key.replace('%', "%25").replace(':', "%3A"),
+    ))
 }
 
 #[cfg(test)]
@@ -111,10 +143,26 @@ mod tests {
         assert!(run.check(&GuestCtx::default()).is_ok());
         assert!(run.check(&guest("dev", "acme", Some("ops"), None)).is_ok());
         assert!(run.check(&guest("", "", None, None)).is_ok());
-        assert!(run.check(&guest("prod", "acme", None, None)).unwrap_err().contains("env `prod`"));
-        assert!(run.check(&guest("dev", "other", None, None)).unwrap_err().contains("tenant `other`"));
-        assert!(run.check(&guest("dev", "acme", Some("sales"), None)).unwrap_err().contains("team `sales`"));
-        assert!(run.check(&guest("dev", "acme", Some("ops"), Some("bob"))).unwrap_err().contains("user `bob`"));
+        assert!(
+            run.check(&guest("prod", "acme", None, None))
+                .unwrap_err()
+                .contains("env `prod`")
+        );
+        assert!(
+            run.check(&guest("dev", "other", None, None))
+                .unwrap_err()
+                .contains("tenant `other`")
+        );
+        assert!(
+            run.check(&guest("dev", "acme", Some("sales"), None))
+                .unwrap_err()
+                .contains("team `sales`")
+        );
+        assert!(
+            run.check(&guest("dev", "acme", Some("ops"), Some("bob")))
+                .unwrap_err()
+                .contains("user `bob`")
+        );
     }
 
     #[test]

@@ -3,11 +3,17 @@
 //!
 //! The greentic packages are taken from the `greentic-interfaces` crate, which
 //! ships them under `bundled-wit/`; they are never copied into this repository.
+//! The crate is found through `cargo metadata` (it is in the workspace's lock
+//! file through host-shim) rather than depended on: it pulls in wasmtime.
 #![deny(missing_docs)]
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The greentic-interfaces release whose WIT the runner uses.
+const GREENTIC_INTERFACES: (&str, &str) = ("greentic-interfaces", "1.2.0");
 
 /// Greentic packages the runner world depends on, as named in `bundled-wit/`.
 const GREENTIC_DEPS: &[&str] = &["greentic-component-0.6.0", "greentic-types-core-0.6.0"];
@@ -21,12 +27,44 @@ pub fn runner_wit_dir() -> PathBuf {
 }
 
 /// The folder of greentic WIT packages shipped by `greentic-interfaces`.
-pub fn greentic_bundled_wit() -> PathBuf {
-    let root = greentic_interfaces::wit_root();
-    root.parent()
-        .map(|p| p.join("bundled-wit"))
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("greentic-interfaces ships no bundled-wit next to {root:?}"))
+pub fn greentic_bundled_wit() -> io::Result<PathBuf> {
+    let (name, version) = GREENTIC_INTERFACES;
+    let workspace = runner_wit_dir()
+        .parent()
+        .expect("wit/ has a parent")
+        .join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(&workspace)
+        .output()?;
+    if !output.status.success() {
+        return Err(io::Error::other(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(io::Error::other)?;
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name && p["version"] == version)
+        .and_then(|p| p["manifest_path"].as_str())
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{name} {version} is not in the workspace's dependency graph"
+            ))
+        })?;
+    let bundled = Path::new(manifest).with_file_name("bundled-wit");
+    if !bundled.is_dir() {
+        return Err(io::Error::other(format!(
+            "{name} ships no bundled-wit at {}",
+            bundled.display()
+        )));
+    }
+    Ok(bundled)
 }
 
 /// Copies `wit/*.wit` into `out/` and the greentic dependencies into `out/deps/`,
@@ -43,7 +81,7 @@ pub fn stage(out: &Path) -> io::Result<PathBuf> {
             fs::copy(&path, out.join(path.file_name().unwrap()))?;
         }
     }
-    let bundled = greentic_bundled_wit();
+    let bundled = greentic_bundled_wit()?;
     for name in GREENTIC_DEPS {
         let dest = deps.join(name);
         fs::create_dir_all(&dest)?;

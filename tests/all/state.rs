@@ -1,0 +1,503 @@
+//! The canonical state store through host-shim, with real components:
+//! `state-probe` (reports every host answer as data) and `counter`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::support::{Outcome, built_component, host_shim, scratch};
+
+/// A directory holding `state-probe.wasm` with the given manifest (none if `None`).
+fn probe_dir(name: &str, manifest: Option<Value>) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
+    if let Some(manifest) = manifest {
+        std::fs::write(dir.join("state-probe.manifest.json"), manifest.to_string()).unwrap();
+    }
+    dir
+}
+
+fn manifest(read: bool, write: bool, delete: bool) -> Value {
+    json!({"id": "tests.state-probe", "capabilities": {"host": {"state": {"read": read, "write": write, "delete": delete}}}})
+}
+
+/// Writes a flow calling the probe once per step, then echoing every output
+/// (`{"s0": …, "s1": …}`), and returns its path.
+fn probe_flow(dir: &Path, steps: &[(&str, Value)]) -> PathBuf {
+    let mut yaml = String::from("id: probe\nnodes:\n");
+    for (i, (op, input)) in steps.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  s{i}:\n    component.exec:\n      component: ./state-probe.wasm\n      operation: {op}\n      input: {input}\n"
+        ));
+    }
+    yaml.push_str("  all:\n    echo: { outputs: \"{{node}}\" }\n");
+    let flow = dir.join(format!("flow-{}.yaml", steps.len()));
+    std::fs::write(&flow, yaml).unwrap();
+    flow
+}
+
+fn run(flow: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    host_shim(&args)
+}
+
+fn outputs(out: &Outcome) -> Value {
+    assert_eq!(out.code, 0, "{out}");
+    out.json()["outputs"].clone()
+}
+
+fn all_bytes() -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..=255).collect();
+    bytes.extend_from_slice(&[0xc3, 0x28, 0xff]); // invalid UTF-8
+    bytes.extend_from_slice(b"{ \"json\" :  [1,\n 2] }  ");
+    bytes
+}
+
+#[test]
+fn read_write_delete_round_trip_with_capability() {
+    let dir = probe_dir("state-round-trip", Some(manifest(true, true, true)));
+    let flow = probe_flow(
+        &dir,
+        &[
+            ("read", json!({"key": "k"})),
+            ("write", json!({"key": "k", "bytes": [1, 2, 3]})),
+            ("read", json!({"key": "k"})),
+            ("write-if-absent", json!({"key": "k", "bytes": [9]})),
+            ("write-if-absent", json!({"key": "fresh", "bytes": [7]})),
+            ("delete", json!({"key": "k"})),
+            ("read", json!({"key": "k"})),
+            ("read", json!({"key": "fresh"})),
+        ],
+    );
+    let o = outputs(&run(&flow, &[]));
+    assert_eq!(o["s0"]["code"], json!("not-found"), "{o}");
+    assert_eq!(o["s1"], json!({"ok": true}));
+    assert_eq!(o["s2"], json!({"ok": true, "bytes": [1, 2, 3]}));
+    assert_eq!(o["s3"], json!({"ok": true, "created": false}));
+    assert_eq!(o["s4"], json!({"ok": true, "created": true}));
+    assert_eq!(o["s5"], json!({"ok": true}));
+    assert_eq!(o["s6"]["code"], json!("not-found"));
+    assert_eq!(o["s7"], json!({"ok": true, "bytes": [7]}));
+}
+
+#[test]
+fn arbitrary_bytes_round_trip_exactly_on_every_backend() {
+    let dir = probe_dir("state-bytes", Some(manifest(true, true, true)));
+    let bytes = all_bytes();
+    let flow = probe_flow(
+        &dir,
+        &[
+            ("write", json!({"key": "blob", "bytes": bytes})),
+            ("read", json!({"key": "blob"})),
+        ],
+    );
+    let o = outputs(&run(&flow, &[]));
+    assert_eq!(o["s1"]["bytes"], json!(bytes), "memory backend");
+
+    // Across processes, on the file backend.
+    let db = dir.join("state.redb");
+    let state = format!("file:{}", db.display());
+    let write = probe_flow(&dir, &[("write", json!({"key": "blob", "bytes": bytes}))]);
+    outputs(&run(&write, &["--state", &state]));
+    let read = probe_flow(
+        &dir,
+        &[
+            ("read", json!({"key": "blob"})),
+            ("read", json!({"key": "other"})),
+        ],
+    );
+    let o = outputs(&run(&read, &["--state", &state]));
+    assert_eq!(
+        o["s0"]["bytes"],
+        json!(bytes),
+        "file backend, second process"
+    );
+}
+
+#[test]
+fn a_component_without_capability_cannot_run() {
+    // The built-in state-probe has no manifest.
+    let dir = scratch("state-no-manifest");
+    let flow = dir.join("flow.yaml");
+    std::fs::write(&flow, "id: x\nnodes:\n  p:\n    component.exec: { component: state-probe, operation: read, input: {} }\n").unwrap();
+    let out = run(&flow, &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("node `p`: component `state-probe`"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(
+            "imports `greentic:state/state-store@1.1.0` but may not use state: it has no manifest"
+        ),
+        "{out}"
+    );
+
+    // A manifest that does not declare state is no better.
+    let dir = probe_dir(
+        "state-undeclared",
+        Some(json!({"id": "tests.state-probe", "capabilities": {}})),
+    );
+    let out = run(&probe_flow(&dir, &[("read", json!({}))]), &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("does not declare `capabilities.host.state`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn components_that_do_not_import_state_need_no_manifest() {
+    let out = host_shim(&[
+        "run",
+        "examples/hello/flow.yaml",
+        "-q",
+        "--profile",
+        "no-state",
+        "--input",
+        "@examples/hello/input.json",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+}
+
+#[test]
+fn a_read_only_manifest_cannot_write_or_delete() {
+    let dir = probe_dir("state-read-only", Some(manifest(true, false, false)));
+    let flow = probe_flow(
+        &dir,
+        &[
+            ("write", json!({"key": "k", "bytes": [1]})),
+            ("write-if-absent", json!({"key": "k", "bytes": [1]})),
+            ("delete", json!({"key": "k"})),
+            ("read", json!({"key": "k"})),
+        ],
+    );
+    let o = outputs(&run(&flow, &[]));
+    for step in ["s0", "s1", "s2"] {
+        assert_eq!(o[step]["code"], json!("permission-denied"), "{step}: {o}");
+    }
+    assert!(
+        o["s0"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not granted state `write`"),
+        "{o}"
+    );
+    assert!(
+        o["s2"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not granted state `delete`"),
+        "{o}"
+    );
+    assert_eq!(
+        o["s3"]["code"],
+        json!("not-found"),
+        "reads are allowed: {o}"
+    );
+}
+
+#[test]
+fn the_profile_can_deny_what_the_manifest_declares() {
+    let dir = probe_dir("state-profile", Some(manifest(true, true, true)));
+    let flow = probe_flow(
+        &dir,
+        &[
+            ("write", json!({"key": "k", "bytes": [1]})),
+            ("read", json!({"key": "k"})),
+        ],
+    );
+    let out = run(&flow, &["--profile", "no-state"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("profile `no-state` does not allow state for `tests.state-probe`"),
+        "{out}"
+    );
+
+    let read_only = dir.join("read-only.json");
+    std::fs::write(
+        &read_only,
+        json!({"name": "ro", "state": {"allow": ["tests.*"], "operations": ["read"]}}).to_string(),
+    )
+    .unwrap();
+    let o = outputs(&run(&flow, &["--profile", read_only.to_str().unwrap()]));
+    assert_eq!(o["s0"]["code"], json!("permission-denied"), "{o}");
+    assert_eq!(o["s1"]["code"], json!("not-found"), "{o}");
+
+    let others = dir.join("others.json");
+    std::fs::write(
+        &others,
+        json!({"name": "others", "state": {"allow": ["greentic.examples.counter"]}}).to_string(),
+    )
+    .unwrap();
+    let out = run(&flow, &["--profile", others.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("profile `others` does not allow state for `tests.state-probe`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_guest_context_for_another_scope_is_refused_and_logged() {
+    let dir = probe_dir("state-cross-tenant", Some(manifest(true, true, true)));
+    let flow = probe_flow(
+        &dir,
+        &[
+            (
+                "write",
+                json!({"key": "k", "bytes": [1], "ctx": {"env": "local", "tenant": "victim"}}),
+            ),
+            (
+                "read",
+                json!({"key": "k", "ctx": {"env": "prod", "tenant": "acme"}}),
+            ),
+            (
+                "read",
+                json!({"key": "k", "ctx": {"env": "local", "tenant": "acme", "team": "other-team"}}),
+            ),
+            (
+                "write",
+                json!({"key": "k", "bytes": [2], "ctx": {"env": "local", "tenant": "acme"}}),
+            ),
+            ("read", json!({"key": "k"})),
+        ],
+    );
+    let out = run(&flow, &["--tenant", "acme"]);
+    let o = outputs(&out);
+    for step in ["s0", "s1", "s2"] {
+        assert_eq!(o[step]["code"], json!("permission-denied"), "{step}: {o}");
+    }
+    assert!(
+        o["s0"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenant `victim` is not the run's tenant `acme`"),
+        "{o}"
+    );
+    assert!(
+        o["s1"]["message"].as_str().unwrap().contains("env `prod`"),
+        "{o}"
+    );
+    assert!(
+        o["s2"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("team `other-team` is outside the run's scope"),
+        "{o}"
+    );
+    // The run's own context, given explicitly, is fine.
+    assert_eq!(o["s3"], json!({"ok": true}));
+    assert_eq!(o["s4"], json!({"ok": true, "bytes": [2]}));
+    assert!(
+        out.stderr
+            .contains("refused a state call for another scope"),
+        "not logged: {out}"
+    );
+}
+
+#[test]
+fn tenants_teams_and_users_are_isolated() {
+    let dir = probe_dir("state-isolation", Some(manifest(true, true, true)));
+    let state = format!("file:{}", dir.join("state.redb").display());
+    let write = |value: u8, scope: &[&str]| {
+        let flow = probe_flow(&dir, &[("write", json!({"key": "k", "bytes": [value]}))]);
+        let mut args = vec!["--state", state.as_str()];
+        args.extend_from_slice(scope);
+        outputs(&run(&flow, &args));
+    };
+    let read = |scope: &[&str]| -> Value {
+        let flow = probe_flow(&dir, &[("read", json!({"key": "k"}))]);
+        let mut args = vec!["--state", state.as_str()];
+        args.extend_from_slice(scope);
+        outputs(&run(&flow, &args))["s0"].clone()
+    };
+    write(1, &["--tenant", "a"]);
+    write(2, &["--tenant", "b"]);
+    write(3, &["--tenant", "a", "--team", "x"]);
+    write(4, &["--tenant", "a", "--user", "x"]);
+    write(5, &["--tenant", "a", "--env", "prod"]);
+    assert_eq!(read(&["--tenant", "a"])["bytes"], json!([1]));
+    assert_eq!(read(&["--tenant", "b"])["bytes"], json!([2]));
+    assert_eq!(read(&["--tenant", "a", "--team", "x"])["bytes"], json!([3]));
+    assert_eq!(
+        read(&["--tenant", "a", "--user", "x"])["bytes"],
+        json!([4]),
+        "team x and user x must not share keys"
+    );
+    assert_eq!(
+        read(&["--tenant", "a", "--env", "prod"])["bytes"],
+        json!([5])
+    );
+    assert_eq!(read(&["--tenant", "c"])["code"], json!("not-found"));
+}
+
+#[test]
+fn counter_example_persists_on_the_file_backend() {
+    let dir = scratch("state-counter");
+    let state = format!("file:{}", dir.join("counter.redb").display());
+    let count = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "run",
+            "examples/counter/flow.yaml",
+            "-q",
+            "--state",
+            state.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let out = host_shim(&args);
+        assert_eq!(out.code, 0, "{out}");
+        out.json()["count"].clone()
+    };
+    assert_eq!(count(&[]), json!(1));
+    assert_eq!(count(&[]), json!(2));
+    assert_eq!(count(&["--tenant", "other"]), json!(1));
+    assert_eq!(count(&[]), json!(3));
+    // The default backend lives in the process only.
+    let out = host_shim(&["run", "examples/counter/flow.yaml", "-q"]);
+    assert_eq!(out.json()["count"], json!(1), "{out}");
+}
+
+#[test]
+fn bad_state_options_are_clear_errors() {
+    let out = host_shim(&[
+        "run",
+        "examples/counter/flow.yaml",
+        "--state",
+        "s3://bucket",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("unknown state backend `s3://bucket`"),
+        "{out}"
+    );
+    let out = host_shim(&[
+        "run",
+        "examples/counter/flow.yaml",
+        "--tenant",
+        "bad:tenant",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("invalid --tenant `bad:tenant`"),
+        "{out}"
+    );
+    let out = host_shim(&["run", "examples/counter/flow.yaml", "--profile", "nope"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("unknown profile `nope`"), "{out}");
+    let out = host_shim(&[
+        "run",
+        "examples/counter/flow.yaml",
+        "--state",
+        "redis://127.0.0.1:1",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("cannot reach the Redis state store at `redis://127.0.0.1:1`"),
+        "{out}"
+    );
+}
+
+mod redis {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// A real `redis-server` on loopback, stopped on drop; or the server named
+    /// by `GREENTIC_TEST_REDIS_URL`.
+    struct Redis {
+        url: String,
+        child: Option<Child>,
+    }
+
+    impl Drop for Redis {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.child {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn redis() -> Redis {
+        if let Ok(url) = std::env::var("GREENTIC_TEST_REDIS_URL") {
+            return Redis { url, child: None };
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server is needed for the Redis backend tests ({e}): install it (Debian: apt-get install redis-server) or set GREENTIC_TEST_REDIS_URL")
+            });
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Redis {
+            url: format!("redis://127.0.0.1:{port}/"),
+            child: Some(child),
+        }
+    }
+
+    #[test]
+    fn redis_backend_round_trip_and_isolation() {
+        let server = redis();
+        let dir = probe_dir("state-redis", Some(manifest(true, true, true)));
+        let bytes = all_bytes();
+        let write = probe_flow(
+            &dir,
+            &[
+                ("write", json!({"key": "blob", "bytes": bytes})),
+                ("write", json!({"key": "gone", "bytes": [1]})),
+                ("delete", json!({"key": "gone"})),
+            ],
+        );
+        outputs(&run(&write, &["--state", &server.url, "--tenant", "t1"]));
+        let read = probe_flow(
+            &dir,
+            &[
+                ("read", json!({"key": "blob"})),
+                ("read", json!({"key": "gone"})),
+            ],
+        );
+        let o = outputs(&run(&read, &["--state", &server.url, "--tenant", "t1"]));
+        assert_eq!(o["s0"]["bytes"], json!(bytes), "byte-exact through Redis");
+        assert_eq!(o["s1"]["code"], json!("not-found"), "{o}");
+        let o = outputs(&run(&read, &["--state", &server.url, "--tenant", "t2"]));
+        assert_eq!(
+            o["s0"]["code"],
+            json!("not-found"),
+            "another tenant sees nothing: {o}"
+        );
+
+        // The counter keeps counting across processes on Redis too.
+        let counts: Vec<Value> = (0..2)
+            .map(|_| {
+                host_shim(&[
+                    "run",
+                    "examples/counter/flow.yaml",
+                    "-q",
+                    "--state",
+                    &server.url,
+                    "--tenant",
+                    "redis-t",
+                ])
+                .json()["count"]
+                    .clone()
+            })
+            .collect();
+        assert_eq!(counts, vec![json!(1), json!(2)]);
+    }
+}
