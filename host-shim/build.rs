@@ -16,6 +16,8 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 /// Node components of `components/` copied to the default components directory,
 /// each with its `component.manifest.json` (as `<name>.manifest.json`) when it has one.
 const EXAMPLE_COMPONENTS: &[&str] = &["echo", "text", "users", "faulty", "counter", "state-probe"];
+/// Components of `components/` that compositions are built from.
+const COMPOSE_PARTS: &[&str] = &["empty-slot", "state-memory", "state-deny"];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -75,6 +77,18 @@ fn main() {
             let _ = fs::remove_file(&copied);
         }
     }
+    // Parts `compose` plugs into compositions (not node components of flows).
+    let parts_dir = target.join("compose-parts");
+    fs::create_dir_all(&parts_dir).unwrap();
+    for name in COMPOSE_PARTS {
+        let artifact = release.join(format!("{}.wasm", name.replace('-', "_")));
+        copy_if_changed(&artifact, &parts_dir.join(format!("{name}.wasm")));
+    }
+    println!(
+        "cargo:rustc-env=GREENTIC_COMPOSE_PARTS_DIR={}",
+        parts_dir.display()
+    );
+
     let runner = target.join("runner").join("runner.wasm");
     fs::create_dir_all(runner.parent().unwrap()).unwrap();
     copy_if_changed(&release.join("runner_core.wasm"), &runner);

@@ -1,13 +1,21 @@
-//! Flow sources for everything that runs or composes a flow from files.
+//! Flow sources, capability policy and composition: everything that runs or
+//! composes a flow from files shares this crate.
 //!
 //! [`load_flow`] reads a flow file and its resolve sidecar into a
 //! [`runner_core::FlowSource`]; [`ComponentResolver`] turns the component
 //! references of a flow's plan into `.wasm` files. `host-shim run` and the
 //! composition share them, so a flow resolves the same way in both.
 //!
-//! Composition itself (wac-graph) is not implemented yet.
+//! [`compose`] builds one component from a flow: the runner plus the flow's
+//! node components, wired with wac-graph, state gated by [`policy`].
 #![deny(missing_docs)]
 
+mod compose;
+pub mod policy;
 mod source;
 
+pub use compose::{
+    ComposeError, ComposeOptions, ComposedNode, Composition, Parts, RUN_EXPORT, SLOT_IMPORTS,
+    StateDecision, StateWiring, compose, is_state_import,
+};
 pub use source::{ComponentResolver, SourceError, load_flow, sidecar_path};

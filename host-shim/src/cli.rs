@@ -20,6 +20,8 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a flow and its components without running it; print its plan.
     Check(CheckArgs),
+    /// Compose a flow's runner and node components into one component.
+    Compose(ComposeArgs),
 }
 
 /// Options shared by commands that load a flow and its components.
@@ -77,6 +79,45 @@ pub struct RunArgs {
     /// Pretty-print the output.
     #[arg(long)]
     pub pretty: bool,
+    /// On failure, also print the error record as JSON on stdout:
+    /// `{"error": {"kind", "message", "node", "code", "line", "column"}}`.
+    #[arg(long)]
+    pub json_errors: bool,
+    /// Run the flow N times on one instance (state and node instances carry
+    /// over), printing one output line per run.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Run this composed component (made by `host-shim compose` from FLOW)
+    /// instead of the runner with the flow's components.
+    #[arg(long, value_name = "APP.wasm")]
+    pub composed: Option<PathBuf>,
+}
+
+/// Where a composition sends approved components' state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateProvider {
+    /// One state-store import of the composed component, for its host to provide.
+    Import,
+    /// An in-memory store inside the composition, one per component.
+    Memory,
+}
+
+/// `host-shim compose`.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Flow, components and profile.
+    #[command(flatten)]
+    pub common: ComponentArgs,
+    /// Where to write the composed component.
+    #[arg(short, long, value_name = "APP.wasm")]
+    pub output: PathBuf,
+    /// Where approved components' state goes.
+    #[arg(long, value_enum, default_value = "import")]
+    pub state_provider: StateProvider,
+    /// Give components that import state without approval a state store that
+    /// refuses every call, instead of refusing to compose.
+    #[arg(long)]
+    pub deny_state: bool,
 }
 
 /// `host-shim check`.

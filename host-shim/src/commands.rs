@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{CheckArgs, Cli, Command, ComponentArgs, RunArgs};
+use crate::cli::{CheckArgs, Cli, Command, ComponentArgs, ComposeArgs, RunArgs, StateProvider};
 use crate::{Failure, Host, HostOptions, RunSettings};
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
@@ -19,6 +19,7 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Compose(args) => compose(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -30,7 +31,8 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
 }
 
 fn host(common: &ComponentArgs) -> Result<Host, Failure> {
-    let profile = crate::policy::Profile::select(&common.profile).map_err(Failure::Invalid)?;
+    let profile = compose::policy::Profile::select(&common.profile)
+        .map_err(|e| Failure::Invalid(e.into()))?;
     Host::new(HostOptions {
         state: common.state.clone(),
         profile,
@@ -60,22 +62,35 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let mut host = host(&args.common)?;
     let settings = RunSettings {
-        env: args.env,
-        tenant: args.tenant,
-        team: args.team,
-        user: args.user,
+        env: args.env.clone(),
+        tenant: args.tenant.clone(),
+        team: args.team.clone(),
+        user: args.user.clone(),
         max_steps: args.max_steps,
     };
-    let output = host.run_file(&args.common.flow, &entry, &settings)?;
-    if args.pretty {
-        let value: serde_json::Value = serde_json::from_str(&output)
-            .map_err(|e| Failure::Internal(anyhow::anyhow!("runner output is not JSON: {e}")))?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("a JSON value serialises")
-        );
-    } else {
-        println!("{output}");
+    let outputs = match &args.composed {
+        Some(app) => host.run_composed(app, &args.common.flow, &entry, &settings, args.repeat),
+        None => host.run_file(&args.common.flow, &entry, &settings, args.repeat),
+    };
+    for output in outputs {
+        match output {
+            Ok(output) if args.pretty => {
+                let value: serde_json::Value = serde_json::from_str(&output).map_err(|e| {
+                    Failure::Internal(anyhow::anyhow!("runner output is not JSON: {e}"))
+                })?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("a JSON value serialises")
+                );
+            }
+            Ok(output) => println!("{output}"),
+            Err(failure) => {
+                if args.json_errors {
+                    println!("{}", failure.to_json());
+                }
+                return Err(failure);
+            }
+        }
     }
     Ok(())
 }
@@ -95,5 +110,43 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
         "{}",
         serde_json::to_string_pretty(&out).expect("a JSON value serialises")
     );
+    Ok(())
+}
+
+fn compose(args: ComposeArgs) -> Result<(), Failure> {
+    let host = host(&args.common)?;
+    let wiring = match args.state_provider {
+        StateProvider::Import => compose::StateWiring::Import,
+        StateProvider::Memory => compose::StateWiring::Memory,
+    };
+    let composition = host.compose_file(&args.common.flow, wiring, args.deny_state)?;
+    std::fs::write(&args.output, &composition.bytes).map_err(|e| {
+        Failure::Invalid(anyhow::anyhow!(
+            "cannot write `{}`: {e}",
+            args.output.display()
+        ))
+    })?;
+    if !args.common.quiet {
+        for node in &composition.nodes {
+            let state = match &node.state {
+                compose::StateDecision::None => "no state".to_string(),
+                compose::StateDecision::Imported => "state: the app's import".to_string(),
+                compose::StateDecision::Memory => "state: in-memory, its own".to_string(),
+                compose::StateDecision::Denied(why) => format!("state: denied ({why})"),
+            };
+            eprintln!(
+                "host-shim: slot {} <- {} ({}), {state}",
+                node.slot,
+                node.reference,
+                node.path.display()
+            );
+        }
+        eprintln!("host-shim: imports: {}", composition.imports.join(", "));
+        eprintln!(
+            "host-shim: wrote {} ({} bytes)",
+            args.output.display(),
+            composition.bytes.len()
+        );
+    }
     Ok(())
 }

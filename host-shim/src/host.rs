@@ -11,13 +11,15 @@ use wasmtime::component::Linker;
 
 use crate::engine::{ComponentCache, new_engine};
 use crate::nodes::{NodeComponent, NodeSlot, NodeState, RunScope, node_linker};
-use crate::policy::{Manifest, Profile, approve};
 use crate::runner::{
-    ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, RunnerComponent, RunnerInstance,
-    SLOT_COUNT, SlotBinding, Tenant,
+    ErrorKind, FlowPlan, FlowSource, Linking, RunError, RunRequest, RunnerComponent,
+    RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
 };
 use crate::state_store::scope::RunTenant;
-use crate::state_store::{StateBackend, is_state_import};
+use crate::state_store::{StateBackend, StateCtx};
+use compose::is_state_import;
+use compose::policy::Grant;
+use compose::policy::{Manifest, Profile, approve};
 
 /// How to set up a [`Host`].
 #[derive(Debug, Clone)]
@@ -106,6 +108,26 @@ impl Failure {
         }
     }
 
+    /// `{"error": {...}}`: the runner's error record (`kind` as in WIT), or for
+    /// host failures `kind` `host` and the message. Compact, fields in WIT order,
+    /// so every engine's harness prints the same bytes.
+    pub fn to_json(&self) -> String {
+        let record = match self.run_error() {
+            Some(e) => serde_json::json!({
+                "kind": error_kind_name(e.kind),
+                "message": e.message,
+                "node": e.node,
+                "code": e.code,
+                "line": e.line,
+                "column": e.column,
+            }),
+            None => serde_json::json!({
+                "kind": "host", "message": self.to_string(), "node": null, "code": null, "line": null, "column": null,
+            }),
+        };
+        serde_json::json!({ "error": record }).to_string()
+    }
+
     /// The runner's error record, for `Flow` failures.
     pub fn run_error(&self) -> Option<&RunError> {
         match self {
@@ -143,7 +165,7 @@ impl Host {
             .unwrap_or_else(|| PathBuf::from(crate::BUILT_RUNNER));
         let runner = cache
             .load(&runner_path)
-            .and_then(|c| RunnerComponent::new(&engine, &c))
+            .and_then(|c| RunnerComponent::new(&engine, &c, Linking::Slots))
             .map_err(anyhow::Error::from)
             .with_context(|| format!("loading the runner component `{}`", runner_path.display()))?;
         let mut dirs = options.component_dirs;
@@ -163,26 +185,26 @@ impl Host {
     /// Validates the flow at `path` and that every component it uses loads;
     /// returns its plan.
     pub fn check_file(&mut self, path: &Path) -> Result<FlowPlan, Failure> {
-        let (_, _, plan) = self.plan(path)?;
+        let (_, _, plan) = plan(&self.runner, path, StateCtx::none())?;
         self.slots(path, &plan, &self.scope(&RunSettings::default())?)?;
         Ok(plan)
     }
 
-    /// Runs the flow at `path` with the entry payload `entry_json` and returns
-    /// the last node's output as JSON text.
+    /// Runs the flow at `path` with the entry payload `entry_json`, `repeat`
+    /// times on one instance, and returns each run's output (the last node's
+    /// output as JSON text); it stops at the first failure.
     pub fn run_file(
         &mut self,
         path: &Path,
         entry_json: &str,
         settings: &RunSettings,
-    ) -> Result<String, Failure> {
-        let scope = self.scope(settings)?;
-        let (mut instance, source, plan) = self.plan(path)?;
-        instance.set_slots(self.slots(path, &plan, &scope)?);
-        let request = RunRequest {
-            flow: source,
-            entry_json: entry_json.to_string(),
-            bindings: plan
+        repeat: u32,
+    ) -> Vec<Result<String, Failure>> {
+        let prepared = (|| {
+            let scope = self.scope(settings)?;
+            let (mut instance, source, plan) = plan(&self.runner, path, StateCtx::none())?;
+            instance.set_slots(self.slots(path, &plan, &scope)?);
+            let bindings = plan
                 .components
                 .iter()
                 .enumerate()
@@ -190,42 +212,115 @@ impl Host {
                     component: component.clone(),
                     slot: slot as u32,
                 })
-                .collect(),
-            tenant: Tenant {
-                env: settings.env.clone(),
-                tenant: settings.tenant.clone(),
-                team: settings.team.clone(),
-                user: settings.user.clone(),
-            },
-            max_steps: settings.max_steps,
-            trace_id: trace_id(),
-        };
-        instance
-            .run(&request)
-            .map_err(|trap| {
-                Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
-            })?
-            .map_err(Failure::Flow)
+                .collect();
+            Ok((instance, source, bindings))
+        })();
+        match prepared {
+            Ok((mut instance, source, bindings)) => run_repeatedly(
+                &mut instance,
+                source,
+                entry_json,
+                bindings,
+                settings,
+                repeat,
+            ),
+            Err(failure) => vec![Err(failure)],
+        }
     }
 
-    fn plan(&mut self, path: &Path) -> Result<(RunnerInstance, FlowSource, FlowPlan), Failure> {
-        let source = load_flow(path).map_err(|e| Failure::Invalid(e.into()))?;
-        let source = FlowSource {
-            name: source.name,
-            yaml: source.yaml,
-            resolve_json: source.resolve_json,
+    /// Runs the flow at `flow` inside the composed component `app` (made by
+    /// `host-shim compose` from that flow), providing WASI and, if the
+    /// composition imports it, the state store; like [`Host::run_file`] otherwise.
+    pub fn run_composed(
+        &mut self,
+        app: &Path,
+        flow: &Path,
+        entry_json: &str,
+        settings: &RunSettings,
+        repeat: u32,
+    ) -> Vec<Result<String, Failure>> {
+        match self.instantiate_composed(app, flow, settings) {
+            Ok((mut instance, source)) => run_repeatedly(
+                &mut instance,
+                source,
+                entry_json,
+                Vec::new(),
+                settings,
+                repeat,
+            ),
+            Err(failure) => vec![Err(failure)],
+        }
+    }
+
+    fn instantiate_composed(
+        &mut self,
+        app: &Path,
+        flow: &Path,
+        settings: &RunSettings,
+    ) -> Result<(RunnerInstance, FlowSource), Failure> {
+        let invalid = |e: wasmtime::Error, what: String| {
+            Failure::Invalid(anyhow::Error::from(e).context(what))
         };
-        let mut instance = self
-            .runner
-            .instantiate(Vec::new())
-            .map_err(|e| Failure::Internal(e.into()))?;
-        let plan = instance
-            .plan(&source)
-            .map_err(|trap| {
-                Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
-            })?
-            .map_err(Failure::InvalidFlow)?;
-        Ok((instance, source, plan))
+        let component = self
+            .cache
+            .load(app)
+            .map_err(|e| invalid(e, format!("loading `{}`", app.display())))?;
+        let engine = self.cache.engine().clone();
+        let imports_state = component
+            .component_type()
+            .imports(&engine)
+            .any(|(name, _)| is_state_import(name));
+        let runner = RunnerComponent::new(
+            &engine,
+            &component,
+            Linking::Composed {
+                state: imports_state,
+            },
+        )
+        .map_err(|e| invalid(e, format!("`{}` is not a composed flow", app.display())))?;
+        // The composition was approved when it was made; the components that
+        // use the app's state import share one namespace, named after the app file.
+        let scope = self.scope(settings)?;
+        let stem = app.file_stem().and_then(|s| s.to_str()).unwrap_or("app");
+        let id: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let state = StateCtx::new(
+            scope.store,
+            scope.tenant,
+            &format!("composed.{id}"),
+            Grant::ALL,
+        );
+        let (instance, source, _) = plan(&runner, flow, state)?;
+        Ok((instance, source))
+    }
+
+    /// Composes the flow at `flow` into one component.
+    pub fn compose_file(
+        &self,
+        flow: &Path,
+        state: compose::StateWiring,
+        deny_unapproved: bool,
+    ) -> Result<compose::Composition, Failure> {
+        let parts = compose::Parts::read(
+            Path::new(crate::BUILT_RUNNER),
+            Path::new(crate::BUILT_COMPOSE_PARTS_DIR),
+        )
+        .map_err(|e| Failure::Invalid(e.into()))?;
+        let options = compose::ComposeOptions {
+            profile: self.profile.clone(),
+            state,
+            deny_unapproved,
+        };
+        compose::compose(flow, &self.resolver, &parts, &options)
+            .map_err(|e| Failure::Invalid(e.into()))
     }
 
     fn scope(&self, settings: &RunSettings) -> Result<RunScope, Failure> {
@@ -317,6 +412,97 @@ impl Host {
             Err(denial) => anyhow::bail!("imports `{interface}` but may not use state: {denial}"),
         }
     }
+}
+
+fn error_kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidFlow => "invalid-flow",
+        ErrorKind::InvalidInput => "invalid-input",
+        ErrorKind::Template => "template",
+        ErrorKind::Routing => "routing",
+        ErrorKind::Node => "node",
+        ErrorKind::Binding => "binding",
+    }
+}
+
+/// Loads the flow at `path` into a fresh instance of `runner` and plans it.
+fn plan(
+    runner: &RunnerComponent,
+    path: &Path,
+    state: StateCtx,
+) -> Result<(RunnerInstance, FlowSource, FlowPlan), Failure> {
+    let source = load_flow(path).map_err(|e| Failure::Invalid(e.into()))?;
+    let source = FlowSource {
+        name: source.name,
+        yaml: source.yaml,
+        resolve_json: source.resolve_json,
+    };
+    let mut instance = runner
+        .instantiate(Vec::new(), state)
+        .map_err(|e| Failure::Internal(e.into()))?;
+    let plan = instance
+        .plan(&source)
+        .map_err(|trap| {
+            Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
+        })?
+        .map_err(Failure::InvalidFlow)?;
+    Ok((instance, source, plan))
+}
+
+/// Runs a planned flow `repeat` times on one instance, stopping at a failure.
+fn run_repeatedly(
+    instance: &mut RunnerInstance,
+    flow: FlowSource,
+    entry_json: &str,
+    bindings: Vec<SlotBinding>,
+    settings: &RunSettings,
+    repeat: u32,
+) -> Vec<Result<String, Failure>> {
+    let mut outputs = Vec::new();
+    for _ in 0..repeat {
+        let output = run(
+            instance,
+            flow.clone(),
+            entry_json,
+            bindings.clone(),
+            settings,
+        );
+        let failed = output.is_err();
+        outputs.push(output);
+        if failed {
+            break;
+        }
+    }
+    outputs
+}
+
+/// Runs a planned flow on `instance`.
+fn run(
+    instance: &mut RunnerInstance,
+    flow: FlowSource,
+    entry_json: &str,
+    bindings: Vec<SlotBinding>,
+    settings: &RunSettings,
+) -> Result<String, Failure> {
+    let request = RunRequest {
+        flow,
+        entry_json: entry_json.to_string(),
+        bindings,
+        tenant: Tenant {
+            env: settings.env.clone(),
+            tenant: settings.tenant.clone(),
+            team: settings.team.clone(),
+            user: settings.user.clone(),
+        },
+        max_steps: settings.max_steps,
+        trace_id: trace_id(),
+    };
+    instance
+        .run(&request)
+        .map_err(|trap| {
+            Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
+        })?
+        .map_err(Failure::Flow)
 }
 
 /// A run id for the envelope's `trace-id`: time and process, no randomness needed.

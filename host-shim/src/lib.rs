@@ -20,7 +20,6 @@ mod commands;
 pub mod engine;
 mod host;
 pub mod nodes;
-pub mod policy;
 pub mod runner;
 pub mod state_store;
 
@@ -28,6 +27,10 @@ pub use host::{Failure, Host, HostOptions, RunSettings};
 
 /// Where the build put the runner component.
 pub const BUILT_RUNNER: &str = env!("GREENTIC_RUNNER_WASM");
+
+/// Where the build put the parts compositions are built from (`empty-slot`,
+/// `state-memory`, `state-deny`).
+pub const BUILT_COMPOSE_PARTS_DIR: &str = env!("GREENTIC_COMPOSE_PARTS_DIR");
 
 /// Where the build put the example node components: the last directory bare
 /// component names are looked up in.

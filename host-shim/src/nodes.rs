@@ -15,9 +15,9 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::policy::{Approval, Grant};
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{self, StateCtx, StateView};
+use compose::policy::{Approval, Grant};
 
 /// What a node component's Store holds.
 pub struct NodeState {

@@ -12,6 +12,7 @@ use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::nodes::NodeSlot;
+use crate::state_store::{self, StateCtx, StateView};
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -36,6 +37,26 @@ pub struct RunnerState {
     wasi: WasiCtx,
     table: ResourceTable,
     slots: Vec<Option<NodeSlot>>,
+    /// State for a composed flow's state-store import (unused by a bare runner).
+    state: StateCtx,
+}
+
+impl StateView for RunnerState {
+    fn state(&mut self) -> &mut StateCtx {
+        &mut self.state
+    }
+}
+
+/// What the runner component is linked against.
+pub enum Linking {
+    /// The bare runner: host-shim serves its node slots.
+    Slots,
+    /// A composed flow: nodes are inside; the host provides WASI and, if the
+    /// composition imports it, the state store.
+    Composed {
+        /// Whether the composed component imports the state store.
+        state: bool,
+    },
 }
 
 impl WasiView for RunnerState {
@@ -73,11 +94,20 @@ pub struct RunnerComponent {
 }
 
 impl RunnerComponent {
-    /// Links the runner: WASI and every `greentic:runner/slot-N` import.
-    pub fn new(engine: &Engine, component: &Component) -> Result<Self> {
+    /// Links the runner (or a composed flow, which exports the same API).
+    pub fn new(engine: &Engine, component: &Component, linking: Linking) -> Result<Self> {
         let mut linker: Linker<RunnerState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        for (slot, name) in SLOT_NAMES.iter().enumerate() {
+        let slots = match linking {
+            Linking::Slots => SLOT_NAMES.as_slice(),
+            Linking::Composed { state } => {
+                if state {
+                    state_store::add_to_linker(&mut linker)?;
+                }
+                &[]
+            }
+        };
+        for (slot, name) in slots.iter().enumerate() {
             linker
                 .instance(&format!("greentic:runner/{name}@0.1.0"))?
                 .func_wrap(
@@ -97,8 +127,12 @@ impl RunnerComponent {
         })
     }
 
-    /// A fresh runner instance with the given node slots.
-    pub fn instantiate(&self, slots: Vec<Option<NodeSlot>>) -> Result<RunnerInstance> {
+    /// A fresh runner instance with the given node slots and state context.
+    pub fn instantiate(
+        &self,
+        slots: Vec<Option<NodeSlot>>,
+        state: StateCtx,
+    ) -> Result<RunnerInstance> {
         let wasi = WasiCtx::builder().inherit_stderr().build();
         let mut store = Store::new(
             self.pre.engine(),
@@ -106,6 +140,7 @@ impl RunnerComponent {
                 wasi,
                 table: ResourceTable::new(),
                 slots,
+                state,
             },
         );
         let runner = self

@@ -83,12 +83,18 @@ impl wit::Guest for Runner {
             },
             max_steps: request.max_steps,
         };
-        let mut slots = Slots {
-            bindings: request
+        // No bindings: component i of the plan is in slot i, the layout `compose` builds.
+        let bindings = if request.bindings.is_empty() {
+            flow.plan().components.into_iter().zip(0..).collect()
+        } else {
+            request
                 .bindings
                 .into_iter()
                 .map(|b| (b.component, b.slot))
-                .collect(),
+                .collect()
+        };
+        let mut slots = Slots {
+            bindings,
             trace_id: request.trace_id,
         };
         let output = flow.run(entry, &mut slots, &options).map_err(to_wit)?;

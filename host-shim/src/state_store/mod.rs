@@ -4,7 +4,7 @@
 //! Wiring follows Wasmtime's pattern: [`StateCtx`] is the per-instance
 //! context, [`add_to_linker`] adds the interface through
 //! greentic-interfaces-wasmtime's helper. A component only gets it when
-//! [`crate::policy`] approves it; for others the import is left out of the
+//! [`compose::policy`] approves it; for others the import is left out of the
 //! linker, so they cannot instantiate.
 //!
 //! Host errors reach the guest as `host-error` values with these codes:
@@ -26,8 +26,8 @@ use greentic_interfaces_wasmtime::host_helpers::v1::state_store::{
 use greentic_state::StateStore;
 use wasmtime::component::Linker;
 
-use crate::policy::Grant;
 pub use backend::StateBackend;
+use compose::policy::Grant;
 use scope::{GuestCtx, RunTenant};
 
 /// A node instance's view of the state store.
@@ -55,6 +55,17 @@ impl StateCtx {
             grant,
             component: component_id.to_string(),
         }
+    }
+
+    /// A context that grants nothing, for instances that have no state import.
+    pub fn none() -> Self {
+        let tenant = RunTenant::new("local", "default", None, None).expect("valid ids");
+        StateCtx::new(
+            Arc::new(greentic_state::inmemory::InMemoryStateStore::new()),
+            tenant,
+            "none",
+            Grant::default(),
+        )
     }
 
     fn allow(&self, op: &str, granted: bool, ctx: Option<&TenantCtxV1_1>) -> Result<(), HostError> {
@@ -162,11 +173,6 @@ pub fn add_to_linker<T: StateView + 'static>(linker: &mut Linker<T>) -> wasmtime
     greentic_interfaces_wasmtime::add_state_store_compat_to_linker(linker, |t: &mut T| {
         t.state() as &mut dyn StateStoreHostV1_1
     })
-}
-
-/// Import names of the state-store interface, any version.
-pub fn is_state_import(name: &str) -> bool {
-    name.starts_with("greentic:state/state-store@")
 }
 
 fn host_error(code: &str, message: impl Into<String>) -> HostError {

@@ -93,6 +93,28 @@ pub fn stage(out: &Path) -> io::Result<PathBuf> {
     Ok(out.to_path_buf())
 }
 
+/// Stages a WIT document of ours (`wit_text`, written as `out/world.wit`) with
+/// the given greentic packages (names as in `bundled-wit/`, e.g.
+/// `greentic-state-1.1.0`) in `out/deps/`, and returns `out`.
+pub fn stage_world(out: &Path, wit_text: &str, packages: &[&str]) -> io::Result<PathBuf> {
+    if out.exists() {
+        fs::remove_dir_all(out)?;
+    }
+    let deps = out.join("deps");
+    fs::create_dir_all(&deps)?;
+    fs::write(out.join("world.wit"), wit_text)?;
+    let bundled = greentic_bundled_wit()?;
+    for name in packages {
+        let dest = deps.join(name);
+        fs::create_dir_all(&dest)?;
+        fs::copy(
+            bundled.join(name).join("package.wit"),
+            dest.join("package.wit"),
+        )?;
+    }
+    Ok(out.to_path_buf())
+}
+
 /// Files whose change must re-run a build script that staged the WIT.
 pub fn watched_files() -> Vec<PathBuf> {
     let mut files = vec![runner_wit_dir().join("runner.wit")];

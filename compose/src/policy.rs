@@ -8,8 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use serde_json::Value;
+
+/// A manifest or profile that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(String);
+
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err(PolicyError(format!($($arg)*))) };
+}
 
 /// State operations a component may perform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,7 +68,7 @@ impl Manifest {
     /// The manifest of the component at `wasm`: `<name>.manifest.json` next to
     /// `<name>.wasm`, else `component.manifest.json` in the same directory
     /// (greentic's one-component-per-directory layout). `None` if neither exists.
-    pub fn find(wasm: &Path) -> anyhow::Result<Option<Manifest>> {
+    pub fn find(wasm: &Path) -> Result<Option<Manifest>, PolicyError> {
         let dir = wasm.parent().unwrap_or(Path::new("."));
         let stem = wasm
             .file_stem()
@@ -78,26 +86,26 @@ impl Manifest {
     }
 
     /// Reads and checks a manifest file.
-    pub fn read(path: &Path) -> anyhow::Result<Manifest> {
+    pub fn read(path: &Path) -> Result<Manifest, PolicyError> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read `{}`", path.display()))?;
+            .map_err(|e| PolicyError(format!("cannot read `{}`: {e}", path.display())))?;
         let doc: Value = serde_json::from_str(&text)
-            .with_context(|| format!("`{}` is not valid JSON", path.display()))?;
-        let id = doc
+            .map_err(|e| PolicyError(format!("`{}` is not valid JSON: {e}", path.display())))?;
+        let Some(id) = doc
             .get("id")
             .and_then(Value::as_str)
             .filter(|id| valid_id(id))
-            .with_context(|| {
-                format!(
-                    "`{}`: `id` must be a string of letters, digits, `.`, `_`, `-`",
-                    path.display()
-                )
-            })?
-            .to_string();
+        else {
+            bail!(
+                "`{}`: `id` must be a string of letters, digits, `.`, `_`, `-`",
+                path.display()
+            );
+        };
+        let id = id.to_string();
         let state = match doc.pointer("/capabilities/host/state") {
             None | Some(Value::Null) => None,
             Some(Value::Object(ops)) => {
-                let flag = |name: &str| -> anyhow::Result<bool> {
+                let flag = |name: &str| -> Result<bool, PolicyError> {
                     match ops.get(name) {
                         None => Ok(false),
                         Some(Value::Bool(b)) => Ok(*b),
@@ -160,7 +168,7 @@ impl Profile {
     /// `default`, `no-state`, or a path to a profile file:
     /// `{"name": "...", "state": {"allow": ["counter", "ai.greentic.*"], "operations": ["read", "write", "delete"]}}`
     /// (`operations` defaults to all three).
-    pub fn select(spec: &str) -> anyhow::Result<Profile> {
+    pub fn select(spec: &str) -> Result<Profile, PolicyError> {
         match spec {
             "default" => return Ok(Profile::default_profile()),
             "no-state" => return Ok(Profile::no_state()),
@@ -173,9 +181,9 @@ impl Profile {
             );
         }
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read profile `{spec}`"))?;
+            .map_err(|e| PolicyError(format!("cannot read profile `{spec}`: {e}")))?;
         let doc: Value = serde_json::from_str(&text)
-            .with_context(|| format!("profile `{spec}` is not valid JSON"))?;
+            .map_err(|e| PolicyError(format!("profile `{spec}` is not valid JSON: {e}")))?;
         let name = doc
             .get("name")
             .and_then(Value::as_str)
@@ -184,13 +192,18 @@ impl Profile {
         let state = doc.get("state").cloned().unwrap_or(Value::Null);
         let state_allow = match state.get("allow") {
             None => vec![],
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .with_context(|| {
-                    format!("profile `{spec}`: `state.allow` must be a list of component ids")
-                })?,
+            Some(Value::Array(items)) => {
+                match items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect()
+                {
+                    Some(ids) => ids,
+                    None => {
+                        bail!("profile `{spec}`: `state.allow` must be a list of component ids")
+                    }
+                }
+            }
             Some(_) => bail!("profile `{spec}`: `state.allow` must be a list of component ids"),
         };
         let state_operations = match state.get("operations") {

@@ -1,0 +1,472 @@
+//! Composition: the runner and a flow's node components, wired with wac-graph
+//! into one component that any component host can run.
+//!
+//! ```text
+//!   node component i ──(greentic:component/node@0.6.0 export)──▶ runner slot i
+//!   empty-slot       ──────────────────────────────────────────▶ unused slots
+//!   state-memory (one per approved component) ─▶ that component's state import
+//!   state-deny   (with `deny_unapproved`)     ─▶ an unapproved component's state import
+//!   runner's `greentic:runner/run@0.1.0`      ─▶ the composed component's export
+//! ```
+//!
+//! What is left unsatisfied becomes an import of the composed component; wac
+//! merges same-named imports of different instances into one. So the import
+//! list is checked against an allow-list before the bytes are returned: WASI,
+//! interfaces that only carry types, and — when approved components' state is
+//! left to the embedding host — the state store.
+
+use std::path::{Path, PathBuf};
+
+use runner_core::Flow;
+use thiserror::Error;
+use wac_graph::types::{ItemKind, Package};
+use wac_graph::{CompositionGraph, EncodeOptions, NodeId};
+
+use crate::policy::{Denial, Grant, Manifest, PolicyError, Profile, approve};
+use crate::source::{ComponentResolver, SourceError, load_flow};
+
+/// The runner's node-slot imports, in slot order (see `wit/runner.wit`).
+pub const SLOT_IMPORTS: [&str; 8] = [
+    "greentic:runner/slot-a@0.1.0",
+    "greentic:runner/slot-b@0.1.0",
+    "greentic:runner/slot-c@0.1.0",
+    "greentic:runner/slot-d@0.1.0",
+    "greentic:runner/slot-e@0.1.0",
+    "greentic:runner/slot-f@0.1.0",
+    "greentic:runner/slot-g@0.1.0",
+    "greentic:runner/slot-h@0.1.0",
+];
+
+/// The export a composed flow offers: the runner's API.
+pub const RUN_EXPORT: &str = "greentic:runner/run@0.1.0";
+
+const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
+const STATE_EXPORT: &str = "greentic:state/state-store@1.1.0";
+
+/// Import names of the state-store interface, any version.
+pub fn is_state_import(name: &str) -> bool {
+    name.starts_with("greentic:state/state-store@")
+}
+
+/// The components a composition is built from besides the flow's own.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// The runner component.
+    pub runner: Vec<u8>,
+    /// Fills unused node slots.
+    pub empty_slot: Vec<u8>,
+    /// In-memory state-store provider.
+    pub state_memory: Vec<u8>,
+    /// State-store provider that refuses every call.
+    pub state_deny: Vec<u8>,
+}
+
+impl Parts {
+    /// Reads the runner from `runner` and the other parts from `dir`
+    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`).
+    pub fn read(runner: &Path, dir: &Path) -> Result<Parts, ComposeError> {
+        let read = |path: PathBuf| {
+            std::fs::read(&path).map_err(|source| ComposeError::Read { path, source })
+        };
+        Ok(Parts {
+            runner: read(runner.to_path_buf())?,
+            empty_slot: read(dir.join("empty-slot.wasm"))?,
+            state_memory: read(dir.join("state-memory.wasm"))?,
+            state_deny: read(dir.join("state-deny.wasm"))?,
+        })
+    }
+}
+
+/// Where approved components' state goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateWiring {
+    /// To one import of the composed component, for the embedding host to provide.
+    #[default]
+    Import,
+    /// To an in-memory provider inside the composition, one per component.
+    Memory,
+}
+
+/// How to compose.
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    /// Which components may use state.
+    pub profile: Profile,
+    /// Where approved components' state goes.
+    pub state: StateWiring,
+    /// Plug a refusing state store into unapproved components that import
+    /// state, instead of refusing to compose.
+    pub deny_unapproved: bool,
+}
+
+/// What happened to a component's state import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateDecision {
+    /// It imports no state.
+    None,
+    /// Wired to the composed component's state-store import.
+    Imported,
+    /// Wired to its own in-memory provider.
+    Memory,
+    /// Wired to the refusing provider.
+    Denied(Denial),
+}
+
+/// One node component in a composition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedNode {
+    /// The reference as the flow writes it.
+    pub reference: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its slot number.
+    pub slot: usize,
+    /// Its state wiring.
+    pub state: StateDecision,
+}
+
+/// A composed flow.
+#[derive(Debug, Clone)]
+pub struct Composition {
+    /// The component bytes (validated).
+    pub bytes: Vec<u8>,
+    /// The composed component's imports.
+    pub imports: Vec<String>,
+    /// The node components, in slot order.
+    pub nodes: Vec<ComposedNode>,
+}
+
+/// Composing failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ComposeError {
+    /// The flow or a component could not be found or read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The flow does not load.
+    #[error(transparent)]
+    Flow(#[from] runner_core::FlowError),
+    /// More distinct components than node slots.
+    #[error("{flow}: the flow uses {count} distinct components; the runner has {} node slots", SLOT_IMPORTS.len())]
+    TooManyComponents {
+        /// The flow file.
+        flow: String,
+        /// How many it uses.
+        count: usize,
+    },
+    /// A manifest next to a component is unusable.
+    #[error("component `{reference}`: {source}")]
+    Manifest {
+        /// The component.
+        reference: String,
+        /// What is wrong.
+        #[source]
+        source: PolicyError,
+    },
+    /// A component imports state but is not approved, and denial was not asked for.
+    #[error(
+        "component `{reference}` imports `{interface}` but may not use state: {reason} (compose with the deny option to plug a refusing state store instead)"
+    )]
+    StateNotAllowed {
+        /// The component.
+        reference: String,
+        /// The state import.
+        interface: String,
+        /// Why not.
+        reason: Denial,
+    },
+    /// A composition can only give a component all of the state store or none.
+    #[error(
+        "component `{reference}` is granted only part of the state store ({grant:?}); a composition can wire all of it or deny it, so grant read, write and delete, or run it under host-shim"
+    )]
+    PartialGrant {
+        /// The component.
+        reference: String,
+        /// What it would get.
+        grant: Grant,
+    },
+    /// wac-graph refused a package or a wire.
+    #[error("{what}: {source}")]
+    Graph {
+        /// What was being done.
+        what: String,
+        /// wac-graph's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The composed component would import something not on the allow-list.
+    #[error("the composed component would import `{name}`{}, which no host is expected to provide; only WASI, type-only interfaces and (when chosen) the state store may remain", from.as_ref().map(|f| format!(" (needed by {f})")).unwrap_or_default())]
+    UnexpectedImport {
+        /// The import.
+        name: String,
+        /// Who imports it, when known.
+        from: Option<String>,
+    },
+}
+
+fn graph_error<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> ComposeError {
+    let what = what.into();
+    move |e| ComposeError::Graph {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Composes the flow at `flow_path` with its components (found by `resolver`)
+/// and `parts`, gating state per `options`.
+pub fn compose(
+    flow_path: &Path,
+    resolver: &ComponentResolver,
+    parts: &Parts,
+    options: &ComposeOptions,
+) -> Result<Composition, ComposeError> {
+    let source = load_flow(flow_path)?;
+    let plan = Flow::load(&source)?.plan();
+    if plan.components.len() > SLOT_IMPORTS.len() {
+        return Err(ComposeError::TooManyComponents {
+            flow: source.name,
+            count: plan.components.len(),
+        });
+    }
+    let mut composer = Composer::new(options);
+    let runner = composer.instantiate("greentic:runner", &parts.runner, "the runner component")?;
+
+    let mut nodes = Vec::new();
+    for (slot, reference) in plan.components.iter().enumerate() {
+        let first_node = plan
+            .nodes
+            .iter()
+            .find(|n| &n.component == reference)
+            .map(|n| n.id.as_str())
+            .unwrap_or_default();
+        let path = resolver.resolve(flow_path, first_node, reference)?;
+        let bytes = std::fs::read(&path).map_err(|source| ComposeError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest = Manifest::find(&path).map_err(|source| ComposeError::Manifest {
+            reference: reference.clone(),
+            source,
+        })?;
+        let (node, state) = composer.add_node(slot, reference, &bytes, manifest.as_ref(), parts)?;
+        composer.wire(node, NODE_EXPORT, runner, SLOT_IMPORTS[slot])?;
+        nodes.push(ComposedNode {
+            reference: reference.clone(),
+            path,
+            slot,
+            state,
+        });
+    }
+    if nodes.len() < SLOT_IMPORTS.len() {
+        let empty = composer.instantiate(
+            "greentic:empty-slot",
+            &parts.empty_slot,
+            "the empty-slot part",
+        )?;
+        for slot_import in &SLOT_IMPORTS[nodes.len()..] {
+            composer.wire(empty, NODE_EXPORT, runner, slot_import)?;
+        }
+    }
+    let run = composer
+        .graph
+        .alias_instance_export(runner, RUN_EXPORT)
+        .map_err(graph_error(format!(
+            "the runner component does not export `{RUN_EXPORT}`"
+        )))?;
+    composer
+        .graph
+        .export(run, RUN_EXPORT)
+        .map_err(graph_error("exporting the runner API"))?;
+
+    let imports = composer.checked_imports(&nodes)?;
+    let bytes = composer
+        .graph
+        .encode(EncodeOptions::default())
+        .map_err(graph_error("encoding the composition"))?;
+    Ok(Composition {
+        bytes,
+        imports,
+        nodes,
+    })
+}
+
+/// Owns the graph while a composition is built.
+struct Composer<'a> {
+    graph: CompositionGraph,
+    options: &'a ComposeOptions,
+    packages: usize,
+    /// (import name, who imports it), for messages about unexpected imports.
+    importers: Vec<(String, String)>,
+}
+
+impl<'a> Composer<'a> {
+    fn new(options: &'a ComposeOptions) -> Self {
+        Composer {
+            graph: CompositionGraph::new(),
+            options,
+            packages: 0,
+            importers: Vec::new(),
+        }
+    }
+
+    /// Registers `bytes` as a new package and instantiates it.
+    fn instantiate(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<NodeId, ComposeError> {
+        // Package names only need to be unique within the graph.
+        self.packages += 1;
+        let name = format!("{name}-{}", self.packages);
+        let package = Package::from_bytes(&name, None, bytes.to_vec(), self.graph.types_mut())
+            .map_err(|e| ComposeError::Graph {
+                what: format!("{what} is not a usable component"),
+                source: e.into(),
+            })?;
+        let package = self
+            .graph
+            .register_package(package)
+            .map_err(graph_error(format!("registering {what}")))?;
+        let instance = self.graph.instantiate(package);
+        for name in self.import_names(instance) {
+            self.importers.push((name, what.to_string()));
+        }
+        Ok(instance)
+    }
+
+    /// Plugs `export` of instance `from` into import `import` of instance `to`.
+    fn wire(
+        &mut self,
+        from: NodeId,
+        export: &str,
+        to: NodeId,
+        import: &str,
+    ) -> Result<(), ComposeError> {
+        let alias = self
+            .graph
+            .alias_instance_export(from, export)
+            .map_err(graph_error(format!(
+                "a component plugged into `{import}` does not export `{export}`"
+            )))?;
+        self.graph
+            .set_instantiation_argument(to, import, alias)
+            .map_err(graph_error(format!("`{export}` does not fit `{import}`")))
+    }
+
+    /// Instantiates a node component and gates its state import: approved
+    /// components get their own in-memory provider or the composed component's
+    /// import; others are refused, or get the refusing provider if asked.
+    fn add_node(
+        &mut self,
+        slot: usize,
+        reference: &str,
+        bytes: &[u8],
+        manifest: Option<&Manifest>,
+        parts: &Parts,
+    ) -> Result<(NodeId, StateDecision), ComposeError> {
+        let node = self.instantiate(
+            &format!("flow:node-{slot}"),
+            bytes,
+            &format!("component `{reference}`"),
+        )?;
+        let state_imports: Vec<String> = self
+            .import_names(node)
+            .into_iter()
+            .filter(|n| is_state_import(n))
+            .collect();
+        let Some(interface) = state_imports.first().cloned() else {
+            return Ok((node, StateDecision::None));
+        };
+        let decision = match approve(manifest, &self.options.profile) {
+            Ok(approval) if approval.grant != Grant::ALL => {
+                return Err(ComposeError::PartialGrant {
+                    reference: reference.to_string(),
+                    grant: approval.grant,
+                });
+            }
+            Ok(_) => match self.options.state {
+                StateWiring::Import => StateDecision::Imported,
+                StateWiring::Memory => StateDecision::Memory,
+            },
+            Err(reason) if self.options.deny_unapproved => StateDecision::Denied(reason),
+            Err(reason) => {
+                return Err(ComposeError::StateNotAllowed {
+                    reference: reference.to_string(),
+                    interface,
+                    reason,
+                });
+            }
+        };
+        let provider = match &decision {
+            StateDecision::Memory => Some((&parts.state_memory, "the state-memory part")),
+            StateDecision::Denied(_) => Some((&parts.state_deny, "the state-deny part")),
+            _ => None,
+        };
+        if let Some((bytes, what)) = provider {
+            // One provider per component: no two components share keys.
+            let provider = self.instantiate("greentic:state-provider", bytes, what)?;
+            for import in &state_imports {
+                self.wire(provider, STATE_EXPORT, node, import)?;
+            }
+        }
+        Ok((node, decision))
+    }
+
+    fn import_names(&self, instance: NodeId) -> Vec<String> {
+        let package = self.graph[instance]
+            .package()
+            .expect("an instantiation has a package");
+        let world = &self.graph.types()[self.graph[package].ty()];
+        world.imports.keys().cloned().collect()
+    }
+
+    /// The composed component's imports, checked against the allow-list.
+    fn checked_imports(&self, nodes: &[ComposedNode]) -> Result<Vec<String>, ComposeError> {
+        let state_imported = nodes.iter().any(|n| n.state == StateDecision::Imported);
+        let mut names = Vec::new();
+        for (name, kind, _) in self.graph.imports() {
+            let allowed = name.starts_with("wasi:")
+                || self.types_only(kind)
+                || (state_imported && is_state_import(name));
+            if !allowed {
+                let from = self
+                    .importers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, who)| who.clone());
+                return Err(ComposeError::UnexpectedImport {
+                    name: name.to_string(),
+                    from,
+                });
+            }
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// An instance import that carries only types needs nothing from a host.
+    fn types_only(&self, kind: ItemKind) -> bool {
+        match kind {
+            ItemKind::Instance(id) => self.graph.types()[id]
+                .exports
+                .values()
+                .all(|item| matches!(item, ItemKind::Type(_))),
+            ItemKind::Type(_) => true,
+            _ => false,
+        }
+    }
+}

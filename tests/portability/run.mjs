@@ -1,0 +1,51 @@
+// Runs a composed flow component under V8: transpiled by jco, WASI from
+// @bytecodealliance/preview2-shim.
+//
+// usage: node run.mjs TRANSPILED_DIR FLOW.yaml [INPUT.json|-] [REPEAT]
+//   (TRANSPILED_DIR from `jco transpile APP.wasm -o DIR --name app`)
+//
+// Runs the flow REPEAT times (default 1) on one instance and prints each run's
+// output JSON text, or {"error": {...}} with the runner's error record (and
+// stops), exactly as host-shim `--json-errors --repeat` and run.py do.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [dir, flowPath, inputArg, repeatArg] = process.argv.slice(2);
+const inputPath = inputArg && inputArg !== '-' ? inputArg : undefined;
+const repeat = repeatArg ? Number(repeatArg) : 1;
+const app = await import(pathToFileURL(resolve(join(dir, 'app.js'))).href);
+
+const sidecar = `${flowPath}.resolve.json`;
+const request = {
+  flow: {
+    name: flowPath,
+    yaml: readFileSync(flowPath, 'utf8'),
+    resolveJson: existsSync(sidecar) ? readFileSync(sidecar, 'utf8') : undefined,
+  },
+  entryJson: inputPath ? readFileSync(inputPath, 'utf8') : '',
+  bindings: [],
+  tenant: { env: 'local', tenant: 'default', team: undefined, user: undefined },
+  maxSteps: undefined,
+  traceId: 'portability',
+};
+
+try {
+  for (let i = 0; i < repeat; i++) {
+    process.stdout.write(app.run.run(request) + '\n');
+  }
+} catch (e) {
+  if (e.payload === undefined) throw e;
+  // Field order matches the WIT record; absent options are null.
+  const err = e.payload;
+  const record = {
+    kind: err.kind,
+    message: err.message,
+    node: err.node ?? null,
+    code: err.code ?? null,
+    line: err.line ?? null,
+    column: err.column ?? null,
+  };
+  process.stdout.write(JSON.stringify({ error: record }) + '\n');
+  process.exitCode = 1;
+}

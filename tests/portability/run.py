@@ -1,0 +1,93 @@
+"""Runs a composed flow component under wasmtime-py (its own Wasmtime engine).
+
+usage: python3 run.py APP.wasm FLOW.yaml [INPUT.json|-] [REPEAT]
+
+Runs the flow REPEAT times (default 1) on one instance and prints each run's
+output JSON text, or {"error": {...}} with the runner's error record (and
+stops), exactly as host-shim `--json-errors --repeat` and run.mjs do.
+"""
+
+import json
+import os
+import sys
+
+from wasmtime import Config, Engine, Store, WasiConfig
+from wasmtime.component import Component, Linker, Record, Variant
+
+
+def flow_request(flow_path, input_path):
+    with open(flow_path, encoding="utf-8") as f:
+        yaml = f.read()
+    sidecar = flow_path + ".resolve.json"
+    resolve = None
+    if os.path.isfile(sidecar):
+        with open(sidecar, encoding="utf-8") as f:
+            resolve = f.read()
+    entry = ""
+    if input_path:
+        with open(input_path, encoding="utf-8") as f:
+            entry = f.read()
+    return yaml, resolve, entry
+
+
+def record(**fields):
+    r = Record()
+    for name, value in fields.items():
+        setattr(r, name, value)
+    return r
+
+
+def error_record(err):
+    # Field order matches the WIT record; enums arrive as their WIT names.
+    get = lambda name: getattr(err, name, None)
+    return {
+        "kind": get("kind"),
+        "message": get("message"),
+        "node": get("node"),
+        "code": get("code"),
+        "line": get("line"),
+        "column": get("column"),
+    }
+
+
+def main():
+    app, flow_path = sys.argv[1], sys.argv[2]
+    input_path = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    yaml, resolve, entry = flow_request(flow_path, input_path)
+
+    engine = Engine(Config())
+    store = Store(engine)
+    store.set_wasi(WasiConfig())
+    linker = Linker(engine)
+    linker.add_wasip2()
+    component = Component.from_file(engine, app)
+    instance = linker.instantiate(store, component)
+    run_iface = instance.get_export_index(store, "greentic:runner/run@0.1.0")
+    run = instance.get_func(store, instance.get_export_index(store, "run", run_iface))
+
+    flow = record(name=flow_path, yaml=yaml, **{"resolve-json": resolve})
+    tenant = record(env="local", tenant="default", team=None, user=None)
+    request = record(
+        flow=flow,
+        **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "portability"},
+    )
+    for _ in range(repeat):
+        result = run(store, request)
+        run.post_return(store)
+        # wasmtime-py tags a result only when ok and err lift to the same Python
+        # type; here ok is a str and err a Record.
+        if isinstance(result, Variant):
+            tag, payload = result.tag, result.payload
+        else:
+            tag, payload = ("ok" if isinstance(result, str) else "err"), result
+        if tag != "ok":
+            error = {"error": error_record(payload)}
+            sys.stdout.write(json.dumps(error, ensure_ascii=False, separators=(",", ":")) + "\n")
+            return 1
+        sys.stdout.write(payload + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
