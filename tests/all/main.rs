@@ -3,6 +3,7 @@
 //! workspace.
 
 mod cli;
+mod compose;
 mod flows;
 mod state;
 mod support;

@@ -1,0 +1,414 @@
+//! Composition: gating at composition time, and the composed flows of the
+//! portability corpus run on three engines with byte-identical results:
+//! Wasmtime (host-shim), V8 (jco + preview2-shim) and wasmtime-py.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::support::{Outcome, built_component, host_shim, scratch, workspace};
+
+/// Composes `flow` into `out`; panics with the outcome unless it worked.
+fn compose(flow: &str, out: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec!["compose", flow, "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    host_shim(&args)
+}
+
+/// The composed component's imports, read back with Wasmtime.
+fn imports_of(app: &Path) -> Vec<String> {
+    let engine = wasmtime::Engine::default();
+    let component = wasmtime::component::Component::from_file(&engine, app).unwrap();
+    component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// A probe flow next to a copy of `state-probe.wasm`, with an optional manifest.
+fn probe_flow(name: &str, manifest: Option<serde_json::Value>) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
+    if let Some(m) = manifest {
+        std::fs::write(dir.join("state-probe.manifest.json"), m.to_string()).unwrap();
+    }
+    let flow = dir.join("flow.yaml");
+    std::fs::write(
+        &flow,
+        "id: probe\nnodes:\n  w:\n    component.exec: { component: ./state-probe.wasm, operation: write, input: { key: k, bytes: [1, 2] } }\n  r:\n    component.exec: { component: ./state-probe.wasm, operation: read, input: { key: k } }\n  all:\n    echo: { w: \"{{node.w}}\", r: \"{{node.r}}\" }\n",
+    )
+    .unwrap();
+    flow
+}
+
+const FULL: fn() -> serde_json::Value = || json!({"id": "tests.probe", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}});
+
+#[test]
+fn an_unapproved_state_component_is_refused_at_composition() {
+    let flow = probe_flow("compose-unapproved", None);
+    let app = flow.with_file_name("app.wasm");
+    let out = compose(flow.to_str().unwrap(), &app, &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("component `./state-probe.wasm` imports `greentic:state/state-store@1.1.0` but may not use state: it has no manifest"),
+        "{out}"
+    );
+    assert!(!app.exists(), "nothing may be written");
+
+    // The profile can refuse what the manifest declares.
+    let flow = probe_flow("compose-profile", Some(FULL()));
+    let out = compose(flow.to_str().unwrap(), &app, &["--profile", "no-state"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("profile `no-state` does not allow state for `tests.probe`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn with_deny_the_app_runs_and_the_node_is_refused() {
+    let flow = probe_flow("compose-deny", None);
+    let app = flow.with_file_name("app.wasm");
+    let out = compose(flow.to_str().unwrap(), &app, &["--deny-state", "-q"]);
+    assert_eq!(out.code, 0, "{out}");
+    let imports = imports_of(&app);
+    assert!(
+        !imports.iter().any(|i| i.starts_with("greentic:state/")),
+        "state leaked into {imports:?}"
+    );
+    let run = host_shim(&[
+        "run",
+        flow.to_str().unwrap(),
+        "--composed",
+        app.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let o = run.json();
+    assert_eq!(o["w"]["ok"], json!(false), "{o}");
+    assert_eq!(o["w"]["code"], json!("permission-denied"), "{o}");
+    assert_eq!(o["r"]["code"], json!("permission-denied"), "{o}");
+}
+
+#[test]
+fn state_is_an_import_only_when_an_approved_component_needs_it() {
+    let dir = scratch("compose-imports");
+    // No component imports state: no state import, whatever the options.
+    let app = dir.join("hello.wasm");
+    assert_eq!(compose("examples/hello/flow.yaml", &app, &["-q"]).code, 0);
+    assert!(
+        !imports_of(&app)
+            .iter()
+            .any(|i| i.starts_with("greentic:state/"))
+    );
+
+    // Approved, default wiring: one state import for the embedding host.
+    let app = dir.join("counter-import.wasm");
+    assert_eq!(compose("examples/counter/flow.yaml", &app, &["-q"]).code, 0);
+    let imports = imports_of(&app);
+    assert!(
+        imports.contains(&"greentic:state/state-store@1.0.0".to_string()),
+        "{imports:?}"
+    );
+    // host-shim provides it: the count persists on the file backend across processes.
+    let state = format!("file:{}", dir.join("s.redb").display());
+    for expected in [1, 2] {
+        let out = host_shim(&[
+            "run",
+            "examples/counter/flow.yaml",
+            "--composed",
+            app.to_str().unwrap(),
+            "-q",
+            "--state",
+            &state,
+        ]);
+        assert_eq!(out.json()["count"], json!(expected), "{out}");
+    }
+
+    // Approved, in-composition provider: no state import at all.
+    let app = dir.join("counter-memory.wasm");
+    assert_eq!(
+        compose(
+            "examples/counter/flow.yaml",
+            &app,
+            &["-q", "--state-provider", "memory"]
+        )
+        .code,
+        0
+    );
+    assert!(
+        !imports_of(&app)
+            .iter()
+            .any(|i| i.starts_with("greentic:state/"))
+    );
+    // Every remaining import is WASI or carries only types.
+    for import in imports_of(&app) {
+        assert!(
+            import.starts_with("wasi:")
+                || [
+                    "greentic:types-core/core@0.6.0",
+                    "greentic:component/node@0.6.0",
+                    "greentic:interfaces-types/types@0.1.0"
+                ]
+                .contains(&import.as_str()),
+            "unexpected import {import}"
+        );
+    }
+}
+
+#[test]
+fn partial_grants_cannot_be_composed() {
+    let flow = probe_flow(
+        "compose-partial",
+        Some(json!({"id": "tests.probe", "capabilities": {"host": {"state": {"read": true}}}})),
+    );
+    let out = compose(
+        flow.to_str().unwrap(),
+        &flow.with_file_name("app.wasm"),
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("is granted only part of the state store"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_flow_that_does_not_load_is_not_composed() {
+    let out = compose(
+        "tests/flows/unknown-route/flow.yaml",
+        &scratch("compose-bad").join("app.wasm"),
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("routing entry 0 goes to unknown node `nowhere`"),
+        "{out}"
+    );
+}
+
+/// One flow of the portability corpus.
+struct Case {
+    flow: &'static str,
+    input: Option<&'static str>,
+    repeat: u32,
+}
+
+const CORPUS: &[Case] = &[
+    Case {
+        flow: "examples/hello/flow.yaml",
+        input: Some("examples/hello/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "examples/seed-001/flow.yaml",
+        input: Some("examples/seed-001/input.json"),
+        repeat: 1,
+    },
+    // State with the in-composition provider, across calls of one instance.
+    Case {
+        flow: "examples/counter/flow.yaml",
+        input: None,
+        repeat: 3,
+    },
+    Case {
+        flow: "tests/flows/typed-insertion/flow.yaml",
+        input: Some("tests/flows/typed-insertion/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/string-templating/flow.yaml",
+        input: Some("tests/flows/string-templating/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/routing-branch/flow.yaml",
+        input: Some("tests/flows/routing-branch/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/loop/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/lenient/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/seed-001-unquoted/flow.yaml",
+        input: Some("tests/flows/seed-001-unquoted/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/node-error/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/not-ok/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/bad-cbor/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/missing-variable/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/bad-condition/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/step-limit/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+];
+
+fn portability_dir() -> PathBuf {
+    workspace().join("tests/portability")
+}
+
+/// The Python with `wasmtime` 50 (`tests/run` makes `target/portability-venv`).
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("GREENTIC_PYTHON") {
+        return PathBuf::from(p);
+    }
+    workspace().join("target/portability-venv/bin/python")
+}
+
+fn engine_output(mut cmd: Command, engine: &str) -> String {
+    let out = cmd.current_dir(workspace()).output().unwrap_or_else(|e| {
+        panic!("{engine} did not start ({e}); run tests/run to set up jco and wasmtime-py")
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() || stdout.contains("{\"error\":"),
+        "{engine} failed without an error record:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn composed_flows_give_identical_results_on_three_engines() {
+    let jco = portability_dir().join("node_modules/.bin/jco");
+    assert!(
+        jco.is_file(),
+        "jco is not installed: run tests/run (npm ci in tests/portability)"
+    );
+    assert!(
+        python().is_file(),
+        "wasmtime-py is not installed: run tests/run (or set GREENTIC_PYTHON)"
+    );
+    let out_dir = portability_dir().join(".out");
+    let apps = scratch("portability");
+    let mut report = Vec::new();
+    for (i, case) in CORPUS.iter().enumerate() {
+        let app = apps.join(format!("app{i}.wasm"));
+        let composed = compose(case.flow, &app, &["-q", "--state-provider", "memory"]);
+        assert_eq!(composed.code, 0, "{}: {composed}", case.flow);
+        let input = case.input.unwrap_or("-");
+        let repeat = case.repeat.to_string();
+
+        let input_arg = case.input.map(|i| format!("@{i}"));
+        let mut args = vec![
+            "run",
+            case.flow,
+            "--composed",
+            app.to_str().unwrap(),
+            "-q",
+            "--json-errors",
+            "--repeat",
+            &repeat,
+        ];
+        if let Some(input_arg) = &input_arg {
+            args.extend(["--input", input_arg.as_str()]);
+        }
+        let wasmtime = host_shim(&args).stdout + "\n";
+
+        let mut py = Command::new(python());
+        py.arg(portability_dir().join("run.py")).args([
+            app.to_str().unwrap(),
+            case.flow,
+            input,
+            &repeat,
+        ]);
+        let wasmtime_py = engine_output(py, "wasmtime-py");
+
+        let js_dir = out_dir.join(format!("app{i}"));
+        let status = Command::new(&jco)
+            .args([
+                "transpile",
+                app.to_str().unwrap(),
+                "-o",
+                js_dir.to_str().unwrap(),
+                "--name",
+                "app",
+                "-q",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "jco transpile failed for {}", case.flow);
+        let mut node = Command::new("node");
+        node.arg(portability_dir().join("run.mjs")).args([
+            js_dir.to_str().unwrap(),
+            case.flow,
+            input,
+            &repeat,
+        ]);
+        let v8 = engine_output(node, "node");
+
+        assert_eq!(
+            wasmtime, wasmtime_py,
+            "{}: Wasmtime vs wasmtime-py",
+            case.flow
+        );
+        assert_eq!(wasmtime, v8, "{}: Wasmtime vs V8", case.flow);
+        assert_eq!(
+            wasmtime.lines().count(),
+            case.repeat as usize,
+            "{}: {wasmtime}",
+            case.flow
+        );
+        report.push((case.flow, wasmtime));
+    }
+    // The outputs are the flows' real results, not three identical failures.
+    let by_flow = |flow: &str| report.iter().find(|(f, _)| *f == flow).unwrap().1.clone();
+    assert!(
+        by_flow("examples/hello/flow.yaml").contains("\"reply\":\"Welcome back, Ada Lovelace!\"")
+    );
+    let counts: Vec<serde_json::Value> = by_flow("examples/counter/flow.yaml")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].clone())
+        .collect();
+    assert_eq!(counts, vec![json!(1), json!(2), json!(3)]);
+    assert!(
+        by_flow("tests/flows/node-error/flow.yaml").starts_with("{\"error\":{\"kind\":\"node\"")
+    );
+    for (flow, output) in &report {
+        // Each composed run agrees with the golden result of running the flow under host-shim.
+        let golden = Path::new(flow).with_file_name("expected.json");
+        if golden.is_file() && !flow.starts_with("examples/") {
+            let expected: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(workspace().join(&golden)).unwrap())
+                    .unwrap();
+            let got: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+            assert_eq!(got, expected, "{flow}");
+        }
+    }
+}
