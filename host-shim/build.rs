@@ -15,7 +15,15 @@ use std::process::Command;
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Node components of `components/` copied to the default components directory,
 /// each with its `component.manifest.json` (as `<name>.manifest.json`) when it has one.
-const EXAMPLE_COMPONENTS: &[&str] = &["echo", "text", "users", "faulty", "counter", "state-probe"];
+const EXAMPLE_COMPONENTS: &[&str] = &[
+    "echo",
+    "text",
+    "users",
+    "faulty",
+    "patient",
+    "counter",
+    "state-probe",
+];
 /// Components of `components/` that compositions are built from.
 const COMPOSE_PARTS: &[&str] = &["empty-slot", "state-memory", "state-deny"];
 

@@ -62,6 +62,19 @@ pub struct Manifest {
     pub id: String,
     /// `capabilities.host.state`, if declared.
     pub state: Option<Grant>,
+    /// `limits`, as declared.
+    pub limits: Limits,
+}
+
+/// A manifest's `limits`: `{"memory_mb", "wall_time_ms", "fuel"}`, each optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Linear memory cap, MiB.
+    pub memory_mb: Option<u64>,
+    /// Wall-clock budget per invocation, ms.
+    pub wall_time_ms: Option<u64>,
+    /// Fuel per invocation.
+    pub fuel: Option<u64>,
 }
 
 impl Manifest {
@@ -126,10 +139,28 @@ impl Manifest {
                 path.display()
             ),
         };
+        let limit = |name: &str| -> Result<Option<u64>, PolicyError> {
+            match doc.pointer(&format!("/limits/{name}")) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => match v.as_u64() {
+                    Some(n) if n > 0 => Ok(Some(n)),
+                    _ => bail!(
+                        "`{}`: `limits.{name}` must be a positive integer",
+                        path.display()
+                    ),
+                },
+            }
+        };
+        let limits = Limits {
+            memory_mb: limit("memory_mb")?,
+            wall_time_ms: limit("wall_time_ms")?,
+            fuel: limit("fuel")?,
+        };
         Ok(Manifest {
             path: path.to_path_buf(),
             id,
             state,
+            limits,
         })
     }
 }

@@ -41,6 +41,19 @@ pub struct ComponentArgs {
     /// it), `no-state`, or the path of a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "default")]
     pub profile: String,
+    /// Wall-clock budget per node invocation, for components whose manifest sets
+    /// no `limits.wall_time_ms` (a node's `timeout` in the flow can shorten it).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub node_timeout_ms: u64,
+    /// Linear memory cap per node component, when its manifest sets no `limits.memory_mb`.
+    #[arg(long, value_name = "MB", default_value_t = 256)]
+    pub node_memory_mb: u64,
+    /// Fuel per node invocation, when its manifest sets no `limits.fuel` (default: unmetered).
+    #[arg(long, value_name = "N")]
+    pub node_fuel: Option<u64>,
+    /// Largest payload into or out of a node, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_payload: usize,
     /// Runner component to use instead of the one built with host-shim.
     #[arg(long, value_name = "WASM")]
     pub runner: Option<PathBuf>,

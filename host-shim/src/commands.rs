@@ -37,6 +37,12 @@ fn host(common: &ComponentArgs) -> Result<Host, Failure> {
         state: common.state.clone(),
         profile,
         component_dirs: common.components.clone(),
+        node_limits: crate::limits::NodeLimits {
+            wall_time: std::time::Duration::from_millis(common.node_timeout_ms),
+            fuel: common.node_fuel,
+            memory_bytes: (common.node_memory_mb as usize) << 20,
+            max_payload: common.max_payload,
+        },
         runner: common.runner.clone(),
         cache: !common.no_cache,
         quiet: common.quiet,

@@ -17,7 +17,28 @@ pub fn new_engine() -> Result<Engine> {
     // No component-model async here: with it on, synchronous cross-component
     // calls (runner -> slot -> node) get much slower.
     config.concurrency_support(false);
-    Engine::new(&config)
+    // Node components are untrusted: deadlines by epoch, optional fuel.
+    config.epoch_interruption(true);
+    config.consume_fuel(true);
+    let engine = Engine::new(&config)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances the engine's epoch every [`crate::limits::EPOCH_TICK`] for as long
+/// as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(crate::limits::EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker");
 }
 
 /// Compiles components, reusing artifacts from earlier processes.

@@ -10,6 +10,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::engine::{ComponentCache, new_engine};
+use crate::limits::NodeLimits;
 use crate::nodes::{NodeComponent, NodeSlot, NodeState, RunScope, node_linker};
 use crate::runner::{
     ErrorKind, FlowPlan, FlowSource, Linking, RunError, RunRequest, RunnerComponent,
@@ -36,6 +37,8 @@ pub struct HostOptions {
     pub cache: bool,
     /// No progress messages.
     pub quiet: bool,
+    /// Limits for node components whose manifest sets none.
+    pub node_limits: NodeLimits,
 }
 
 impl Default for HostOptions {
@@ -47,6 +50,7 @@ impl Default for HostOptions {
             runner: None,
             cache: true,
             quiet: false,
+            node_limits: NodeLimits::default(),
         }
     }
 }
@@ -145,6 +149,7 @@ pub struct Host {
     state_linker: Linker<NodeState>,
     state_store: std::sync::Arc<dyn greentic_state::StateStore>,
     profile: Profile,
+    node_limits: NodeLimits,
     resolver: ComponentResolver,
     nodes: HashMap<PathBuf, NodeComponent>,
 }
@@ -177,6 +182,7 @@ impl Host {
             state_linker: node_linker(&engine, true)?,
             state_store: options.state.open()?,
             profile: options.profile,
+            node_limits: options.node_limits,
             resolver: ComponentResolver::new(dirs),
             nodes: HashMap::new(),
         })
@@ -383,14 +389,19 @@ impl Host {
 }
 
 impl Host {
-    /// Compiles and links a node component, deciding its state capability:
-    /// the state-store import is linked only for approved components.
+    /// Compiles and links a node component: its limits come from its manifest
+    /// (else the host defaults), and the state-store import is linked only for
+    /// approved components.
     fn link(&self, path: &Path, reference: &str) -> anyhow::Result<NodeComponent> {
         let component = self.cache.load(path)?;
-        let engine = self.cache.engine();
+        let manifest = Manifest::find(path)?;
+        let limits = match &manifest {
+            Some(m) => self.node_limits.with_manifest(&m.limits),
+            None => self.node_limits,
+        };
         let state_import = component
             .component_type()
-            .imports(engine)
+            .imports(self.cache.engine())
             .map(|(name, _)| name.to_string())
             .find(|name| is_state_import(name));
         let Some(interface) = state_import else {
@@ -399,15 +410,16 @@ impl Host {
                 &component,
                 &self.plain_linker,
                 None,
+                limits,
             )?);
         };
-        let manifest = Manifest::find(path)?;
         match approve(manifest.as_ref(), &self.profile) {
             Ok(approval) => Ok(NodeComponent::new(
                 reference,
                 &component,
                 &self.state_linker,
                 Some(approval),
+                limits,
             )?),
             Err(denial) => anyhow::bail!("imports `{interface}` but may not use state: {denial}"),
         }

@@ -15,6 +15,7 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::limits::{Deadline, NodeLimiter, NodeLimits, classify};
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{self, StateCtx, StateView};
 use compose::policy::{Approval, Grant};
@@ -24,6 +25,8 @@ pub struct NodeState {
     wasi: WasiCtx,
     table: ResourceTable,
     state: StateCtx,
+    limiter: NodeLimiter,
+    deadline: Deadline,
 }
 
 impl StateView for NodeState {
@@ -51,10 +54,14 @@ impl WasiView for NodeState {
 }
 
 impl control::Host for NodeState {
-    // Cancellation is not wired yet: nothing asks a node to stop early.
+    /// True once the invocation's budget is spent or the user pressed Ctrl-C;
+    /// the component then has a grace period to return before it is stopped.
     fn should_cancel(&mut self) -> bool {
-        false
+        self.deadline.should_cancel()
     }
+
+    /// Nothing to schedule here; the epoch check right after this call stops
+    /// a component past its grace period.
     fn yield_now(&mut self) {}
 }
 
@@ -77,17 +84,19 @@ pub struct NodeComponent {
     pre: InstancePre<NodeState>,
     indices: GuestIndices,
     state: Option<Approval>,
+    limits: NodeLimits,
 }
 
 impl NodeComponent {
     /// Links `component`; fails if it does not export `greentic:component/node@0.6.0`
     /// or imports something `linker` does not provide. `state` is its approval
-    /// for the state store, if any.
+    /// for the state store, if any; `limits` apply to each invocation.
     pub fn new(
         name: &str,
         component: &Component,
         linker: &Linker<NodeState>,
         state: Option<Approval>,
+        limits: NodeLimits,
     ) -> Result<Self> {
         let pre = linker
             .instantiate_pre(component)
@@ -100,6 +109,7 @@ impl NodeComponent {
             pre,
             indices,
             state,
+            limits,
         })
     }
 }
@@ -128,22 +138,51 @@ impl NodeSlot {
         op: &str,
         envelope: &InvocationEnvelope,
     ) -> Result<InvocationResult, NodeError> {
+        let limits = self.component.limits;
+        if envelope.payload_cbor.len() > limits.max_payload {
+            return Err(node_error(
+                "payload-too-large",
+                format!(
+                    "input of {} bytes exceeds the payload limit of {} bytes",
+                    envelope.payload_cbor.len(),
+                    limits.max_payload
+                ),
+            ));
+        }
         let (store, guest) = match &mut self.live {
             Some(live) => live,
             None => {
                 let live = self
                     .instantiate()
-                    .map_err(|e| host_error("instantiate-failed", &e))?;
+                    .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?;
                 self.live.insert(live)
             }
         };
-        match guest.call_invoke(&mut *store, op, envelope) {
+        let budget = limits.budget(envelope.ctx.deadline_ms);
+        store.data_mut().deadline = crate::limits::Deadline::start(budget);
+        store
+            .set_fuel(limits.fuel.unwrap_or(crate::limits::UNMETERED))
+            .map_err(|e| node_error("internal", format!("{e:#}")))?;
+        store.set_epoch_deadline(1);
+        let result = guest.call_invoke(&mut *store, op, envelope);
+        store.data_mut().deadline = Deadline::far();
+        match result {
+            Ok(Ok(result)) if result.output_cbor.len() > limits.max_payload => Err(node_error(
+                "payload-too-large",
+                format!(
+                    "output of {} bytes exceeds the payload limit of {} bytes",
+                    result.output_cbor.len(),
+                    limits.max_payload
+                ),
+            )),
             Ok(result) => result,
-            Err(trap) => {
+            Err(error) => {
+                // A stopped or trapped instance is not reused: the next call starts a fresh one.
                 self.live = None;
-                Err(host_error(
-                    "trap",
-                    &trap.context(format!("component `{}` trapped", self.component.name)),
+                let (code, message) = classify(&error, &limits);
+                Err(node_error(
+                    code,
+                    format!("component `{}` {message}", self.component.name),
                 ))
             }
         }
@@ -169,8 +208,18 @@ impl NodeSlot {
                 wasi,
                 table: ResourceTable::new(),
                 state,
+                limiter: NodeLimiter::new(&self.component.limits),
+                deadline: Deadline::far(),
             },
         );
+        store.limiter(|s| &mut s.limiter);
+        // Checked every epoch tick: stop the component once past its deadline's grace.
+        store.epoch_deadline_callback(|ctx| match ctx.data().deadline.overrun() {
+            Some(stop) => Err(stop.into()),
+            None => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        });
+        store.set_fuel(crate::limits::UNMETERED)?;
+        store.set_epoch_deadline(1);
         let instance = self
             .component
             .pre
@@ -181,10 +230,10 @@ impl NodeSlot {
     }
 }
 
-fn host_error(code: &str, error: &wasmtime::Error) -> NodeError {
+fn node_error(code: &str, message: String) -> NodeError {
     NodeError {
         code: code.into(),
-        message: format!("{error:#}").replace('\n', " "),
+        message: message.replace('\n', " "),
         retryable: false,
         backoff_ms: None,
         details: None,

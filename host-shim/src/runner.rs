@@ -11,6 +11,7 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::limits::UNMETERED;
 use crate::nodes::NodeSlot;
 use crate::state_store::{self, StateCtx, StateView};
 
@@ -143,6 +144,16 @@ impl RunnerComponent {
                 state,
             },
         );
+        // The runner is ours: no fuel metering, and it only stops for a Ctrl-C
+        // that its nodes did not honour.
+        store.set_fuel(UNMETERED)?;
+        store.epoch_deadline_callback(|_| match crate::limits::interrupted_for() {
+            Some(since) if since >= std::time::Duration::from_millis(500) => {
+                Err(crate::limits::LimitError::Interrupted.into())
+            }
+            _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        });
+        store.set_epoch_deadline(1);
         let runner = self
             .pre
             .instantiate(&mut store)

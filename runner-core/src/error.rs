@@ -117,7 +117,7 @@ pub enum RunError {
         limit: u32,
     },
     /// A node component returned an error.
-    #[error("{file}: node `{node}` (component `{component}`) failed: [{code}] {message}")]
+    #[error("{file}: node `{node}` (component `{component}`) failed{}: [{code}] {message}", if *attempts > 1 { format!(" after {attempts} attempts") } else { String::new() })]
     Node {
         /// The flow's name.
         file: String,
@@ -131,6 +131,8 @@ pub enum RunError {
         message: String,
         /// Whether the component flagged the error as retryable.
         retryable: bool,
+        /// Attempts made, the first included.
+        attempts: u32,
     },
     /// A node component answered with something that is not a usable output.
     #[error("{file}: node `{node}` (component `{component}`): {message}")]

@@ -38,9 +38,49 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 /// Node keys besides the operation key. The ones in [`UNSUPPORTED_NODE_KEYS`]
 /// are YGTC keys this runner does not implement yet: they are refused rather
 /// than silently ignored.
-const NODE_KEYS: &[&str] = &["routing", "title", "description", "meta"];
-const UNSUPPORTED_NODE_KEYS: &[&str] =
-    &["retry", "timeout", "when", "in_map", "out_map", "err_map"];
+const NODE_KEYS: &[&str] = &[
+    "routing",
+    "title",
+    "description",
+    "meta",
+    "retry",
+    "timeout",
+];
+const UNSUPPORTED_NODE_KEYS: &[&str] = &["when", "in_map", "out_map", "err_map"];
+
+/// Retry policy of a node for errors its component flags `retryable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Delay before the second attempt when the component gives no
+    /// `backoff_ms`; doubled for each further attempt.
+    pub delay_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, 100 ms then 200 ms apart.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            delay_ms: 100,
+        }
+    }
+}
+
+/// Longest wait between attempts.
+pub const MAX_RETRY_DELAY_MS: u64 = 30_000;
+
+impl RetryPolicy {
+    /// The wait after failed `attempt` (1-based): the component's `backoff_ms`
+    /// if it gave one, else the doubling delay; capped at [`MAX_RETRY_DELAY_MS`].
+    pub fn delay_ms(&self, attempt: u32, backoff_ms: Option<u64>) -> u64 {
+        let doubling = self
+            .delay_ms
+            .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
+        backoff_ms.unwrap_or(doubling).min(MAX_RETRY_DELAY_MS)
+    }
+}
 
 /// A flow as given to the runner: its YAML text, a name for messages and the
 /// optional resolve sidecar.
@@ -77,6 +117,8 @@ pub(crate) struct Node {
     pub(crate) operation: String,
     pub(crate) input: InputTemplate,
     pub(crate) routes: Vec<Route>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 /// One routing entry. Routes are tried in order; the first whose condition
@@ -399,12 +441,20 @@ impl<'a> Loader<'a> {
                 condition: None,
             }]
         });
+        let retry = self.retry(id, yaml::get(body, "retry"))?;
+        let timeout_ms = yaml::get(body, "timeout")
+            .map(|v| parse_duration_ms(v).ok_or_else(|| {
+                self.invalid(Some(id), "`timeout` must be milliseconds (`500`) or a duration (`500ms`, `2s`, `1m`)")
+            }))
+            .transpose()?;
         Ok(Node {
             id: id.to_string(),
             component,
             operation,
             input,
             routes,
+            retry,
+            timeout_ms,
         })
     }
 
@@ -519,6 +569,39 @@ impl<'a> Loader<'a> {
         Ok(Some(routes))
     }
 
+    /// `retry: N` or `retry: {max_attempts: N, delay_ms: D}`.
+    fn retry(&self, id: &str, value: Option<&Yaml>) -> Result<RetryPolicy, FlowError> {
+        let mut policy = RetryPolicy::default();
+        let bad = || {
+            self.invalid(
+                Some(id),
+                "`retry` must be a number of attempts or `{max_attempts: N, delay_ms: D}`",
+            )
+        };
+        match value {
+            None => {}
+            Some(Yaml::Number(n)) => {
+                policy.max_attempts = n
+                    .as_u64()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(bad)? as u32
+            }
+            Some(Yaml::Mapping(m)) => {
+                for (k, v) in m {
+                    match (yaml::key_str(k).as_str(), v.as_u64()) {
+                        ("max_attempts", Some(n)) if (1..=100).contains(&n) => {
+                            policy.max_attempts = n as u32
+                        }
+                        ("delay_ms", Some(n)) => policy.delay_ms = n.min(MAX_RETRY_DELAY_MS),
+                        _ => return Err(bad()),
+                    }
+                }
+            }
+            Some(_) => return Err(bad()),
+        }
+        Ok(policy)
+    }
+
     /// Reads the resolve sidecar into node id -> component reference.
     ///
     /// Accepted shapes, per node: `"id": "comp"`, `"id": {"component": "comp"}`,
@@ -573,6 +656,25 @@ impl<'a> Loader<'a> {
             out.insert(id.clone(), component);
         }
         Ok(out)
+    }
+}
+
+/// `500` (ms), `"500ms"`, `"2s"`, `"1m"`.
+fn parse_duration_ms(value: &Yaml) -> Option<u64> {
+    if let Some(n) = value.as_u64() {
+        return Some(n);
+    }
+    let text = value.as_str()?.trim();
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits.parse().ok()?;
+    match unit.trim() {
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        _ => None,
     }
 }
 

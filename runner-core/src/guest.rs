@@ -128,7 +128,26 @@ fn invoke_slot(
     )
 }
 
+/// Unix ms `timeout_ms` from now: the envelope's absolute `deadline-ms`.
+fn deadline_after(timeout_ms: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    now.saturating_add(timeout_ms).max(1)
+}
+
 impl NodeInvoker for Slots {
+    fn before_retry(&mut self, call: &NodeCall<'_>, failure: &NodeFailure, delay_ms: u64) {
+        if let NodeFailure::Error { code, message, .. } = failure {
+            eprintln!(
+                "runner: node `{}` attempt {} failed ([{code}] {message}); retrying in {delay_ms} ms",
+                call.node, call.attempt
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    }
+
     fn invoke(&mut self, call: &NodeCall<'_>) -> Result<Value, NodeFailure> {
         let slot = *self.bindings.get(call.component).ok_or_else(|| {
             NodeFailure::Unbound(format!(
@@ -144,7 +163,7 @@ impl NodeInvoker for Slots {
                 env_id: call.tenant.env.clone(),
                 trace_id: self.trace_id.clone(),
                 correlation_id: format!("{}/{}", self.trace_id, call.node),
-                deadline_ms: 0,
+                deadline_ms: call.timeout_ms.map(deadline_after).unwrap_or(0),
                 attempt: call.attempt,
                 idempotency_key: None,
                 i18n_id: String::new(),

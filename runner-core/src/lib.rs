@@ -39,7 +39,10 @@ mod yaml;
 
 pub use cbor::{cbor_to_json, json_to_cbor};
 pub use error::{FlowError, Position, RunError, TemplateError};
-pub use flow::{DEFAULT_MAX_STEPS, DEFAULT_OPERATION, Flow, FlowPlan, FlowSource, NodePlan};
+pub use flow::{
+    DEFAULT_MAX_STEPS, DEFAULT_OPERATION, Flow, FlowPlan, FlowSource, MAX_RETRY_DELAY_MS, NodePlan,
+    RetryPolicy,
+};
 pub use run::{NodeCall, NodeFailure, NodeInvoker, RunOptions, Tenant};
 
 /// Parses the entry payload; an empty (or all-whitespace) text is `{}`.

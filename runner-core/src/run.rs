@@ -57,6 +57,8 @@ pub struct NodeCall<'a> {
     pub input: &'a Value,
     /// 1-based attempt number.
     pub attempt: u32,
+    /// The node's `timeout`, if the flow sets one.
+    pub timeout_ms: Option<u64>,
     /// The run's tenant.
     pub tenant: &'a Tenant,
 }
@@ -86,6 +88,13 @@ pub enum NodeFailure {
 pub trait NodeInvoker {
     /// Invokes one node with its rendered input and returns its output.
     fn invoke(&mut self, call: &NodeCall<'_>) -> Result<Value, NodeFailure>;
+
+    /// Waits `delay_ms` before retrying `call`, which failed with `failure`.
+    /// The default sleeps; the guest also reports the retry on stderr.
+    fn before_retry(&mut self, call: &NodeCall<'_>, failure: &NodeFailure, delay_ms: u64) {
+        let _ = (call, failure);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    }
 }
 
 impl<F> NodeInvoker for F
@@ -148,18 +157,34 @@ impl Flow {
                 .templates
                 .render(&node.id, &node.input, &ctx)
                 .map_err(RunError::Template)?;
-            let call = NodeCall {
+            let mut call = NodeCall {
                 flow_id: &self.id,
                 node: &node.id,
                 component: &node.component,
                 operation: &node.operation,
                 input: &input,
                 attempt: 1,
+                timeout_ms: node.timeout_ms,
                 tenant,
             };
-            let output = invoker
-                .invoke(&call)
-                .map_err(|f| self.node_error(current, f))?;
+            // Retry errors the component flags retryable, per the node's policy.
+            let output = loop {
+                match invoker.invoke(&call) {
+                    Ok(output) => break output,
+                    Err(
+                        failure @ NodeFailure::Error {
+                            retryable: true,
+                            backoff_ms,
+                            ..
+                        },
+                    ) if call.attempt < node.retry.max_attempts => {
+                        let delay = node.retry.delay_ms(call.attempt, backoff_ms);
+                        invoker.before_retry(&call, &failure, delay);
+                        call.attempt += 1;
+                    }
+                    Err(failure) => return Err(self.node_error(current, failure, call.attempt)),
+                }
+            };
 
             let data = ctx.data_mut();
             data["node"]
@@ -213,7 +238,7 @@ impl Flow {
         chosen
     }
 
-    fn node_error(&self, at: NodeIndex, failure: NodeFailure) -> RunError {
+    fn node_error(&self, at: NodeIndex, failure: NodeFailure, attempts: u32) -> RunError {
         let node = &self.nodes[at.0];
         let (file, id, component) = (self.name.clone(), node.id.clone(), node.component.clone());
         match failure {
@@ -229,6 +254,7 @@ impl Flow {
                 code,
                 message,
                 retryable,
+                attempts,
             },
             NodeFailure::BadOutput(message) => RunError::NodeOutput {
                 file,

@@ -234,7 +234,15 @@ fn invalid_flows_are_explained() {
         ),
         (
             "id: x\nnodes:\n  a:\n    echo: {}\n    retry: { max: 3 }\n",
-            "`retry` is not supported",
+            "`retry` must be a number of attempts",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    when: out.x\n",
+            "`when` is not supported",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    echo: {}\n    timeout: soon\n",
+            "`timeout` must be milliseconds",
         ),
         (
             "id: x\nnodes:\n  a:\n    echo: {}\n    routing: [{ to: a, condition: \"out.x ==\" }]\n",
@@ -347,4 +355,103 @@ fn invalid_entry_json_is_an_input_error() {
     let err = runner_core::parse_entry("{nope").unwrap_err();
     assert!(matches!(err, RunError::InvalidInput(_)));
     assert_eq!(runner_core::parse_entry("  ").unwrap(), json!({}));
+}
+
+/// An invoker that fails with a retryable error until `succeed_at`, recording
+/// the attempts it saw and the delays the runner chose.
+struct Flaky {
+    succeed_at: u32,
+    backoff_ms: Option<u64>,
+    attempts: Vec<u32>,
+    delays: Vec<u64>,
+    retryable: bool,
+}
+
+impl runner_core::NodeInvoker for Flaky {
+    fn invoke(&mut self, call: &NodeCall<'_>) -> Result<Value, NodeFailure> {
+        self.attempts.push(call.attempt);
+        if call.attempt < self.succeed_at {
+            return Err(NodeFailure::Error {
+                code: "E_FLAKY".into(),
+                message: "try again".into(),
+                retryable: self.retryable,
+                backoff_ms: self.backoff_ms,
+            });
+        }
+        Ok(json!({"attempt": call.attempt}))
+    }
+
+    fn before_retry(&mut self, _: &NodeCall<'_>, _: &NodeFailure, delay_ms: u64) {
+        self.delays.push(delay_ms);
+    }
+}
+
+fn flaky(succeed_at: u32, backoff_ms: Option<u64>, retryable: bool) -> Flaky {
+    Flaky {
+        succeed_at,
+        backoff_ms,
+        attempts: vec![],
+        delays: vec![],
+        retryable,
+    }
+}
+
+#[test]
+fn retryable_errors_are_retried_with_backoff() {
+    let flow = load("id: r\nnodes:\n  n:\n    echo: {}\n").unwrap();
+    // Default policy: 3 attempts, 100 ms doubling.
+    let mut f = flaky(3, None, true);
+    assert_eq!(
+        flow.run(json!({}), &mut f, &RunOptions::default()).unwrap(),
+        json!({"attempt": 3})
+    );
+    assert_eq!((f.attempts, f.delays), (vec![1, 2, 3], vec![100, 200]));
+    // The component's backoff_ms wins.
+    let mut f = flaky(2, Some(7), true);
+    flow.run(json!({}), &mut f, &RunOptions::default()).unwrap();
+    assert_eq!(f.delays, vec![7]);
+    // Out of attempts: the error says how many were made.
+    let mut f = flaky(5, None, true);
+    let err = flow
+        .run(json!({}), &mut f, &RunOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("failed after 3 attempts: [E_FLAKY] try again"),
+        "{err}"
+    );
+    // Not retryable: one attempt.
+    let mut f = flaky(2, None, false);
+    let err = flow
+        .run(json!({}), &mut f, &RunOptions::default())
+        .unwrap_err();
+    assert_eq!(f.attempts, vec![1]);
+    assert!(err.to_string().contains("failed: [E_FLAKY]"), "{err}");
+}
+
+#[test]
+fn the_retry_key_sets_the_policy() {
+    let flow =
+        load("id: r\nnodes:\n  n:\n    echo: {}\n    retry: { max_attempts: 5, delay_ms: 10 }\n")
+            .unwrap();
+    let mut f = flaky(5, None, true);
+    flow.run(json!({}), &mut f, &RunOptions::default()).unwrap();
+    assert_eq!(f.delays, vec![10, 20, 40, 80]);
+    let once = load("id: r\nnodes:\n  n:\n    echo: {}\n    retry: 1\n").unwrap();
+    let mut f = flaky(2, None, true);
+    assert!(once.run(json!({}), &mut f, &RunOptions::default()).is_err());
+    assert_eq!(f.attempts, vec![1]);
+}
+
+#[test]
+fn timeouts_reach_the_invoker() {
+    let flow = load("id: t\nnodes:\n  a:\n    echo: {}\n    timeout: 2s\n  b:\n    echo: {}\n    timeout: 250\n  c:\n    echo: {}\n").unwrap();
+    let mut seen = Vec::new();
+    let mut record = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> {
+        seen.push(call.timeout_ms);
+        Ok(json!({}))
+    };
+    flow.run(json!({}), &mut record, &RunOptions::default())
+        .unwrap();
+    assert_eq!(seen, vec![Some(2000), Some(250), None]);
 }

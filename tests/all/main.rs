@@ -5,5 +5,6 @@
 mod cli;
 mod compose;
 mod flows;
+mod limits;
 mod state;
 mod support;

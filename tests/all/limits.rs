@@ -1,0 +1,203 @@
+//! Node components are untrusted: wall-clock, fuel, memory and payload limits,
+//! cooperative cancellation, and retries of retryable errors, all through
+//! host-shim with real misbehaving components (`faulty`, `patient`).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::support::{Outcome, built_component, host_shim, scratch};
+
+/// A one-node flow calling `faulty` (or `patient`) `op` with `input`, plus node keys.
+fn node_flow(name: &str, component: &str, op: &str, input: &str, keys: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    let flow = dir.join("flow.yaml");
+    std::fs::write(
+        &flow,
+        format!("id: {name}\nnodes:\n  n:\n    component.exec: {{ component: {component}, operation: {op}, input: {input} }}\n{keys}"),
+    )
+    .unwrap();
+    flow
+}
+
+fn run(flow: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    host_shim(&args)
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_its_timeout() {
+    let flow = node_flow("limit-loop", "faulty", "spin", "{}", "    timeout: 300\n");
+    let out = run(&flow, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("node `n` (component `faulty`) failed: [timeout] component `faulty` exceeded its wall-time limit of 300 ms"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_manifest_or_host_default_sets_the_wall_time() {
+    let flow = node_flow("limit-default-wall", "faulty", "spin", "{}", "");
+    let out = run(&flow, &["--node-timeout-ms", "200"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("[timeout] component `faulty` exceeded its wall-time limit of 200 ms"),
+        "{out}"
+    );
+
+    // A manifest's limits apply to its component; the flow's timeout can only shorten them.
+    let dir = scratch("limit-manifest");
+    std::fs::copy(built_component("faulty"), dir.join("faulty.wasm")).unwrap();
+    std::fs::write(
+        dir.join("faulty.manifest.json"),
+        json!({"id": "tests.faulty", "limits": {"wall_time_ms": 150}}).to_string(),
+    )
+    .unwrap();
+    let flow = dir.join("flow.yaml");
+    std::fs::write(&flow, "id: m\nnodes:\n  n:\n    component.exec: { component: ./faulty.wasm, operation: spin, input: {} }\n    timeout: 5s\n").unwrap();
+    let out = run(&flow, &[]);
+    assert!(
+        out.stderr
+            .contains("exceeded its wall-time limit of 150 ms"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_its_limit() {
+    let flow = node_flow("limit-memory", "faulty", "hog", "{ step_mb: 8 }", "");
+    let out = run(&flow, &["--node-memory-mb", "64"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("node `n` (component `faulty`) failed: [memory-limit] component `faulty` tried to grow memory to"), "{out}");
+    assert!(out.stderr.contains("past its limit of 64 MiB"), "{out}");
+}
+
+#[test]
+fn fuel_runs_out() {
+    let flow = node_flow("limit-fuel", "faulty", "spin", "{}", "");
+    let out = run(&flow, &["--node-fuel", "5000000"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("[fuel-exhausted] component `faulty` exhausted its fuel limit of 5000000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn oversized_payloads_are_refused() {
+    let flow = node_flow("limit-payload", "faulty", "big", "{ mb: 2 }", "");
+    let out = run(&flow, &["--max-payload", "1048576"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("[payload-too-large] output of"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("exceeds the payload limit of 1048576 bytes"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&flow, &[]).code,
+        0,
+        "2 MiB is fine under the default limit"
+    );
+}
+
+#[test]
+fn a_cooperative_component_is_asked_to_cancel_at_its_deadline() {
+    let flow = node_flow(
+        "limit-cooperate",
+        "patient",
+        "wait",
+        "{}",
+        "    timeout: 200\n",
+    );
+    let out = run(&flow, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json(), json!({"cancelled": true}));
+}
+
+#[test]
+fn retryable_failures_are_retried_with_their_backoff() {
+    let flow = node_flow(
+        "retry-ok",
+        "faulty",
+        "flaky",
+        "{ succeed_at: 3, backoff_ms: 60 }",
+        "",
+    );
+    let started = Instant::now();
+    let out = host_shim(&["run", flow.to_str().unwrap(), "-q"]);
+    let elapsed = started.elapsed();
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.json(),
+        json!({"attempt": 3}),
+        "the envelope's attempt reached 3"
+    );
+    assert_eq!(out.stderr.matches("retrying in 60 ms").count(), 2, "{out}");
+    assert!(
+        elapsed.as_millis() >= 120,
+        "two 60 ms backoffs were skipped: {elapsed:?}"
+    );
+
+    // Too few attempts allowed: the error says how many were made.
+    let flow = node_flow(
+        "retry-exhausted",
+        "faulty",
+        "flaky",
+        "{ succeed_at: 4 }",
+        "    retry: { max_attempts: 2, delay_ms: 1 }\n",
+    );
+    let out = run(&flow, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains(
+            "node `n` (component `faulty`) failed after 2 attempts: [E_FLAKY] attempt 2 failed"
+        ),
+        "{out}"
+    );
+
+    // Non-retryable errors are not retried.
+    let flow = node_flow("retry-never", "faulty", "fail", "{}", "");
+    let out = run(&flow, &[]);
+    assert!(!out.stderr.contains("retrying"), "{out}");
+    assert!(
+        out.stderr.contains("failed: [E_FAULTY] failed as asked"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_host_stays_healthy_after_a_stopped_node() {
+    let mut host = host_shim::Host::new(host_shim::HostOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let settings = host_shim::RunSettings::default();
+    let spin = node_flow("healthy-spin", "faulty", "spin", "{}", "    timeout: 100\n");
+    let results = host.run_file(&spin, "{}", &settings, 2);
+    assert_eq!(results.len(), 1, "stops at the first failure");
+    let failure = results.into_iter().next().unwrap().unwrap_err();
+    assert!(failure.to_string().contains("[timeout]"), "{failure}");
+    // The same host, the same component: a fresh instance serves the next run.
+    let echo = node_flow("healthy-echo", "faulty", "echo", "{ fine: true }", "");
+    let ok = host
+        .run_file(&echo, "{}", &settings, 1)
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok, r#"{"fine":true}"#);
+    let again = host
+        .run_file(&spin, "{}", &settings, 1)
+        .pop()
+        .unwrap()
+        .unwrap_err();
+    assert!(again.to_string().contains("[timeout]"), "{again}");
+}
