@@ -344,7 +344,38 @@ mod tests {
             path: "m.json".into(),
             id: "ai.greentic.counter".into(),
             state,
+            limits: Limits::default(),
         }
+    }
+
+    #[test]
+    fn manifests_are_read_with_limits_and_checked() {
+        let dir = std::env::temp_dir().join(format!("policy-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let ok = write(
+            "ok.json",
+            r#"{"id": "a.b", "capabilities": {"host": {"state": {"read": true}}}, "limits": {"memory_mb": 64, "fuel": 10}}"#,
+        );
+        let m = Manifest::read(&ok).unwrap();
+        assert_eq!(m.state, Some(Grant { read: true, ..Grant::default() }));
+        assert_eq!(m.limits, Limits { memory_mb: Some(64), wall_time_ms: None, fuel: Some(10) });
+        for (name, text, expected) in [
+            ("noid.json", r#"{"capabilities": {}}"#, "`id` must be a string"),
+            ("badid.json", r#"{"id": "a:b"}"#, "`id` must be a string"),
+            ("badstate.json", r#"{"id": "a", "capabilities": {"host": {"state": true}}}"#, "must be an object"),
+            ("badflag.json", r#"{"id": "a", "capabilities": {"host": {"state": {"read": "yes"}}}}"#, "must be a bool"),
+            ("badlimit.json", r#"{"id": "a", "limits": {"memory_mb": 0}}"#, "`limits.memory_mb` must be a positive integer"),
+            ("notjson.json", "{", "is not valid JSON"),
+        ] {
+            let err = Manifest::read(&write(name, text)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
