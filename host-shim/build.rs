@@ -23,6 +23,8 @@ const EXAMPLE_COMPONENTS: &[&str] = &[
     "patient",
     "counter",
     "state-probe",
+    "legacy-v04",
+    "legacy-v05",
 ];
 /// Components of `components/` that compositions are built from.
 const COMPOSE_PARTS: &[&str] = &["empty-slot", "state-memory", "state-deny"];
@@ -106,6 +108,24 @@ fn main() {
         "cargo:rustc-env=GREENTIC_COMPONENTS_DIR={}",
         components_dir.display()
     );
+
+    // Host bindings for the legacy JSON ABIs, from greentic-interfaces 0.4.
+    let legacy =
+        greentic_runner_wit::legacy_bundled_wit().expect("finding greentic-interfaces 0.4");
+    let mut legacy_bindings = String::new();
+    for (module, version) in [("v05", "0.5.0"), ("v04", "0.4.0")] {
+        let dir = greentic_runner_wit::stage_package(
+            &legacy,
+            &format!("greentic-component-{version}"),
+            &out.join(format!("legacy-{version}")),
+        )
+        .expect("staging legacy WIT");
+        legacy_bindings.push_str(&format!(
+            "/// `greentic:component@{version}`.\npub mod {module} {{ wasmtime::component::bindgen!({{ path: {:?}, world: \"greentic:component/component@{version}\" }}); }}\n",
+            dir.display().to_string()
+        ));
+    }
+    fs::write(out.join("legacy_bindings.rs"), legacy_bindings).unwrap();
 
     let wit = greentic_runner_wit::stage(&out.join("wit")).expect("staging the runner WIT");
     fs::write(

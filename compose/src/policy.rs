@@ -362,14 +362,43 @@ mod tests {
             r#"{"id": "a.b", "capabilities": {"host": {"state": {"read": true}}}, "limits": {"memory_mb": 64, "fuel": 10}}"#,
         );
         let m = Manifest::read(&ok).unwrap();
-        assert_eq!(m.state, Some(Grant { read: true, ..Grant::default() }));
-        assert_eq!(m.limits, Limits { memory_mb: Some(64), wall_time_ms: None, fuel: Some(10) });
+        assert_eq!(
+            m.state,
+            Some(Grant {
+                read: true,
+                ..Grant::default()
+            })
+        );
+        assert_eq!(
+            m.limits,
+            Limits {
+                memory_mb: Some(64),
+                wall_time_ms: None,
+                fuel: Some(10)
+            }
+        );
         for (name, text, expected) in [
-            ("noid.json", r#"{"capabilities": {}}"#, "`id` must be a string"),
+            (
+                "noid.json",
+                r#"{"capabilities": {}}"#,
+                "`id` must be a string",
+            ),
             ("badid.json", r#"{"id": "a:b"}"#, "`id` must be a string"),
-            ("badstate.json", r#"{"id": "a", "capabilities": {"host": {"state": true}}}"#, "must be an object"),
-            ("badflag.json", r#"{"id": "a", "capabilities": {"host": {"state": {"read": "yes"}}}}"#, "must be a bool"),
-            ("badlimit.json", r#"{"id": "a", "limits": {"memory_mb": 0}}"#, "`limits.memory_mb` must be a positive integer"),
+            (
+                "badstate.json",
+                r#"{"id": "a", "capabilities": {"host": {"state": true}}}"#,
+                "must be an object",
+            ),
+            (
+                "badflag.json",
+                r#"{"id": "a", "capabilities": {"host": {"state": {"read": "yes"}}}}"#,
+                "must be a bool",
+            ),
+            (
+                "badlimit.json",
+                r#"{"id": "a", "limits": {"memory_mb": 0}}"#,
+                "`limits.memory_mb` must be a positive integer",
+            ),
             ("notjson.json", "{", "is not valid JSON"),
         ] {
             let err = Manifest::read(&write(name, text)).unwrap_err().to_string();

@@ -92,6 +92,13 @@ pub struct RunArgs {
     /// Pretty-print the output.
     #[arg(long)]
     pub pretty: bool,
+    /// Call `invoke-stream` on components that have it (the 0.4/0.5 ABIs) and
+    /// show their progress on stderr; the default when stderr is a terminal.
+    #[arg(long, overrides_with = "no_progress")]
+    pub progress: bool,
+    /// Never stream, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
     /// On failure, also print the error record as JSON on stdout:
     /// `{"error": {"kind", "message", "node", "code", "line", "column"}}`.
     #[arg(long)]

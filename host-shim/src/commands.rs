@@ -73,6 +73,8 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         team: args.team.clone(),
         user: args.user.clone(),
         max_steps: args.max_steps,
+        progress: args.progress
+            || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),
     };
     let outputs = match &args.composed {
         Some(app) => host.run_composed(app, &args.common.flow, &entry, &settings, args.repeat),

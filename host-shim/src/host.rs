@@ -68,6 +68,8 @@ pub struct RunSettings {
     pub user: Option<String>,
     /// Overrides the flow's `max_steps`.
     pub max_steps: Option<u32>,
+    /// Use `invoke-stream` where components have it, and report progress.
+    pub progress: bool,
 }
 
 impl Default for RunSettings {
@@ -78,6 +80,7 @@ impl Default for RunSettings {
             team: None,
             user: None,
             max_steps: None,
+            progress: false,
         }
     }
 }
@@ -340,6 +343,7 @@ impl Host {
         Ok(RunScope {
             store: self.state_store.clone(),
             tenant,
+            progress: settings.progress,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod cli;
 mod commands;
 pub mod engine;
 mod host;
+pub mod legacy;
 pub mod limits;
 pub mod nodes;
 pub mod runner;

@@ -15,6 +15,7 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::legacy::{self, LegacyInstance, LegacyPre, NODE_EXPORTS};
 use crate::limits::{Deadline, NodeLimiter, NodeLimits, classify};
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{self, StateCtx, StateView};
@@ -42,6 +43,8 @@ pub struct RunScope {
     pub store: std::sync::Arc<dyn greentic_state::StateStore>,
     /// The run's tenant context.
     pub tenant: RunTenant,
+    /// Report progress of streaming (legacy) components on stderr.
+    pub progress: bool,
 }
 
 impl WasiView for NodeState {
@@ -53,11 +56,17 @@ impl WasiView for NodeState {
     }
 }
 
-impl control::Host for NodeState {
+impl NodeState {
     /// True once the invocation's budget is spent or the user pressed Ctrl-C;
     /// the component then has a grace period to return before it is stopped.
-    fn should_cancel(&mut self) -> bool {
+    pub(crate) fn should_cancel(&self) -> bool {
         self.deadline.should_cancel()
+    }
+}
+
+impl control::Host for NodeState {
+    fn should_cancel(&mut self) -> bool {
+        NodeState::should_cancel(self)
     }
 
     /// Nothing to schedule here; the epoch check right after this call stops
@@ -71,10 +80,18 @@ pub fn node_linker(engine: &Engine, with_state: bool) -> Result<Linker<NodeState
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     control::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s)?;
+    legacy::add_control_to_linker(&mut linker)?;
     if with_state {
         state_store::add_to_linker(&mut linker)?;
     }
     Ok(linker)
+}
+
+/// The node ABI a component was bound with.
+#[derive(Clone)]
+enum Abi {
+    V06(GuestIndices),
+    Legacy(LegacyPre),
 }
 
 /// A node component, linked and checked once, instantiated per run.
@@ -82,14 +99,15 @@ pub fn node_linker(engine: &Engine, with_state: bool) -> Result<Linker<NodeState
 pub struct NodeComponent {
     name: String,
     pre: InstancePre<NodeState>,
-    indices: GuestIndices,
+    abi: Abi,
     state: Option<Approval>,
     limits: NodeLimits,
 }
 
 impl NodeComponent {
-    /// Links `component`; fails if it does not export `greentic:component/node@0.6.0`
-    /// or imports something `linker` does not provide. `state` is its approval
+    /// Links `component` and binds the highest node ABI it exports, of
+    /// `node@0.6.0`, `@0.5.0`, `@0.4.0`; fails if it exports none or imports
+    /// something `linker` does not provide. `state` is its approval
     /// for the state store, if any; `limits` apply to each invocation.
     pub fn new(
         name: &str,
@@ -101,24 +119,55 @@ impl NodeComponent {
         let pre = linker
             .instantiate_pre(component)
             .with_context(|| format!("component `{name}` cannot be linked"))?;
-        let indices = GuestIndices::new(&pre).with_context(|| {
-            format!("component `{name}` does not export `greentic:component/node@0.6.0`")
-        })?;
+        let engine = linker.engine();
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let Some(export) = NODE_EXPORTS
+            .iter()
+            .find(|e| exports.iter().any(|x| x == *e))
+        else {
+            wasmtime::bail!(
+                "component `{name}` exports none of the node interfaces {} (it exports: {})",
+                NODE_EXPORTS.join(", "),
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
+            );
+        };
+        let abi = if *export == NODE_EXPORTS[0] {
+            Abi::V06(GuestIndices::new(&pre)?)
+        } else {
+            Abi::Legacy(LegacyPre::new(export, &pre)?)
+        };
+        tracing::debug!(component = name, abi = export, "negotiated node ABI");
         Ok(NodeComponent {
             name: name.to_string(),
             pre,
-            indices,
+            abi,
             state,
             limits,
         })
     }
 }
 
+/// A live instance, per ABI.
+enum Live {
+    V06(node::Guest),
+    Legacy(LegacyInstance),
+}
+
 /// A node component's instance for one run, created on first use.
 pub struct NodeSlot {
     component: NodeComponent,
     scope: RunScope,
-    live: Option<(Store<NodeState>, node::Guest)>,
+    live: Option<(Store<NodeState>, Live)>,
+    /// The last envelope (without payload): the context of `on-stop`.
+    last_call: Option<InvocationEnvelope>,
 }
 
 impl NodeSlot {
@@ -128,6 +177,7 @@ impl NodeSlot {
             component,
             scope,
             live: None,
+            last_call: None,
         }
     }
 
@@ -149,22 +199,35 @@ impl NodeSlot {
                 ),
             ));
         }
-        let (store, guest) = match &mut self.live {
-            Some(live) => live,
-            None => {
-                let live = self
-                    .instantiate()
-                    .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?;
-                self.live.insert(live)
-            }
-        };
+        self.last_call = Some(InvocationEnvelope {
+            payload_cbor: Vec::new(),
+            ..envelope.clone()
+        });
+        if self.live.is_none() {
+            let live = self.instantiate(envelope)?;
+            self.live = Some(live);
+        }
+        let (store, live) = self.live.as_mut().expect("just instantiated");
         let budget = limits.budget(envelope.ctx.deadline_ms);
         store.data_mut().deadline = crate::limits::Deadline::start(budget);
         store
             .set_fuel(limits.fuel.unwrap_or(crate::limits::UNMETERED))
             .map_err(|e| node_error("internal", format!("{e:#}")))?;
         store.set_epoch_deadline(1);
-        let result = guest.call_invoke(&mut *store, op, envelope);
+        let name = &self.component.name;
+        let node_id = envelope.step_id.clone();
+        let mut report =
+            |percent: u8| eprintln!("host-shim: node `{node_id}` ({name}): {percent}%");
+        let result = match live {
+            Live::V06(guest) => guest.call_invoke(&mut *store, op, envelope),
+            Live::Legacy(legacy) => {
+                let progress = self
+                    .scope
+                    .progress
+                    .then_some(&mut report as &mut dyn FnMut(u8));
+                legacy.invoke(store, op, envelope, progress)
+            }
+        };
         store.data_mut().deadline = Deadline::far();
         match result {
             Ok(Ok(result)) if result.output_cbor.len() > limits.max_payload => Err(node_error(
@@ -188,7 +251,53 @@ impl NodeSlot {
         }
     }
 
-    fn instantiate(&self) -> Result<(Store<NodeState>, node::Guest)> {
+    /// A fresh instance; legacy components get `on-start`, whose failure
+    /// stops the node.
+    fn instantiate(
+        &self,
+        envelope: &InvocationEnvelope,
+    ) -> std::result::Result<(Store<NodeState>, Live), NodeError> {
+        let (mut store, instance) = self
+            .instantiate_store()
+            .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?;
+        let live = match &self.component.abi {
+            Abi::V06(indices) => Live::V06(
+                indices
+                    .load(&mut store, &instance)
+                    .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?,
+            ),
+            Abi::Legacy(pre) => {
+                let legacy = pre
+                    .instantiate(&mut store)
+                    .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?;
+                match legacy.on_start(&mut store, envelope) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(message)) => {
+                        return Err(node_error(
+                            "on-start-failed",
+                            format!(
+                                "component `{}` refused to start: {message}",
+                                self.component.name
+                            ),
+                        ));
+                    }
+                    Err(trap) => {
+                        return Err(node_error(
+                            "on-start-failed",
+                            format!(
+                                "component `{}` trapped in on-start: {trap:#}",
+                                self.component.name
+                            ),
+                        ));
+                    }
+                }
+                Live::Legacy(legacy)
+            }
+        };
+        Ok((store, live))
+    }
+
+    fn instantiate_store(&self) -> Result<(Store<NodeState>, wasmtime::component::Instance)> {
         let engine = self.component.pre.engine();
         let wasi = WasiCtx::builder().inherit_stderr().build();
         // Unapproved components have no state import; their context grants nothing anyway.
@@ -225,8 +334,30 @@ impl NodeSlot {
             .pre
             .instantiate(&mut store)
             .with_context(|| format!("instantiating component `{}`", self.component.name))?;
-        let guest = self.component.indices.load(&mut store, &instance)?;
-        Ok((store, guest))
+        Ok((store, instance))
+    }
+}
+
+impl Drop for NodeSlot {
+    /// The run is over: legacy components get `on-stop`; a failure there is
+    /// reported on stderr (the run's result is already decided).
+    fn drop(&mut self) {
+        let (Some((store, Live::Legacy(legacy))), Some(envelope)) =
+            (&mut self.live, &self.last_call)
+        else {
+            return;
+        };
+        store.data_mut().deadline = Deadline::start(self.component.limits.wall_time);
+        let outcome = legacy.on_stop(store, envelope, "run finished");
+        let failure = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(message)) => message,
+            Err(trap) => format!("trapped: {trap:#}"),
+        };
+        eprintln!(
+            "host-shim: warning: component `{}` failed in on-stop: {failure}",
+            self.component.name
+        );
     }
 }
 

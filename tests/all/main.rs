@@ -2,6 +2,7 @@
 //! user would run them, with the runner and node components built from this
 //! workspace.
 
+mod abi;
 mod cli;
 mod compose;
 mod flows;

@@ -15,6 +15,10 @@ use std::process::Command;
 /// The greentic-interfaces release whose WIT the runner uses.
 const GREENTIC_INTERFACES: (&str, &str) = ("greentic-interfaces", "1.2.0");
 
+/// The release that still ships the legacy JSON ABIs `greentic:component@0.4.0`
+/// and `@0.5.0` (only ever read, never compiled: see Cargo.toml).
+const GREENTIC_INTERFACES_LEGACY: (&str, &str) = ("greentic-interfaces", "0.4.113");
+
 /// Greentic packages the runner world depends on, as named in `bundled-wit/`.
 const GREENTIC_DEPS: &[&str] = &["greentic-component-0.6.0", "greentic-types-core-0.6.0"];
 
@@ -28,7 +32,15 @@ pub fn runner_wit_dir() -> PathBuf {
 
 /// The folder of greentic WIT packages shipped by `greentic-interfaces`.
 pub fn greentic_bundled_wit() -> io::Result<PathBuf> {
-    let (name, version) = GREENTIC_INTERFACES;
+    bundled_wit_of(GREENTIC_INTERFACES)
+}
+
+/// The bundled WIT of the greentic-interfaces release with the legacy ABIs.
+pub fn legacy_bundled_wit() -> io::Result<PathBuf> {
+    bundled_wit_of(GREENTIC_INTERFACES_LEGACY)
+}
+
+fn bundled_wit_of((name, version): (&str, &str)) -> io::Result<PathBuf> {
     let workspace = runner_wit_dir()
         .parent()
         .expect("wit/ has a parent")
@@ -111,6 +123,26 @@ pub fn stage_world(out: &Path, wit_text: &str, packages: &[&str]) -> io::Result<
             bundled.join(name).join("package.wit"),
             dest.join("package.wit"),
         )?;
+    }
+    Ok(out.to_path_buf())
+}
+
+/// Copies one package folder of a `bundled-wit/` (its `package.wit` and its
+/// `deps/`) to `out`, flattened for wit-parser: `out/package.wit`, `out/deps/<dep>/`.
+pub fn stage_package(bundled: &Path, package: &str, out: &Path) -> io::Result<PathBuf> {
+    if out.exists() {
+        fs::remove_dir_all(out)?;
+    }
+    fs::create_dir_all(out.join("deps"))?;
+    let source = bundled.join(package);
+    fs::copy(source.join("package.wit"), out.join("package.wit"))?;
+    if let Ok(deps) = fs::read_dir(source.join("deps")) {
+        for dep in deps {
+            let dep = dep?.path();
+            let dest = out.join("deps").join(dep.file_name().unwrap());
+            fs::create_dir_all(&dest)?;
+            fs::copy(dep.join("package.wit"), dest.join("package.wit"))?;
+        }
     }
     Ok(out.to_path_buf())
 }

@@ -1,0 +1,143 @@
+//! ABI negotiation: node components on `greentic:component/node@0.6.0` and on
+//! the legacy JSON ABIs `@0.5.0` and `@0.4.0` in one flow; streaming,
+//! lifecycle hooks and error mapping of the legacy ABIs.
+
+use serde_json::json;
+
+use crate::support::{Outcome, host_shim, scratch};
+
+fn flow(name: &str, yaml: &str) -> std::path::PathBuf {
+    let path = scratch(name).join("flow.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn run(flow: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    host_shim(&args)
+}
+
+#[test]
+fn a_flow_mixes_0_6_0_5_and_0_4_components() {
+    let f = flow(
+        "abi-mixed",
+        r#"id: mixed
+nodes:
+  new:
+    component.exec: { component: text, operation: upper, input: { from: "{{entry.who}}" } }
+  v05:
+    component.exec: { component: legacy-v05, operation: upper, input: { prev: "{{prev.from}}" } }
+  v04:
+    component.exec: { component: legacy-v04, operation: upper, input: { prev: "{{prev}}" } }
+  started:
+    component.exec: { component: legacy-v05, operation: started, input: {} }
+  all:
+    echo: { v05: "{{node.v05}}", v04: "{{node.v04}}", started: "{{node.started.started}}" }
+"#,
+    );
+    let out = run(&f, &["--input", r#"{"who": "ada"}"#]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.json(),
+        json!({
+            "v05": {"prev": "ADA", "abi": "legacy-v05"},
+            "v04": {"prev": {"prev": "ADA", "abi": "LEGACY-V05"}, "abi": "legacy-v04"},
+            "started": true
+        })
+    );
+}
+
+#[test]
+fn streams_report_progress_and_must_end_properly() {
+    let f = flow(
+        "abi-stream",
+        "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v04, operation: stream, input: { x: 1 } }\n",
+    );
+    let out = run(&f, &["--progress"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json(), json!({"streamed": 7, "abi": "legacy-v04"}));
+    for p in ["0%", "50%", "100%"] {
+        assert!(
+            out.stderr
+                .contains(&format!("host-shim: node `s` (legacy-v04): {p}")),
+            "{out}"
+        );
+    }
+
+    let f = flow(
+        "abi-stream-open",
+        "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v05, operation: stream-unterminated, input: {} }\n",
+    );
+    let out = run(&f, &["--progress"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("[bad-stream] the stream ended without `done` or `error`"),
+        "{out}"
+    );
+
+    let f = flow(
+        "abi-stream-error",
+        "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v05, operation: stream-error, input: {} }\n",
+    );
+    let out = run(&f, &["--progress"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("[stream-error] stream broke"), "{out}");
+
+    // Without progress, `invoke` is used (where this op does not exist).
+    let out = run(
+        &flow(
+            "abi-no-stream",
+            "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v04, operation: stream, input: {} }\n",
+        ),
+        &[],
+    );
+    assert!(out.stderr.contains("[unknown-op]"), "{out}");
+}
+
+#[test]
+fn legacy_errors_and_lifecycle_failures_are_reported() {
+    let f = flow(
+        "abi-fail",
+        "id: f\nnodes:\n  f:\n    component.exec: { component: legacy-v04, operation: fail, input: {} }\n",
+    );
+    let out = run(&f, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("node `f` (component `legacy-v04`) failed: [E_LEGACY] failed as asked"),
+        "{out}"
+    );
+
+    let f = flow(
+        "abi-stop",
+        "id: f\nnodes:\n  f:\n    component.exec: { component: legacy-v05, operation: fail-stop, input: {} }\n",
+    );
+    let out = run(&f, &[]);
+    assert_eq!(out.code, 0, "the run itself succeeded: {out}");
+    assert!(
+        out.stderr.contains("warning: component `legacy-v05` failed in on-stop: could not stop cleanly (run finished)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn legacy_components_cannot_be_composed() {
+    let f = flow(
+        "abi-compose",
+        "id: c\nnodes:\n  c:\n    component.exec: { component: legacy-v05, operation: upper, input: {} }\n",
+    );
+    let out = host_shim(&[
+        "compose",
+        f.to_str().unwrap(),
+        "-o",
+        f.with_file_name("app.wasm").to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("does not export `greentic:component/node@0.6.0`"),
+        "{out}"
+    );
+}
