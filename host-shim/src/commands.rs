@@ -16,6 +16,14 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    // First Ctrl-C: ask running nodes to cancel (then stop them); second: quit.
+    let _ = ctrlc::set_handler(|| {
+        if crate::limits::interrupted_for().is_some() {
+            std::process::exit(130);
+        }
+        eprintln!("host-shim: interrupted; asking running nodes to stop (Ctrl-C again to quit)");
+        crate::limits::interrupt();
+    });
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),

@@ -189,6 +189,12 @@ impl NodeSlot {
         envelope: &InvocationEnvelope,
     ) -> Result<InvocationResult, NodeError> {
         let limits = self.component.limits;
+        if crate::limits::interrupted_for().is_some() {
+            return Err(node_error(
+                "interrupted",
+                "the run was interrupted before this node started".into(),
+            ));
+        }
         if envelope.payload_cbor.len() > limits.max_payload {
             return Err(node_error(
                 "payload-too-large",

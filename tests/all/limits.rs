@@ -201,3 +201,40 @@ fn the_host_stays_healthy_after_a_stopped_node() {
         .unwrap_err();
     assert!(again.to_string().contains("[timeout]"), "{again}");
 }
+
+#[test]
+fn ctrl_c_cancels_the_running_node_and_starts_no_other() {
+    let flow = scratch("limit-interrupt").join("flow.yaml");
+    std::fs::write(
+        &flow,
+        "id: i\nnodes:\n  wait:\n    component.exec: { component: patient, operation: wait, input: {} }\n  next:\n    component.exec: { component: faulty, operation: spin, input: {} }\n",
+    )
+    .unwrap();
+    // Compile (and cache) everything first, so the run reaches `wait` quickly.
+    assert_eq!(host_shim(&["check", flow.to_str().unwrap(), "-q"]).code, 0);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_host-shim"))
+        .args(["run", flow.to_str().unwrap(), "-q"])
+        .env(
+            "GREENTIC_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it reach the waiting node, then press Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; asking running nodes to stop"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("node `next` (component `faulty`) failed: [interrupted] the run was interrupted before this node started"), "{stderr}");
+}
