@@ -130,12 +130,19 @@ fn check(args: CheckArgs) -> Result<(), Failure> {
 }
 
 fn compose(args: ComposeArgs) -> Result<(), Failure> {
-    let host = host(&args.common)?;
+    let profile = compose::policy::Profile::select(&args.common.profile)
+        .map_err(|e| Failure::Invalid(e.into()))?;
     let wiring = match args.state_provider {
         StateProvider::Import => compose::StateWiring::Import,
         StateProvider::Memory => compose::StateWiring::Memory,
     };
-    let composition = host.compose_file(&args.common.flow, wiring, args.deny_state)?;
+    let composition = crate::compose_file(
+        &args.common.flow,
+        args.common.components.clone(),
+        profile,
+        wiring,
+        args.deny_state,
+    )?;
     std::fs::write(&args.output, &composition.bytes).map_err(|e| {
         Failure::Invalid(anyhow::anyhow!(
             "cannot write `{}`: {e}",

@@ -176,8 +176,7 @@ impl Host {
             .and_then(|c| RunnerComponent::new(&engine, &c, Linking::Slots))
             .map_err(anyhow::Error::from)
             .with_context(|| format!("loading the runner component `{}`", runner_path.display()))?;
-        let mut dirs = options.component_dirs;
-        dirs.push(PathBuf::from(crate::BUILT_COMPONENTS_DIR));
+        let dirs = component_search_dirs(options.component_dirs);
         Ok(Host {
             cache,
             runner,
@@ -311,27 +310,6 @@ impl Host {
         Ok((instance, source))
     }
 
-    /// Composes the flow at `flow` into one component.
-    pub fn compose_file(
-        &self,
-        flow: &Path,
-        state: compose::StateWiring,
-        deny_unapproved: bool,
-    ) -> Result<compose::Composition, Failure> {
-        let parts = compose::Parts::read(
-            Path::new(crate::BUILT_RUNNER),
-            Path::new(crate::BUILT_COMPOSE_PARTS_DIR),
-        )
-        .map_err(|e| Failure::Invalid(e.into()))?;
-        let options = compose::ComposeOptions {
-            profile: self.profile.clone(),
-            state,
-            deny_unapproved,
-        };
-        compose::compose(flow, &self.resolver, &parts, &options)
-            .map_err(|e| Failure::Invalid(e.into()))
-    }
-
     fn scope(&self, settings: &RunSettings) -> Result<RunScope, Failure> {
         let tenant = RunTenant::new(
             &settings.env,
@@ -439,6 +417,35 @@ fn error_kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Node => "node",
         ErrorKind::Binding => "binding",
     }
+}
+
+/// The `--components` directories, then the built-in one.
+fn component_search_dirs(mut dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    dirs.push(PathBuf::from(crate::BUILT_COMPONENTS_DIR));
+    dirs
+}
+
+/// Composes the flow at `flow` into one component, with the runner and parts
+/// built with host-shim; no engine is needed for that.
+pub fn compose_file(
+    flow: &Path,
+    component_dirs: Vec<PathBuf>,
+    profile: Profile,
+    state: compose::StateWiring,
+    deny_unapproved: bool,
+) -> Result<compose::Composition, Failure> {
+    let parts = compose::Parts::read(
+        Path::new(crate::BUILT_RUNNER),
+        Path::new(crate::BUILT_COMPOSE_PARTS_DIR),
+    )
+    .map_err(|e| Failure::Invalid(e.into()))?;
+    let resolver = ComponentResolver::new(component_search_dirs(component_dirs));
+    let options = compose::ComposeOptions {
+        profile,
+        state,
+        deny_unapproved,
+    };
+    compose::compose(flow, &resolver, &parts, &options).map_err(|e| Failure::Invalid(e.into()))
 }
 
 /// Loads the flow at `path` into a fresh instance of `runner` and plans it.

@@ -1,0 +1,505 @@
+//! The benchmark suite: every figure next to its native baseline and target,
+//! measured in one run.
+//!
+//! ```text
+//! cargo build --release -p host-shim && cargo run --release -p greentic-bench [-- --write]
+//! ```
+//!
+//! - B1 warm per-node cost: a 100-node linear flow of `echo` nodes with small
+//!   templated inputs, runner-core natively with a native echo vs host-shim
+//!   (runner component + echo component);
+//! - B2 throughput: node invocations per second, a fresh runner and node
+//!   instances per run vs instances reused across runs;
+//! - B3 cold process: `host-shim run examples/hello/flow.yaml` with the compiled
+//!   artifact cache warm and cold, and peak RSS;
+//! - B4 templating per expression, typed insertion and string templating,
+//!   natively vs inside the runner component;
+//! - B5 a composed flow, one run (a whole process) under Wasmtime (host-shim),
+//!   V8 (jco, Node.js) and wasmtime-py.
+//!
+//! `--write` also writes the table to `bench/RESULTS.md`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use host_shim::{Host, HostOptions, RunSettings};
+use runner_core::{Flow, FlowSource, NodeCall, NodeFailure, RunOptions};
+use serde_json::Value;
+
+const NODES: usize = 100;
+const FIELDS: usize = 200;
+
+fn main() -> Result<()> {
+    let write = std::env::args().any(|a| a == "--write");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let scratch = root.join("target/bench");
+    std::fs::create_dir_all(&scratch)?;
+    let mut rows: Vec<Row> = Vec::new();
+
+    // B1 and B2 share the 100-node flow.
+    let chain = scratch.join("chain.yaml");
+    std::fs::write(&chain, chain_flow(NODES))?;
+    let mut host = Host::new(HostOptions {
+        quiet: true,
+        ..Default::default()
+    })?;
+    let settings = RunSettings::default();
+    if std::env::args().any(|a| a == "--profile-b1") {
+        // Only the warm host-shim part of B1, long enough for `perf record`.
+        let t = time_warm(&mut host, &chain, "{\"n\": 1}", &settings, 3000)?;
+        println!("B1 warm per node: {}", fmt_dur(t / NODES as u32));
+        return Ok(());
+    }
+    let native_run = time_native(&chain, "{\"n\": 1}", 200)?;
+    let warm_run = time_warm(&mut host, &chain, "{\"n\": 1}", &settings, 200)?;
+    let native_node = native_run / NODES as u32;
+    let host_node = warm_run / NODES as u32;
+    rows.push(Row::new(
+        "B1",
+        "warm per-node cost, native runner-core + native echo",
+        fmt_dur(native_node),
+        "baseline",
+        "",
+    ));
+    rows.push(Row::new(
+        "B1",
+        "warm per-node cost, host-shim (runner component + echo component)",
+        format!(
+            "{} ({:.2}× native)",
+            fmt_dur(host_node),
+            ratio(host_node, native_node)
+        ),
+        "≤ 3× native",
+        verdict(ratio(host_node, native_node) <= 3.0),
+    ));
+
+    let reused = NODES as f64 / warm_run.as_secs_f64();
+    let fresh_run = time_fresh(&mut host, &chain, "{\"n\": 1}", &settings, 30)?;
+    let fresh = NODES as f64 / fresh_run.as_secs_f64();
+    let native_rate = NODES as f64 / native_run.as_secs_f64();
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, native baseline",
+        format!("{native_rate:.0}"),
+        "baseline",
+        "",
+    ));
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, host-shim, instances reused across runs",
+        format!("{reused:.0}"),
+        "≥ 20,000",
+        verdict(reused >= 20_000.0),
+    ));
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, host-shim, fresh instances per run (default)",
+        format!("{fresh:.0}"),
+        "≥ 20,000",
+        verdict(fresh >= 20_000.0),
+    ));
+
+    // B3: whole processes of the release binary.
+    let bin = root.join("target/release/host-shim");
+    if !bin.is_file() {
+        bail!("build the release binary first: cargo build --release -p host-shim");
+    }
+    let hello = [
+        "run",
+        "examples/hello/flow.yaml",
+        "--input",
+        "@examples/hello/input.json",
+        "-q",
+    ];
+    let cold_cache = scratch.join("cold-cache");
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(&cold_cache);
+        cold.push(run_process(&bin, &hello, &root, &cold_cache)?);
+    }
+    let warm_cache = scratch.join("warm-cache");
+    run_process(&bin, &hello, &root, &warm_cache)?;
+    let warm: Vec<(Duration, u64)> = (0..10)
+        .map(|_| run_process(&bin, &hello, &root, &warm_cache))
+        .collect::<Result<_>>()?;
+    let cold_t = median(cold.iter().map(|c| c.0).collect());
+    let warm_t = median(warm.iter().map(|w| w.0).collect());
+    let rss = cold.iter().chain(&warm).map(|r| r.1).max().unwrap_or(0);
+    let warm_rss = warm.iter().map(|r| r.1).max().unwrap_or(0);
+    rows.push(Row::new(
+        "B3",
+        "`host-shim run examples/hello/flow.yaml`, cache warm (median of 10)",
+        fmt_dur(warm_t),
+        "≤ 30 ms",
+        verdict(warm_t <= Duration::from_millis(30)),
+    ));
+    rows.push(Row::new(
+        "B3",
+        "same, cache cold (median of 3)",
+        fmt_dur(cold_t),
+        "≤ 3 s",
+        verdict(cold_t <= Duration::from_secs(3)),
+    ));
+    rows.push(Row::new(
+        "B3",
+        "peak RSS (cold / warm runs)",
+        format!("{} / {} MB", rss / 1024, warm_rss / 1024),
+        "≤ 60 MB",
+        verdict(rss / 1024 <= 60),
+    ));
+
+    // B4: per expression, by difference between templated and literal inputs.
+    for (kind, template) in [
+        ("typed insertion `\"{{entry.v}}\"`", "\"{{entry.v}}\""),
+        (
+            "string templating `\"id-{{entry.v}}-x\"`",
+            "\"id-{{entry.v}}-x\"",
+        ),
+    ] {
+        let templated = scratch.join("templated.yaml");
+        let literal = scratch.join("literal.yaml");
+        std::fs::write(&templated, fields_flow(template))?;
+        std::fs::write(&literal, fields_flow("\"id-7-x\""))?;
+        let input = "{\"v\": 7}";
+        let native = (time_native(&templated, input, 300)?
+            .saturating_sub(time_native(&literal, input, 300)?))
+            / FIELDS as u32;
+        let wasm = (time_warm(&mut host, &templated, input, &settings, 300)?
+            .saturating_sub(time_warm(&mut host, &literal, input, &settings, 300)?))
+            / FIELDS as u32;
+        rows.push(Row::new(
+            "B4",
+            &format!("{kind}, native"),
+            fmt_dur(native),
+            "baseline",
+            "",
+        ));
+        rows.push(Row::new(
+            "B4",
+            &format!("{kind}, in the runner component"),
+            format!("{} ({:.2}× native)", fmt_dur(wasm), ratio(wasm, native)),
+            "≤ 2× native",
+            verdict(ratio(wasm, native) <= 2.0),
+        ));
+    }
+
+    // B5: one composed flow, one process per engine.
+    match b5(&root, &bin, &scratch) {
+        Ok(figures) => {
+            for (engine, t) in figures {
+                rows.push(Row::new(
+                    "B5",
+                    &format!("composed hello, one run (process), {engine}"),
+                    fmt_dur(t),
+                    "—",
+                    "",
+                ));
+            }
+        }
+        Err(e) => rows.push(Row::new(
+            "B5",
+            "composed hello",
+            format!("not measured: {e:#}"),
+            "—",
+            "",
+        )),
+    }
+
+    let table = render(&rows);
+    println!("{table}");
+    if write {
+        let machine = machine();
+        let date = Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let doc = format!(
+            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim && cargo run --release -p greentic-bench -- --write` (one run; the figures depend on the machine's load).\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
+        );
+        std::fs::write(root.join("bench/RESULTS.md"), doc)?;
+        eprintln!("wrote bench/RESULTS.md");
+    }
+    Ok(())
+}
+
+struct Row {
+    id: &'static str,
+    what: String,
+    value: String,
+    target: String,
+    verdict: String,
+}
+
+impl Row {
+    fn new(id: &'static str, what: &str, value: String, target: &str, verdict: &str) -> Row {
+        Row {
+            id,
+            what: what.to_string(),
+            value,
+            target: target.to_string(),
+            verdict: verdict.to_string(),
+        }
+    }
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out =
+        String::from("| | measurement | figure | target | met |\n|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.id, r.what, r.value, r.target, r.verdict
+        ));
+    }
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "yes" } else { "no" }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+}
+
+fn fmt_dur(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 10_000 {
+        format!("{ns} ns")
+    } else if ns < 10_000_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A linear flow of `n` echo nodes, each with a small templated input.
+fn chain_flow(n: usize) -> String {
+    let mut yaml = String::from("id: chain\nmax_steps: 1000\nnodes:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  n{i}:\n    echo: {{ i: {i}, v: \"{{{{entry.n}}}}\", tag: \"step-{{{{state.step}}}}\" }}\n"));
+    }
+    yaml
+}
+
+/// One echo node whose input has [`FIELDS`] fields, each `template`.
+fn fields_flow(template: &str) -> String {
+    let mut yaml = String::from("id: fields\nnodes:\n  only:\n    echo:\n");
+    for i in 0..FIELDS {
+        yaml.push_str(&format!("      f{i}: {template}\n"));
+    }
+    yaml
+}
+
+/// Mean time of one run natively (after a warm-up).
+fn time_native(flow: &Path, input: &str, runs: u32) -> Result<Duration> {
+    let flow = Flow::load(&FlowSource {
+        name: flow.display().to_string(),
+        yaml: std::fs::read_to_string(flow)?,
+        resolve_json: None,
+    })?;
+    let entry: Value = serde_json::from_str(input)?;
+    let mut echo = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> { Ok(call.input.clone()) };
+    let options = RunOptions::default();
+    for _ in 0..runs / 10 {
+        flow.run(entry.clone(), &mut echo, &options)?;
+    }
+    let started = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(flow.run(entry.clone(), &mut echo, &options)?);
+    }
+    Ok(started.elapsed() / runs)
+}
+
+/// Mean time of one run on a warm instance: `runs` repeats on one instance,
+/// minus the cost of setting up with one run.
+fn time_warm(
+    host: &mut Host,
+    flow: &Path,
+    input: &str,
+    settings: &RunSettings,
+    runs: u32,
+) -> Result<Duration> {
+    let once = |host: &mut Host, repeat: u32| -> Result<Duration> {
+        let started = Instant::now();
+        for r in host.run_file(flow, input, settings, repeat) {
+            r.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(started.elapsed())
+    };
+    once(host, 5)?; // warm caches
+    let setup = (0..5)
+        .map(|_| once(host, 1))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .min()
+        .unwrap();
+    let total = once(host, runs + 1)?;
+    Ok(total.saturating_sub(setup) / runs)
+}
+
+/// Mean time of one run with fresh runner and node instances each time.
+fn time_fresh(
+    host: &mut Host,
+    flow: &Path,
+    input: &str,
+    settings: &RunSettings,
+    runs: u32,
+) -> Result<Duration> {
+    host.run_file(flow, input, settings, 1)
+        .pop()
+        .unwrap()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    for _ in 0..runs {
+        host.run_file(flow, input, settings, 1)
+            .pop()
+            .unwrap()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(started.elapsed() / runs)
+}
+
+/// Runs a process; returns its wall time and peak RSS (KiB).
+fn run_process(bin: &Path, args: &[&str], cwd: &Path, cache: &Path) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("GREENTIC_CACHE_DIR", cache)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child and fills `usage`; `child` is not waited on again.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = started.elapsed();
+    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let _ = child.kill();
+        bail!("{} {:?} failed", bin.display(), args);
+    }
+    std::mem::forget(child);
+    Ok((elapsed, usage.ru_maxrss as u64))
+}
+
+/// The composed hello flow under three engines: wall time of one process each.
+fn b5(root: &Path, bin: &Path, scratch: &Path) -> Result<Vec<(&'static str, Duration)>> {
+    let app = scratch.join("hello-app.wasm");
+    let status = Command::new(bin)
+        .args([
+            "compose",
+            "examples/hello/flow.yaml",
+            "-o",
+            app.to_str().unwrap(),
+            "-q",
+        ])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("compose failed");
+    }
+    let cache = scratch.join("warm-cache");
+    let run = |program: &Path, args: &[&str]| -> Result<Duration> {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = Command::new(program)
+                .args(args)
+                .current_dir(root)
+                .env("GREENTIC_CACHE_DIR", &cache)
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "{} failed: {}",
+                    program.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            best = best.min(started.elapsed());
+        }
+        Ok(best)
+    };
+    let flow = ["examples/hello/flow.yaml", "examples/hello/input.json"];
+    let wasmtime = run(
+        bin,
+        &[
+            "run",
+            flow[0],
+            "--composed",
+            app.to_str().unwrap(),
+            "--input",
+            "@examples/hello/input.json",
+            "-q",
+        ],
+    )?;
+    let js_dir = root.join("tests/portability/.out/bench-hello");
+    let jco = root.join("tests/portability/node_modules/.bin/jco");
+    if !jco.is_file() {
+        bail!("jco missing: run tests/run once");
+    }
+    Command::new(&jco)
+        .args([
+            "transpile",
+            app.to_str().unwrap(),
+            "-o",
+            js_dir.to_str().unwrap(),
+            "--name",
+            "app",
+            "-q",
+        ])
+        .status()?;
+    let v8 = run(
+        Path::new("node"),
+        &[
+            "tests/portability/run.mjs",
+            js_dir.to_str().unwrap(),
+            flow[0],
+            flow[1],
+        ],
+    )?;
+    let python = root.join("target/portability-venv/bin/python");
+    let py = run(
+        &python,
+        &[
+            "tests/portability/run.py",
+            app.to_str().unwrap(),
+            flow[0],
+            flow[1],
+        ],
+    )?;
+    let size = std::fs::metadata(&app).context("composed app")?.len();
+    eprintln!("B5: composed hello app.wasm is {size} bytes");
+    Ok(vec![
+        ("Wasmtime (host-shim, artifact cached)", wasmtime),
+        ("V8 (jco + Node.js)", v8),
+        ("wasmtime-py", py),
+    ])
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores ({cpu}), {}", std::env::consts::OS)
+}
