@@ -16,6 +16,14 @@ pub fn json_to_cbor(value: &Value) -> Vec<u8> {
 
 /// Decodes CBOR into JSON; the error says what in the CBOR has no JSON form.
 pub fn cbor_to_json(bytes: &[u8]) -> Result<Value, String> {
+    // Fast path: straight into JSON. It refuses what JSON cannot hold (byte
+    // strings, non-text keys, ...); the slow path then says where.
+    let mut reader = bytes;
+    if let Ok(value) = ciborium::from_reader::<Value, _>(&mut reader) {
+        if reader.is_empty() && !has_non_finite(&value) {
+            return Ok(value);
+        }
+    }
     let mut reader = bytes;
     let value: Cbor =
         ciborium::from_reader(&mut reader).map_err(|e| format!("output is not valid CBOR: {e}"))?;
@@ -26,6 +34,18 @@ pub fn cbor_to_json(bytes: &[u8]) -> Result<Value, String> {
         ));
     }
     to_json(value, "$")
+}
+
+/// serde_json may turn a non-finite float into `null`; CBOR can hold NaN and
+/// infinities, so a `null` sends the value through the slow path, which
+/// reports those and keeps real nulls.
+fn has_non_finite(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_non_finite),
+        Value::Object(map) => map.values().any(has_non_finite),
+        _ => false,
+    }
 }
 
 fn to_json(value: Cbor, at: &str) -> Result<Value, String> {
@@ -86,6 +106,14 @@ mod tests {
     fn round_trips_json() {
         let v = json!({"a": 1, "b": -2, "c": 1.5, "d": [true, null, "x"], "e": {"f": u64::MAX}});
         assert_eq!(cbor_to_json(&json_to_cbor(&v)).unwrap(), v);
+    }
+
+    #[test]
+    fn non_finite_floats_are_reported_not_nulled() {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&Cbor::Array(vec![Cbor::Float(f64::NAN)]), &mut bytes).unwrap();
+        assert!(cbor_to_json(&bytes).unwrap_err().contains("is not a JSON number"));
+        assert_eq!(cbor_to_json(&json_to_cbor(&json!([null, {"a": null}]))).unwrap(), json!([null, {"a": null}]));
     }
 
     #[test]

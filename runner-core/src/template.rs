@@ -32,7 +32,15 @@ const TYPED_HELPER: &str = "__typed_value";
 pub(crate) enum InputTemplate {
     /// Passed through as is.
     Literal(Value),
-    /// `{{path}}`: inserts the typed value. `name` is the registered template.
+    /// `{{a.b.0}}`: inserts the typed value, looked up directly (the common
+    /// case; the same result as handlebars, without rendering to text).
+    Lookup {
+        path: Vec<String>,
+        field: String,
+        expr: String,
+    },
+    /// `{{path}}` with other path syntax: inserts the typed value through
+    /// handlebars. `name` is the registered template.
     Typed {
         name: String,
         field: String,
@@ -128,6 +136,13 @@ impl Templates {
         })?;
         let name = format!("{node}{field}");
         if let Some(path) = single_path_expression(text, &compiled) {
+            if let Some(segments) = simple_path(&path) {
+                return Ok(InputTemplate::Lookup {
+                    path: segments,
+                    field: field.to_string(),
+                    expr: text.to_string(),
+                });
+            }
             let typed = Template::compile(&format!("{{{{{TYPED_HELPER} {path}}}}}"))
                 .map_err(|e| error(format!("syntax error: {}", e.reason())))?;
             self.registry.register_template(&name, typed);
@@ -155,6 +170,14 @@ impl Templates {
     ) -> Result<Value, TemplateError> {
         Ok(match input {
             InputTemplate::Literal(v) => v.clone(),
+            InputTemplate::Lookup { path, field, expr } => match lookup(ctx.data(), path) {
+                Some(value) => value.clone(),
+                None if self.registry.strict_mode() => {
+                    let missing = format!("missing variable `{}` at 1:1", path.join("."));
+                    return Err(self.render_error(node, field, expr, missing));
+                }
+                None => Value::Null,
+            },
             InputTemplate::Typed { name, field, expr } => {
                 let text = self.render_named(node, name, field, expr, ctx)?;
                 serde_json::from_str(&text)
@@ -228,6 +251,26 @@ fn single_path_expression(text: &str, compiled: &Template) -> Option<String> {
         return None;
     }
     Some(path.to_string())
+}
+
+/// `a.b.0` as segments, when the path uses nothing but names and indices
+/// (no `this`, `../`, `@root`, `[...]`): then a direct lookup gives exactly
+/// what handlebars would.
+fn simple_path(path: &str) -> Option<Vec<String>> {
+    let segments: Vec<String> = path.split('.').map(str::to_string).collect();
+    let plain = |s: &String| {
+        !s.is_empty() && s != "this" && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    segments.iter().all(plain).then_some(segments)
+}
+
+/// Handlebars' lookup on JSON: object keys, and array indices by number.
+fn lookup<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(root, |value, segment| match value {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
 }
 
 /// `{{__typed_value path}}`: writes the value at `path` as JSON. In strict mode
