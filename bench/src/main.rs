@@ -157,7 +157,11 @@ fn main() -> Result<()> {
     // Each against literal fields holding what the template renders to.
     for (kind, template, rendered) in [
         ("typed insertion `\"{{entry.v}}\"`", "\"{{entry.v}}\"", "7"),
-        ("string templating `\"id-{{entry.v}}-x\"`", "\"id-{{entry.v}}-x\"", "\"id-7-x\""),
+        (
+            "string templating `\"id-{{entry.v}}-x\"`",
+            "\"id-{{entry.v}}-x\"",
+            "\"id-7-x\"",
+        ),
     ] {
         let templated = scratch.join("templated.yaml");
         let literal = scratch.join("literal.yaml");

@@ -112,8 +112,15 @@ mod tests {
     fn non_finite_floats_are_reported_not_nulled() {
         let mut bytes = Vec::new();
         ciborium::into_writer(&Cbor::Array(vec![Cbor::Float(f64::NAN)]), &mut bytes).unwrap();
-        assert!(cbor_to_json(&bytes).unwrap_err().contains("is not a JSON number"));
-        assert_eq!(cbor_to_json(&json_to_cbor(&json!([null, {"a": null}]))).unwrap(), json!([null, {"a": null}]));
+        assert!(
+            cbor_to_json(&bytes)
+                .unwrap_err()
+                .contains("is not a JSON number")
+        );
+        assert_eq!(
+            cbor_to_json(&json_to_cbor(&json!([null, {"a": null}]))).unwrap(),
+            json!([null, {"a": null}])
+        );
     }
 
     #[test]

@@ -259,7 +259,10 @@ fn single_path_expression(text: &str, compiled: &Template) -> Option<String> {
 fn simple_path(path: &str) -> Option<Vec<String>> {
     let segments: Vec<String> = path.split('.').map(str::to_string).collect();
     let plain = |s: &String| {
-        !s.is_empty() && s != "this" && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        !s.is_empty()
+            && s != "this"
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
     segments.iter().all(plain).then_some(segments)
 }

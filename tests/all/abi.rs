@@ -4,18 +4,12 @@
 
 use serde_json::json;
 
-use crate::support::{Outcome, host_shim, scratch};
+use crate::support::{host_shim, run_flow, scratch};
 
 fn flow(name: &str, yaml: &str) -> std::path::PathBuf {
     let path = scratch(name).join("flow.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-fn run(flow: &std::path::Path, extra: &[&str]) -> Outcome {
-    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
-    args.extend_from_slice(extra);
-    host_shim(&args)
 }
 
 #[test]
@@ -36,7 +30,7 @@ nodes:
     echo: { v05: "{{node.v05}}", v04: "{{node.v04}}", started: "{{node.started.started}}" }
 "#,
     );
-    let out = run(&f, &["--input", r#"{"who": "ada"}"#]);
+    let out = run_flow(&f, &["--input", r#"{"who": "ada"}"#]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(
         out.json(),
@@ -54,7 +48,7 @@ fn streams_report_progress_and_must_end_properly() {
         "abi-stream",
         "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v04, operation: stream, input: { x: 1 } }\n",
     );
-    let out = run(&f, &["--progress"]);
+    let out = run_flow(&f, &["--progress"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.json(), json!({"streamed": 7, "abi": "legacy-v04"}));
     for p in ["0%", "50%", "100%"] {
@@ -69,7 +63,7 @@ fn streams_report_progress_and_must_end_properly() {
         "abi-stream-open",
         "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v05, operation: stream-unterminated, input: {} }\n",
     );
-    let out = run(&f, &["--progress"]);
+    let out = run_flow(&f, &["--progress"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr
@@ -81,12 +75,12 @@ fn streams_report_progress_and_must_end_properly() {
         "abi-stream-error",
         "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v05, operation: stream-error, input: {} }\n",
     );
-    let out = run(&f, &["--progress"]);
+    let out = run_flow(&f, &["--progress"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("[stream-error] stream broke"), "{out}");
 
     // Without progress, `invoke` is used (where this op does not exist).
-    let out = run(
+    let out = run_flow(
         &flow(
             "abi-no-stream",
             "id: s\nnodes:\n  s:\n    component.exec: { component: legacy-v04, operation: stream, input: {} }\n",
@@ -102,7 +96,7 @@ fn legacy_errors_and_lifecycle_failures_are_reported() {
         "abi-fail",
         "id: f\nnodes:\n  f:\n    component.exec: { component: legacy-v04, operation: fail, input: {} }\n",
     );
-    let out = run(&f, &[]);
+    let out = run_flow(&f, &[]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr
@@ -114,7 +108,7 @@ fn legacy_errors_and_lifecycle_failures_are_reported() {
         "abi-stop",
         "id: f\nnodes:\n  f:\n    component.exec: { component: legacy-v05, operation: fail-stop, input: {} }\n",
     );
-    let out = run(&f, &[]);
+    let out = run_flow(&f, &[]);
     assert_eq!(out.code, 0, "the run itself succeeded: {out}");
     assert!(
         out.stderr.contains("warning: component `legacy-v05` failed in on-stop: could not stop cleanly (run finished)"),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::support::{Outcome, built_component, host_shim, scratch};
+use crate::support::{built_component, host_shim, run_flow, scratch};
 
 /// A one-node flow calling `faulty` (or `patient`) `op` with `input`, plus node keys.
 fn node_flow(name: &str, component: &str, op: &str, input: &str, keys: &str) -> std::path::PathBuf {
@@ -20,16 +20,10 @@ fn node_flow(name: &str, component: &str, op: &str, input: &str, keys: &str) -> 
     flow
 }
 
-fn run(flow: &std::path::Path, extra: &[&str]) -> Outcome {
-    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
-    args.extend_from_slice(extra);
-    host_shim(&args)
-}
-
 #[test]
 fn an_endless_loop_is_stopped_at_its_timeout() {
     let flow = node_flow("limit-loop", "faulty", "spin", "{}", "    timeout: 300\n");
-    let out = run(&flow, &[]);
+    let out = run_flow(&flow, &[]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr.contains("node `n` (component `faulty`) failed: [timeout] component `faulty` exceeded its wall-time limit of 300 ms"),
@@ -40,7 +34,7 @@ fn an_endless_loop_is_stopped_at_its_timeout() {
 #[test]
 fn the_manifest_or_host_default_sets_the_wall_time() {
     let flow = node_flow("limit-default-wall", "faulty", "spin", "{}", "");
-    let out = run(&flow, &["--node-timeout-ms", "200"]);
+    let out = run_flow(&flow, &["--node-timeout-ms", "200"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr
@@ -58,7 +52,7 @@ fn the_manifest_or_host_default_sets_the_wall_time() {
     .unwrap();
     let flow = dir.join("flow.yaml");
     std::fs::write(&flow, "id: m\nnodes:\n  n:\n    component.exec: { component: ./faulty.wasm, operation: spin, input: {} }\n    timeout: 5s\n").unwrap();
-    let out = run(&flow, &[]);
+    let out = run_flow(&flow, &[]);
     assert!(
         out.stderr
             .contains("exceeded its wall-time limit of 150 ms"),
@@ -69,7 +63,7 @@ fn the_manifest_or_host_default_sets_the_wall_time() {
 #[test]
 fn a_memory_bomb_is_stopped_at_its_limit() {
     let flow = node_flow("limit-memory", "faulty", "hog", "{ step_mb: 8 }", "");
-    let out = run(&flow, &["--node-memory-mb", "64"]);
+    let out = run_flow(&flow, &["--node-memory-mb", "64"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("node `n` (component `faulty`) failed: [memory-limit] component `faulty` tried to grow memory to"), "{out}");
     assert!(out.stderr.contains("past its limit of 64 MiB"), "{out}");
@@ -78,7 +72,7 @@ fn a_memory_bomb_is_stopped_at_its_limit() {
 #[test]
 fn fuel_runs_out() {
     let flow = node_flow("limit-fuel", "faulty", "spin", "{}", "");
-    let out = run(&flow, &["--node-fuel", "5000000"]);
+    let out = run_flow(&flow, &["--node-fuel", "5000000"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr
@@ -90,7 +84,7 @@ fn fuel_runs_out() {
 #[test]
 fn oversized_payloads_are_refused() {
     let flow = node_flow("limit-payload", "faulty", "big", "{ mb: 2 }", "");
-    let out = run(&flow, &["--max-payload", "1048576"]);
+    let out = run_flow(&flow, &["--max-payload", "1048576"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr.contains("[payload-too-large] output of"),
@@ -102,7 +96,7 @@ fn oversized_payloads_are_refused() {
         "{out}"
     );
     assert_eq!(
-        run(&flow, &[]).code,
+        run_flow(&flow, &[]).code,
         0,
         "2 MiB is fine under the default limit"
     );
@@ -117,7 +111,7 @@ fn a_cooperative_component_is_asked_to_cancel_at_its_deadline() {
         "{}",
         "    timeout: 200\n",
     );
-    let out = run(&flow, &[]);
+    let out = run_flow(&flow, &[]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.json(), json!({"cancelled": true}));
 }
@@ -154,7 +148,7 @@ fn retryable_failures_are_retried_with_their_backoff() {
         "{ succeed_at: 4 }",
         "    retry: { max_attempts: 2, delay_ms: 1 }\n",
     );
-    let out = run(&flow, &[]);
+    let out = run_flow(&flow, &[]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stderr.contains(
@@ -165,7 +159,7 @@ fn retryable_failures_are_retried_with_their_backoff() {
 
     // Non-retryable errors are not retried.
     let flow = node_flow("retry-never", "faulty", "fail", "{}", "");
-    let out = run(&flow, &[]);
+    let out = run_flow(&flow, &[]);
     assert!(!out.stderr.contains("retrying"), "{out}");
     assert!(
         out.stderr.contains("failed: [E_FAULTY] failed as asked"),

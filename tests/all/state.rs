@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::support::{Outcome, built_component, host_shim, scratch};
+use crate::support::{Outcome, built_component, expect_failure, host_shim, run_flow, scratch};
 
 /// A directory holding `state-probe.wasm` with the given manifest (none if `None`).
 fn probe_dir(name: &str, manifest: Option<Value>) -> PathBuf {
@@ -36,12 +36,6 @@ fn probe_flow(dir: &Path, steps: &[(&str, Value)]) -> PathBuf {
     flow
 }
 
-fn run(flow: &Path, extra: &[&str]) -> Outcome {
-    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
-    args.extend_from_slice(extra);
-    host_shim(&args)
-}
-
 fn outputs(out: &Outcome) -> Value {
     assert_eq!(out.code, 0, "{out}");
     out.json()["outputs"].clone()
@@ -70,7 +64,7 @@ fn read_write_delete_round_trip_with_capability() {
             ("read", json!({"key": "fresh"})),
         ],
     );
-    let o = outputs(&run(&flow, &[]));
+    let o = outputs(&run_flow(&flow, &[]));
     assert_eq!(o["s0"]["code"], json!("not-found"), "{o}");
     assert_eq!(o["s1"], json!({"ok": true}));
     assert_eq!(o["s2"], json!({"ok": true, "bytes": [1, 2, 3]}));
@@ -92,14 +86,14 @@ fn arbitrary_bytes_round_trip_exactly_on_every_backend() {
             ("read", json!({"key": "blob"})),
         ],
     );
-    let o = outputs(&run(&flow, &[]));
+    let o = outputs(&run_flow(&flow, &[]));
     assert_eq!(o["s1"]["bytes"], json!(bytes), "memory backend");
 
     // Across processes, on the file backend.
     let db = dir.join("state.redb");
     let state = format!("file:{}", db.display());
     let write = probe_flow(&dir, &[("write", json!({"key": "blob", "bytes": bytes}))]);
-    outputs(&run(&write, &["--state", &state]));
+    outputs(&run_flow(&write, &["--state", &state]));
     let read = probe_flow(
         &dir,
         &[
@@ -107,7 +101,7 @@ fn arbitrary_bytes_round_trip_exactly_on_every_backend() {
             ("read", json!({"key": "other"})),
         ],
     );
-    let o = outputs(&run(&read, &["--state", &state]));
+    let o = outputs(&run_flow(&read, &["--state", &state]));
     assert_eq!(
         o["s0"]["bytes"],
         json!(bytes),
@@ -121,7 +115,7 @@ fn a_component_without_capability_cannot_run() {
     let dir = scratch("state-no-manifest");
     let flow = dir.join("flow.yaml");
     std::fs::write(&flow, "id: x\nnodes:\n  p:\n    component.exec: { component: state-probe, operation: read, input: {} }\n").unwrap();
-    let out = run(&flow, &[]);
+    let out = run_flow(&flow, &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr.contains("node `p`: component `state-probe`"),
@@ -139,7 +133,7 @@ fn a_component_without_capability_cannot_run() {
         "state-undeclared",
         Some(json!({"id": "tests.state-probe", "capabilities": {}})),
     );
-    let out = run(&probe_flow(&dir, &[("read", json!({}))]), &[]);
+    let out = run_flow(&probe_flow(&dir, &[("read", json!({}))]), &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr
@@ -174,7 +168,7 @@ fn a_read_only_manifest_cannot_write_or_delete() {
             ("read", json!({"key": "k"})),
         ],
     );
-    let o = outputs(&run(&flow, &[]));
+    let o = outputs(&run_flow(&flow, &[]));
     for step in ["s0", "s1", "s2"] {
         assert_eq!(o[step]["code"], json!("permission-denied"), "{step}: {o}");
     }
@@ -209,7 +203,7 @@ fn the_profile_can_deny_what_the_manifest_declares() {
             ("read", json!({"key": "k"})),
         ],
     );
-    let out = run(&flow, &["--profile", "no-state"]);
+    let out = run_flow(&flow, &["--profile", "no-state"]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr
@@ -223,7 +217,10 @@ fn the_profile_can_deny_what_the_manifest_declares() {
         json!({"name": "ro", "state": {"allow": ["tests.*"], "operations": ["read"]}}).to_string(),
     )
     .unwrap();
-    let o = outputs(&run(&flow, &["--profile", read_only.to_str().unwrap()]));
+    let o = outputs(&run_flow(
+        &flow,
+        &["--profile", read_only.to_str().unwrap()],
+    ));
     assert_eq!(o["s0"]["code"], json!("permission-denied"), "{o}");
     assert_eq!(o["s1"]["code"], json!("not-found"), "{o}");
 
@@ -233,7 +230,7 @@ fn the_profile_can_deny_what_the_manifest_declares() {
         json!({"name": "others", "state": {"allow": ["greentic.examples.counter"]}}).to_string(),
     )
     .unwrap();
-    let out = run(&flow, &["--profile", others.to_str().unwrap()]);
+    let out = run_flow(&flow, &["--profile", others.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr
@@ -267,7 +264,7 @@ fn a_guest_context_for_another_scope_is_refused_and_logged() {
             ("read", json!({"key": "k"})),
         ],
     );
-    let out = run(&flow, &["--tenant", "acme"]);
+    let out = run_flow(&flow, &["--tenant", "acme"]);
     let o = outputs(&out);
     for step in ["s0", "s1", "s2"] {
         assert_eq!(o[step]["code"], json!("permission-denied"), "{step}: {o}");
@@ -308,13 +305,13 @@ fn tenants_teams_and_users_are_isolated() {
         let flow = probe_flow(&dir, &[("write", json!({"key": "k", "bytes": [value]}))]);
         let mut args = vec!["--state", state.as_str()];
         args.extend_from_slice(scope);
-        outputs(&run(&flow, &args));
+        outputs(&run_flow(&flow, &args));
     };
     let read = |scope: &[&str]| -> Value {
         let flow = probe_flow(&dir, &[("read", json!({"key": "k"}))]);
         let mut args = vec!["--state", state.as_str()];
         args.extend_from_slice(scope);
-        outputs(&run(&flow, &args))["s0"].clone()
+        outputs(&run_flow(&flow, &args))["s0"].clone()
     };
     write(1, &["--tenant", "a"]);
     write(2, &["--tenant", "b"]);
@@ -364,43 +361,21 @@ fn counter_example_persists_on_the_file_backend() {
 
 #[test]
 fn bad_state_options_are_clear_errors() {
-    let out = host_shim(&[
-        "run",
-        "examples/counter/flow.yaml",
-        "--state",
-        "s3://bucket",
-    ]);
-    assert_eq!(out.code, 2, "{out}");
-    assert!(
-        out.stderr.contains("unknown state backend `s3://bucket`"),
-        "{out}"
-    );
-    let out = host_shim(&[
-        "run",
-        "examples/counter/flow.yaml",
-        "--tenant",
-        "bad:tenant",
-    ]);
-    assert_eq!(out.code, 2, "{out}");
-    assert!(
-        out.stderr.contains("invalid --tenant `bad:tenant`"),
-        "{out}"
-    );
-    let out = host_shim(&["run", "examples/counter/flow.yaml", "--profile", "nope"]);
-    assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("unknown profile `nope`"), "{out}");
-    let out = host_shim(&[
-        "run",
-        "examples/counter/flow.yaml",
-        "--state",
-        "redis://127.0.0.1:1",
-    ]);
-    assert_eq!(out.code, 2, "{out}");
-    assert!(
-        out.stderr
-            .contains("cannot reach the Redis state store at `redis://127.0.0.1:1`"),
-        "{out}"
-    );
+    let counter = Path::new("examples/counter/flow.yaml");
+    for (args, needle) in [
+        (
+            ["--state", "s3://bucket"],
+            "unknown state backend `s3://bucket`",
+        ),
+        (["--tenant", "bad:tenant"], "invalid --tenant `bad:tenant`"),
+        (["--profile", "nope"], "unknown profile `nope`"),
+        (
+            ["--state", "redis://127.0.0.1:1"],
+            "cannot reach the Redis state store at `redis://127.0.0.1:1`",
+        ),
+    ] {
+        expect_failure(&run_flow(counter, &args), 2, needle);
+    }
 }
 
 mod redis {
@@ -464,7 +439,10 @@ mod redis {
                 ("delete", json!({"key": "gone"})),
             ],
         );
-        outputs(&run(&write, &["--state", &server.url, "--tenant", "t1"]));
+        outputs(&run_flow(
+            &write,
+            &["--state", &server.url, "--tenant", "t1"],
+        ));
         let read = probe_flow(
             &dir,
             &[
@@ -472,10 +450,16 @@ mod redis {
                 ("read", json!({"key": "gone"})),
             ],
         );
-        let o = outputs(&run(&read, &["--state", &server.url, "--tenant", "t1"]));
+        let o = outputs(&run_flow(
+            &read,
+            &["--state", &server.url, "--tenant", "t1"],
+        ));
         assert_eq!(o["s0"]["bytes"], json!(bytes), "byte-exact through Redis");
         assert_eq!(o["s1"]["code"], json!("not-found"), "{o}");
-        let o = outputs(&run(&read, &["--state", &server.url, "--tenant", "t2"]));
+        let o = outputs(&run_flow(
+            &read,
+            &["--state", &server.url, "--tenant", "t2"],
+        ));
         assert_eq!(
             o["s0"]["code"],
             json!("not-found"),

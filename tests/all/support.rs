@@ -71,3 +71,23 @@ pub fn host_shim_with_cache(args: &[&str], cache: &Path) -> Outcome {
 pub fn built_component(name: &str) -> PathBuf {
     Path::new(host_shim::BUILT_COMPONENTS_DIR).join(format!("{name}.wasm"))
 }
+
+/// Runs `host-shim run FLOW -q` with `extra` arguments.
+pub fn run_flow(flow: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec!["run", flow.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    host_shim(&args)
+}
+
+/// Asserts a failed run: its exit code, nothing on stdout, and `needle` on stderr.
+pub fn expect_failure(out: &Outcome, code: i32, needle: &str) {
+    assert_eq!(out.code, code, "{out}");
+    assert!(
+        out.stdout.is_empty(),
+        "a failed run must print nothing on stdout: {out}"
+    );
+    assert!(
+        out.stderr.contains(needle),
+        "stderr lacks {needle:?}: {out}"
+    );
+}

@@ -82,25 +82,12 @@ fn bundled_wit_of((name, version): (&str, &str)) -> io::Result<PathBuf> {
 /// Copies `wit/*.wit` into `out/` and the greentic dependencies into `out/deps/`,
 /// flattened (one folder per package), and returns `out`.
 pub fn stage(out: &Path) -> io::Result<PathBuf> {
-    if out.exists() {
-        fs::remove_dir_all(out)?;
-    }
-    let deps = out.join("deps");
-    fs::create_dir_all(&deps)?;
+    fresh_dir_with_deps(out, GREENTIC_DEPS)?;
     for entry in fs::read_dir(runner_wit_dir())? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "wit") {
             fs::copy(&path, out.join(path.file_name().unwrap()))?;
         }
-    }
-    let bundled = greentic_bundled_wit()?;
-    for name in GREENTIC_DEPS {
-        let dest = deps.join(name);
-        fs::create_dir_all(&dest)?;
-        fs::copy(
-            bundled.join(name).join("package.wit"),
-            dest.join("package.wit"),
-        )?;
     }
     Ok(out.to_path_buf())
 }
@@ -109,12 +96,19 @@ pub fn stage(out: &Path) -> io::Result<PathBuf> {
 /// the given greentic packages (names as in `bundled-wit/`, e.g.
 /// `greentic-state-1.1.0`) in `out/deps/`, and returns `out`.
 pub fn stage_world(out: &Path, wit_text: &str, packages: &[&str]) -> io::Result<PathBuf> {
+    fresh_dir_with_deps(out, packages)?;
+    fs::write(out.join("world.wit"), wit_text)?;
+    Ok(out.to_path_buf())
+}
+
+/// Empties `out` and copies the named packages of greentic-interfaces'
+/// `bundled-wit/` into `out/deps/`.
+fn fresh_dir_with_deps(out: &Path, packages: &[&str]) -> io::Result<()> {
     if out.exists() {
         fs::remove_dir_all(out)?;
     }
     let deps = out.join("deps");
     fs::create_dir_all(&deps)?;
-    fs::write(out.join("world.wit"), wit_text)?;
     let bundled = greentic_bundled_wit()?;
     for name in packages {
         let dest = deps.join(name);
@@ -124,7 +118,7 @@ pub fn stage_world(out: &Path, wit_text: &str, packages: &[&str]) -> io::Result<
             dest.join("package.wit"),
         )?;
     }
-    Ok(out.to_path_buf())
+    Ok(())
 }
 
 /// Copies one package folder of a `bundled-wit/` (its `package.wit` and its
