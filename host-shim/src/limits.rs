@@ -109,13 +109,13 @@ impl Deadline {
 
     /// The error to stop the component with, once past the grace period.
     pub fn overrun(&self) -> Option<LimitError> {
-        if let Some(since) = interrupted_for() {
-            if since >= Duration::from_millis(200) {
-                return Some(LimitError::Interrupted);
-            }
+        if let Some(since) = interrupted_for()
+            && since >= Duration::from_millis(200)
+        {
+            return Some(LimitError::Interrupted);
         }
         let elapsed = self.started.elapsed();
-        (elapsed >= self.budget + grace(self.budget)).then(|| LimitError::WallTime {
+        (elapsed >= self.budget + grace(self.budget)).then_some(LimitError::WallTime {
             budget: self.budget,
             stopped_after: elapsed,
         })

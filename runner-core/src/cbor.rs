@@ -19,10 +19,11 @@ pub fn cbor_to_json(bytes: &[u8]) -> Result<Value, String> {
     // Fast path: straight into JSON. It refuses what JSON cannot hold (byte
     // strings, non-text keys, ...); the slow path then says where.
     let mut reader = bytes;
-    if let Ok(value) = ciborium::from_reader::<Value, _>(&mut reader) {
-        if reader.is_empty() && !has_non_finite(&value) {
-            return Ok(value);
-        }
+    if let Ok(value) = ciborium::from_reader::<Value, _>(&mut reader)
+        && reader.is_empty()
+        && !has_non_finite(&value)
+    {
+        return Ok(value);
     }
     let mut reader = bytes;
     let value: Cbor =

@@ -238,10 +238,10 @@ impl<'a> Loader<'a> {
             Some(_) => return Err(self.invalid(None, "`id` must be a non-empty string")),
             None => default_flow_id(&self.source.name),
         };
-        if let Some(v) = yaml::get(&top, "schema_version") {
-            if v.as_u64() != Some(2) {
-                return Err(self.invalid(None, "only `schema_version: 2` flows are supported"));
-            }
+        if let Some(v) = yaml::get(&top, "schema_version")
+            && v.as_u64() != Some(2)
+        {
+            return Err(self.invalid(None, "only `schema_version: 2` flows are supported"));
         }
         let max_steps = match yaml::get(&top, "max_steps") {
             None => DEFAULT_MAX_STEPS,

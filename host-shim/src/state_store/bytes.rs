@@ -18,14 +18,12 @@ pub fn encode(bytes: &[u8]) -> Value {
 
 /// The bytes a stored JSON value stands for.
 pub fn decode(value: &Value) -> Vec<u8> {
-    if let Value::Object(map) = value {
-        if map.len() == 1 {
-            if let Some(Value::String(text)) = map.get(FIELD) {
-                if let Ok(bytes) = STANDARD.decode(text) {
-                    return bytes;
-                }
-            }
-        }
+    if let Value::Object(map) = value
+        && map.len() == 1
+        && let Some(Value::String(text)) = map.get(FIELD)
+        && let Ok(bytes) = STANDARD.decode(text)
+    {
+        return bytes;
     }
     serde_json::to_vec(value).expect("a JSON value serialises")
 }
