@@ -18,4 +18,17 @@ fn main() {
         wit.display().to_string()
     );
     fs::write(out.join("bindings.rs"), bindings).unwrap();
+    // One match arm per node slot import: slot i -> `greentic::runner::slot_<x>::invoke`.
+    let mut dispatch = String::from(
+        "/// Calls node slot `slot`; `None` if the runner has no such slot.\n\
+         fn invoke_slot(slot: u32, op: &str, envelope: &InvocationEnvelope) -> Option<Result<InvocationResult, NodeError>> {\n    match slot {\n",
+    );
+    for i in 0..greentic_runner_wit::SLOT_COUNT {
+        let module = greentic_runner_wit::slot_name(i).replace('-', "_");
+        dispatch.push_str(&format!(
+            "        {i} => Some(bindings::greentic::runner::{module}::invoke(op, envelope)),\n"
+        ));
+    }
+    dispatch.push_str("        _ => None,\n    }\n}\n");
+    fs::write(out.join("slot_dispatch.rs"), dispatch).unwrap();
 }

@@ -323,7 +323,7 @@ fn time_native_once(flow: &Path, input: &str, runs: u32) -> Result<Duration> {
     let flow = Flow::load(&FlowSource {
         name: flow.display().to_string(),
         yaml: std::fs::read_to_string(flow)?,
-        resolve_json: None,
+        ..Default::default()
     })?;
     let entry: Value = serde_json::from_str(input)?;
     let mut echo = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> { Ok(call.input.clone()) };

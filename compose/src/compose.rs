@@ -22,20 +22,16 @@ use thiserror::Error;
 use wac_graph::types::{ItemKind, Package};
 use wac_graph::{CompositionGraph, EncodeOptions, NodeId};
 
-use crate::policy::{Denial, Grant, Manifest, PolicyError, Profile, approve};
-use crate::source::{ComponentResolver, SourceError, load_flow};
+use crate::policy::{Denial, Grant, Manifest, PolicyError, Profile, approve, approve_flow};
+use crate::source::{ComponentRef, ComponentResolver, SourceError, distinct_components, load_flow_set};
 
-/// The runner's node-slot imports, in slot order (see `wit/runner.wit`).
-pub const SLOT_IMPORTS: [&str; 8] = [
-    "greentic:runner/slot-a@0.1.0",
-    "greentic:runner/slot-b@0.1.0",
-    "greentic:runner/slot-c@0.1.0",
-    "greentic:runner/slot-d@0.1.0",
-    "greentic:runner/slot-e@0.1.0",
-    "greentic:runner/slot-f@0.1.0",
-    "greentic:runner/slot-g@0.1.0",
-    "greentic:runner/slot-h@0.1.0",
-];
+/// The runner's import for node slot `index` (see `wit/runner.wit`).
+pub fn slot_import(index: usize) -> String {
+    format!("greentic:runner/{}@0.1.0", greentic_runner_wit::slot_name(index))
+}
+
+/// The runner's own state-store import (flow-level `state.get` / `state.set`).
+const RUNNER_STATE_IMPORT: &str = "greentic:state/state-store@1.0.0";
 
 /// The export a composed flow offers: the runner's API.
 pub const RUN_EXPORT: &str = "greentic:runner/run@0.1.0";
@@ -134,6 +130,8 @@ pub struct Composition {
     pub imports: Vec<String>,
     /// The node components, in slot order.
     pub nodes: Vec<ComposedNode>,
+    /// What the flows' own `state.get` / `state.set` nodes get.
+    pub flow_state: StateDecision,
 }
 
 /// Composing failed.
@@ -156,7 +154,7 @@ pub enum ComposeError {
     #[error(transparent)]
     Flow(#[from] runner_core::FlowError),
     /// More distinct components than node slots.
-    #[error("{flow}: the flow uses {count} distinct components; the runner has {} node slots", SLOT_IMPORTS.len())]
+    #[error("{flow}: the flow uses {count} distinct components; the runner has {} node slots", greentic_runner_wit::SLOT_COUNT)]
     TooManyComponents {
         /// The flow file.
         flow: String,
@@ -231,26 +229,40 @@ pub fn compose(
     parts: &Parts,
     options: &ComposeOptions,
 ) -> Result<Composition, ComposeError> {
-    let source = load_flow(flow_path)?;
-    let plan = Flow::load(&source)?.plan();
-    if plan.components.len() > SLOT_IMPORTS.len() {
+    let set = load_flow_set(
+        flow_path,
+        None,
+        |source| Flow::load(source).map(|f| f.plan()).map_err(ComposeError::from),
+        |plan| plan.calls.clone(),
+        |plan| plan.id.clone(),
+    )?;
+    let components = distinct_components(
+        set.flows()
+            .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),
+        |n| n.component.as_str(),
+    );
+    if components.len() > greentic_runner_wit::SLOT_COUNT {
         return Err(ComposeError::TooManyComponents {
-            flow: source.name,
-            count: plan.components.len(),
+            flow: flow_path.display().to_string(),
+            count: components.len(),
         });
     }
     let mut composer = Composer::new(options);
     let runner = composer.instantiate("greentic:runner", &parts.runner, "the runner component")?;
 
     let mut nodes = Vec::new();
-    for (slot, reference) in plan.components.iter().enumerate() {
-        let first_node = plan
-            .nodes
-            .iter()
-            .find(|n| &n.component == reference)
-            .map(|n| n.id.as_str())
-            .unwrap_or_default();
-        let path = resolver.resolve(flow_path, first_node, reference)?;
+    for (slot, (flow_file, node)) in components.iter().enumerate() {
+        let reference = &node.component;
+        let resolved = resolver.resolve(
+            flow_file,
+            ComponentRef {
+                node: &node.id,
+                reference,
+                component_id: node.component_id.as_deref(),
+                digest: node.digest.as_deref(),
+            },
+        )?;
+        let path = resolved.path;
         let bytes = std::fs::read(&path).map_err(|source| ComposeError::Read {
             path: path.clone(),
             source,
@@ -259,8 +271,9 @@ pub fn compose(
             reference: reference.clone(),
             source,
         })?;
-        let (node, state) = composer.add_node(slot, reference, &bytes, manifest.as_ref(), parts)?;
-        composer.wire(node, NODE_EXPORT, runner, SLOT_IMPORTS[slot])?;
+        let (instance, state) =
+            composer.add_node(slot, reference, &bytes, manifest.as_ref(), parts)?;
+        composer.wire(instance, NODE_EXPORT, runner, &slot_import(slot))?;
         nodes.push(ComposedNode {
             reference: reference.clone(),
             path,
@@ -268,16 +281,17 @@ pub fn compose(
             state,
         });
     }
-    if nodes.len() < SLOT_IMPORTS.len() {
+    if nodes.len() < greentic_runner_wit::SLOT_COUNT {
         let empty = composer.instantiate(
             "greentic:empty-slot",
             &parts.empty_slot,
             "the empty-slot part",
         )?;
-        for slot_import in &SLOT_IMPORTS[nodes.len()..] {
-            composer.wire(empty, NODE_EXPORT, runner, slot_import)?;
+        for slot in nodes.len()..greentic_runner_wit::SLOT_COUNT {
+            composer.wire(empty, NODE_EXPORT, runner, &slot_import(slot))?;
         }
     }
+    let flow_state = composer.add_flow_state(&set, runner, parts)?;
     let run = composer
         .graph
         .alias_instance_export(runner, RUN_EXPORT)
@@ -289,7 +303,7 @@ pub fn compose(
         .export(run, RUN_EXPORT)
         .map_err(graph_error("exporting the runner API"))?;
 
-    let imports = composer.checked_imports(&nodes)?;
+    let imports = composer.checked_imports(&nodes, &flow_state)?;
     let bytes = composer
         .graph
         .encode(EncodeOptions::default())
@@ -298,6 +312,7 @@ pub fn compose(
         bytes,
         imports,
         nodes,
+        flow_state,
     })
 }
 
@@ -424,6 +439,61 @@ impl<'a> Composer<'a> {
         Ok((node, decision))
     }
 
+    /// Gates the runner's own state import (flow-level `state.get`/`state.set`):
+    /// flows that use it and that the profile allows get the composition's
+    /// state choice; flows that do not use it get the refusing provider, so the
+    /// runner never adds a state import of its own.
+    fn add_flow_state(
+        &mut self,
+        set: &crate::source::FlowSet<runner_core::FlowPlan>,
+        runner: NodeId,
+        parts: &Parts,
+    ) -> Result<StateDecision, ComposeError> {
+        let users: Vec<&str> = set
+            .flows()
+            .filter(|(_, _, plan)| {
+                plan.nodes
+                    .iter()
+                    .any(|n| n.operation == "state.get" || n.operation == "state.set")
+            })
+            .map(|(_, _, plan)| plan.id.as_str())
+            .collect();
+        let mut decision = StateDecision::None;
+        for flow in &users {
+            match approve_flow(flow, &self.options.profile) {
+                Ok(()) => {
+                    decision = match self.options.state {
+                        StateWiring::Import => StateDecision::Imported,
+                        StateWiring::Memory => StateDecision::Memory,
+                    }
+                }
+                Err(reason) if self.options.deny_unapproved => {
+                    decision = StateDecision::Denied(reason);
+                    break;
+                }
+                Err(reason) => {
+                    return Err(ComposeError::StateNotAllowed {
+                        reference: format!("flow:{flow}"),
+                        interface: RUNNER_STATE_IMPORT.into(),
+                        reason,
+                    });
+                }
+            }
+        }
+        let provider = match &decision {
+            StateDecision::Imported => None,
+            StateDecision::Memory => Some((&parts.state_memory, "the state-memory part")),
+            StateDecision::None | StateDecision::Denied(_) => {
+                Some((&parts.state_deny, "the state-deny part"))
+            }
+        };
+        if let Some((bytes, what)) = provider {
+            let provider = self.instantiate("greentic:flow-state", bytes, what)?;
+            self.wire(provider, STATE_EXPORT, runner, RUNNER_STATE_IMPORT)?;
+        }
+        Ok(decision)
+    }
+
     fn import_names(&self, instance: NodeId) -> Vec<String> {
         let package = self.graph[instance]
             .package()
@@ -433,8 +503,13 @@ impl<'a> Composer<'a> {
     }
 
     /// The composed component's imports, checked against the allow-list.
-    fn checked_imports(&self, nodes: &[ComposedNode]) -> Result<Vec<String>, ComposeError> {
-        let state_imported = nodes.iter().any(|n| n.state == StateDecision::Imported);
+    fn checked_imports(
+        &self,
+        nodes: &[ComposedNode],
+        flow_state: &StateDecision,
+    ) -> Result<Vec<String>, ComposeError> {
+        let state_imported = nodes.iter().any(|n| n.state == StateDecision::Imported)
+            || *flow_state == StateDecision::Imported;
         let mut names = Vec::new();
         for (name, kind, _) in self.graph.imports() {
             let allowed = name.starts_with("wasi:")

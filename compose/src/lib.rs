@@ -15,7 +15,11 @@ pub mod policy;
 mod source;
 
 pub use compose::{
-    ComposeError, ComposeOptions, ComposedNode, Composition, Parts, RUN_EXPORT, SLOT_IMPORTS,
-    StateDecision, StateWiring, compose, is_state_import,
+    ComposeError, ComposeOptions, ComposedNode, Composition, Parts, RUN_EXPORT,
+    StateDecision, StateWiring, compose, is_state_import, slot_import,
 };
-pub use source::{ComponentResolver, SourceError, load_flow, sidecar_path};
+pub use greentic_runner_wit::{SLOT_COUNT, slot_name};
+pub use source::{
+    ComponentRef, ComponentResolver, FlowSet, Resolved, SourceError, distinct_components,
+    load_flow, load_flow_set, sidecar_path, summary_sidecar_path,
+};

@@ -327,6 +327,21 @@ pub fn approve(manifest: Option<&Manifest>, profile: &Profile) -> Result<Approva
     })
 }
 
+/// Decides whether flow `flow_id` may use its own state (`state.get` /
+/// `state.set` nodes): the flow declares it by using them; the profile must
+/// allow `flow:<id>` (`*` and `flow:*` patterns work). Flows get all operations.
+pub fn approve_flow(flow_id: &str, profile: &Profile) -> Result<(), Denial> {
+    let subject = format!("flow:{flow_id}");
+    if profile.allows(&subject) && !profile.state_operations.is_empty() && valid_id(flow_id) {
+        Ok(())
+    } else {
+        Err(Denial::Profile {
+            profile: profile.name.clone(),
+            id: subject,
+        })
+    }
+}
+
 /// Greentic identifier characters.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()

@@ -18,7 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a flow and print the last node's output as JSON on stdout.
     Run(RunArgs),
-    /// Validate a flow and its components without running it; print its plan.
+    /// Validate a flow (or every flow under a directory) and its components
+    /// without running it; print its plan (a line per flow for a directory).
     Check(CheckArgs),
     /// Compose a flow's runner and node components into one component.
     Compose(ComposeArgs),
@@ -60,9 +61,25 @@ pub struct ComponentArgs {
     /// Compile components every time instead of using the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Stand the echo component in for components that cannot be found, so a
+    /// flow's format and routing can be checked (or dry-run) without them.
+    #[arg(long)]
+    pub stub_missing: bool,
+    /// Override the flows' `templating:` setting.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub templating: Option<Templating>,
     /// Print nothing on stderr but errors.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Missing template variables: an error (`strict`) or empty (`lenient`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Templating {
+    /// A missing variable is an error naming it (the default).
+    Strict,
+    /// A missing variable renders empty (typed insertion: `null`).
+    Lenient,
 }
 
 /// `host-shim run`.
@@ -86,6 +103,10 @@ pub struct RunArgs {
     /// User id of the run.
     #[arg(long)]
     pub user: Option<String>,
+    /// A flow variable: `NAME=VALUE`, where VALUE is JSON or else a string;
+    /// repeatable. Wins over `parameters.vars_init` defaults.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
     /// Maximum node executions (overrides the flow's `max_steps`, default 1000).
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u32>,
@@ -143,7 +164,10 @@ pub struct ComposeArgs {
 /// `host-shim check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Flow, components and cache.
+    /// Flow (or a directory: every flow file under it), components and cache.
     #[command(flatten)]
     pub common: ComponentArgs,
+    /// Print the result as JSON (for a directory: one record per flow).
+    #[arg(long)]
+    pub json: bool,
 }

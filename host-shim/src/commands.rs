@@ -6,8 +6,14 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{CheckArgs, Cli, Command, ComponentArgs, ComposeArgs, RunArgs, StateProvider};
-use crate::{Failure, Host, HostOptions, RunSettings};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::cli::{
+    CheckArgs, Cli, Command, ComponentArgs, ComposeArgs, RunArgs, StateProvider, Templating,
+};
+use crate::{CheckReport, Failure, Host, HostOptions, RunSettings};
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,6 +60,8 @@ fn host(common: &ComponentArgs) -> Result<Host, Failure> {
         runner: common.runner.clone(),
         cache: !common.no_cache,
         quiet: common.quiet,
+        stub_missing: common.stub_missing,
+        strict_templating: common.templating.map(|t| t == Templating::Strict),
     })
     .map_err(Failure::Invalid)
 }
@@ -74,6 +82,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             "invalid --input JSON: {e}"
         )));
     }
+    let vars = parse_vars(&args.vars)?;
     let mut host = host(&args.common)?;
     let settings = RunSettings {
         env: args.env.clone(),
@@ -83,6 +92,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         max_steps: args.max_steps,
         progress: args.progress
             || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        vars,
     };
     let outputs = match &args.composed {
         Some(app) => host.run_composed(app, &args.common.flow, &entry, &settings, args.repeat),
@@ -111,21 +121,165 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--var NAME=VALUE`: VALUE is JSON when it parses as JSON, else a string.
+fn parse_vars(specs: &[String]) -> Result<serde_json::Map<String, Value>, Failure> {
+    let mut vars = serde_json::Map::new();
+    for spec in specs {
+        let Some((name, value)) = spec.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+            return Err(Failure::Invalid(anyhow::anyhow!(
+                "invalid --var `{spec}`: expected NAME=VALUE"
+            )));
+        };
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        vars.insert(name.to_string(), value);
+    }
+    Ok(vars)
+}
+
 fn check(args: CheckArgs) -> Result<(), Failure> {
     let mut host = host(&args.common)?;
-    let plan = host.check_file(&args.common.flow)?;
-    let nodes: Vec<serde_json::Value> = plan
-        .nodes
-        .iter()
-        .map(
-            |n| serde_json::json!({"id": n.id, "component": n.component, "operation": n.operation}),
-        )
-        .collect();
-    let out = serde_json::json!({"id": plan.id, "start": plan.start, "nodes": nodes, "components": plan.components});
+    if args.common.flow.is_dir() {
+        return check_dir(&mut host, &args.common.flow, args.json, args.common.quiet);
+    }
+    let report = host.check_file(&args.common.flow)?;
+    if !args.common.quiet && !args.json {
+        for note in &report.notes {
+            eprintln!("note: {note}");
+        }
+        for stub in &report.stubbed {
+            eprintln!("note: {stub}: not found; the echo component stands in");
+        }
+    }
+    let record = report_json(&report);
     println!(
         "{}",
-        serde_json::to_string_pretty(&out).expect("a JSON value serialises")
+        serde_json::to_string_pretty(&record).expect("a JSON value serialises")
     );
+    Ok(())
+}
+
+fn report_json(report: &CheckReport) -> Value {
+    let plan = &report.plan;
+    let nodes: Vec<Value> = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut node = json!({"id": n.id, "component": n.component, "operation": n.operation});
+            if n.component.is_empty() {
+                node = json!({"id": n.id, "native": n.operation});
+            }
+            if let Some(id) = &n.component_id {
+                node["component_id"] = json!(id);
+            }
+            if let Some(digest) = &n.digest {
+                node["digest"] = json!(digest);
+            }
+            node
+        })
+        .collect();
+    let mut out = json!({"id": plan.id, "start": plan.start, "nodes": nodes, "components": plan.components});
+    if !plan.calls.is_empty() {
+        out["calls"] = json!(plan.calls);
+    }
+    if !report.missing_flows.is_empty() {
+        out["missing_flows"] = json!(report.missing_flows);
+    }
+    if !report.notes.is_empty() {
+        out["notes"] = json!(report.notes);
+    }
+    if !report.stubbed.is_empty() {
+        out["stubbed"] = json!(report.stubbed);
+    }
+    out
+}
+
+/// `check DIR`: every flow file under `dir` (`*.ygtc`, and `*.yaml` / `*.yml`
+/// files with top-level `nodes:`), one line each and a summary; exit 2 if any failed.
+fn check_dir(host: &mut Host, dir: &Path, as_json: bool, quiet: bool) -> Result<(), Failure> {
+    let mut files = Vec::new();
+    collect_flow_files(dir, &mut files)
+        .map_err(|e| Failure::Invalid(anyhow::anyhow!("cannot read `{}`: {e}", dir.display())))?;
+    files.sort();
+    let (mut ok, mut failed) = (0usize, 0usize);
+    let mut records = Vec::new();
+    for file in &files {
+        match host.check_file(file) {
+            Ok(report) => {
+                ok += 1;
+                let plan = &report.plan;
+                if as_json {
+                    let mut record = report_json(&report);
+                    record["file"] = json!(file.display().to_string());
+                    record["ok"] = json!(true);
+                    records.push(record);
+                } else {
+                    let stubbed = if report.stubbed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} stubbed", report.stubbed.len())
+                    };
+                    println!(
+                        "ok    {}  ({}: {} nodes, {} components{stubbed})",
+                        file.display(),
+                        plan.id,
+                        plan.nodes.len(),
+                        plan.components.len()
+                    );
+                    if !quiet {
+                        for note in &report.notes {
+                            println!("      note: {note}");
+                        }
+                    }
+                }
+            }
+            Err(failure) => {
+                failed += 1;
+                if as_json {
+                    records.push(json!({"file": file.display().to_string(), "ok": false, "error": failure.to_string(), "exit": failure.exit_code()}));
+                } else {
+                    println!("FAIL  {}\n      {failure}", file.display());
+                }
+            }
+        }
+    }
+    if as_json {
+        let out = json!({"flows": records, "ok": ok, "failed": failed});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("a JSON value serialises")
+        );
+    } else {
+        println!("{} flows: {ok} ok, {failed} failed", files.len());
+    }
+    if failed > 0 {
+        return Err(Failure::Invalid(anyhow::anyhow!(
+            "{failed} of {} flows under `{}` failed the check",
+            files.len(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_flow_files(&path, out)?;
+            continue;
+        }
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let is_flow = match ext {
+            "ygtc" => true,
+            "yaml" | "yml" => std::fs::read_to_string(&path)
+                .is_ok_and(|text| text.lines().any(|l| l.starts_with("nodes:"))),
+            _ => false,
+        };
+        if is_flow {
+            out.push(path);
+        }
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
-use compose::{ComponentResolver, load_flow};
+use compose::{ComponentRef, ComponentResolver, FlowSet, SourceError};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
@@ -20,7 +20,7 @@ use crate::state_store::scope::RunTenant;
 use crate::state_store::{StateBackend, StateCtx};
 use compose::is_state_import;
 use compose::policy::Grant;
-use compose::policy::{Manifest, Profile, approve};
+use compose::policy::{Manifest, Profile, approve, approve_flow};
 
 /// How to set up a [`Host`].
 #[derive(Debug, Clone)]
@@ -39,6 +39,11 @@ pub struct HostOptions {
     pub quiet: bool,
     /// Limits for node components whose manifest sets none.
     pub node_limits: NodeLimits,
+    /// Stand the echo component in for components that cannot be found
+    /// (format and routing checks of a flow without its components).
+    pub stub_missing: bool,
+    /// Overrides every flow's `templating:` (true = strict).
+    pub strict_templating: Option<bool>,
 }
 
 impl Default for HostOptions {
@@ -51,6 +56,8 @@ impl Default for HostOptions {
             cache: true,
             quiet: false,
             node_limits: NodeLimits::default(),
+            stub_missing: false,
+            strict_templating: None,
         }
     }
 }
@@ -70,6 +77,8 @@ pub struct RunSettings {
     pub max_steps: Option<u32>,
     /// Use `invoke-stream` where components have it, and report progress.
     pub progress: bool,
+    /// Flow variables (`--var`), over `parameters.vars_init` defaults.
+    pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for RunSettings {
@@ -81,6 +90,7 @@ impl Default for RunSettings {
             user: None,
             max_steps: None,
             progress: false,
+            vars: Default::default(),
         }
     }
 }
@@ -144,6 +154,36 @@ impl Failure {
     }
 }
 
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Self {
+        Failure::Invalid(e.into())
+    }
+}
+
+/// What `check` found out about one flow.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// The flow's plan.
+    pub plan: FlowPlan,
+    /// Flows it reaches with `flow.call` / `flow.goto`, by file.
+    pub calls: Vec<PathBuf>,
+    /// Notes from the runner about every flow of the set (`file: note`).
+    pub notes: Vec<String>,
+    /// Components the echo stand-in replaced (`--stub-missing`): `node: reference`.
+    pub stubbed: Vec<String>,
+    /// Called flow ids that no file provides.
+    pub missing_flows: Vec<String>,
+}
+
+/// A flow set planned by the runner, with slots ready to bind.
+struct Prepared {
+    instance: RunnerInstance,
+    flow: FlowSource,
+    library: Vec<FlowSource>,
+    bindings: Vec<SlotBinding>,
+    report: CheckReport,
+}
+
 /// Runs flows from files.
 pub struct Host {
     cache: ComponentCache,
@@ -155,6 +195,8 @@ pub struct Host {
     node_limits: NodeLimits,
     resolver: ComponentResolver,
     nodes: HashMap<PathBuf, NodeComponent>,
+    strict_templating: Option<bool>,
+    quiet: bool,
 }
 
 impl Host {
@@ -177,6 +219,9 @@ impl Host {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("loading the runner component `{}`", runner_path.display()))?;
         let dirs = component_search_dirs(options.component_dirs);
+        let stub = options
+            .stub_missing
+            .then(|| Path::new(crate::BUILT_COMPONENTS_DIR).join("echo.wasm"));
         Ok(Host {
             cache,
             runner,
@@ -185,17 +230,18 @@ impl Host {
             state_store: options.state.open()?,
             profile: options.profile,
             node_limits: options.node_limits,
-            resolver: ComponentResolver::new(dirs),
+            resolver: ComponentResolver::new(dirs).with_stub(stub),
             nodes: HashMap::new(),
+            strict_templating: options.strict_templating,
+            quiet: options.quiet,
         })
     }
 
-    /// Validates the flow at `path` and that every component it uses loads;
-    /// returns its plan.
-    pub fn check_file(&mut self, path: &Path) -> Result<FlowPlan, Failure> {
-        let (_, _, plan) = plan(&self.runner, path, StateCtx::none())?;
-        self.slots(path, &plan, &self.scope(&RunSettings::default())?)?;
-        Ok(plan)
+    /// Validates the flow at `path`, the flows it calls and that every
+    /// component they use loads; returns what it found.
+    pub fn check_file(&mut self, path: &Path) -> Result<CheckReport, Failure> {
+        let prepared = self.prepare(path, &RunSettings::default())?;
+        Ok(prepared.report)
     }
 
     /// Runs the flow at `path` with the entry payload `entry_json`, `repeat`
@@ -208,31 +254,31 @@ impl Host {
         settings: &RunSettings,
         repeat: u32,
     ) -> Vec<Result<String, Failure>> {
-        let prepared = (|| {
-            let scope = self.scope(settings)?;
-            let (mut instance, source, plan) = plan(&self.runner, path, StateCtx::none())?;
-            instance.set_slots(self.slots(path, &plan, &scope)?);
-            let bindings = plan
-                .components
-                .iter()
-                .enumerate()
-                .map(|(slot, component)| SlotBinding {
-                    component: component.clone(),
-                    slot: slot as u32,
-                })
-                .collect();
-            Ok((instance, source, bindings))
-        })();
-        match prepared {
-            Ok((mut instance, source, bindings)) => run_repeatedly(
-                &mut instance,
-                source,
-                entry_json,
-                bindings,
-                settings,
-                repeat,
-            ),
+        match self.prepare(path, settings) {
+            Ok(mut prepared) => {
+                self.print_notes(&prepared.report);
+                let request = request(
+                    prepared.flow,
+                    prepared.library,
+                    entry_json,
+                    prepared.bindings,
+                    settings,
+                );
+                run_repeatedly(&mut prepared.instance, request, repeat)
+            }
             Err(failure) => vec![Err(failure)],
+        }
+    }
+
+    fn print_notes(&self, report: &CheckReport) {
+        if self.quiet {
+            return;
+        }
+        for note in &report.notes {
+            eprintln!("warning: {note}");
+        }
+        for stub in &report.stubbed {
+            eprintln!("warning: {stub}: not found; the echo component stands in (--stub-missing)");
         }
     }
 
@@ -248,16 +294,125 @@ impl Host {
         repeat: u32,
     ) -> Vec<Result<String, Failure>> {
         match self.instantiate_composed(app, flow, settings) {
-            Ok((mut instance, source)) => run_repeatedly(
-                &mut instance,
-                source,
-                entry_json,
-                Vec::new(),
-                settings,
-                repeat,
-            ),
+            Ok((mut instance, source, library)) => {
+                let request = request(source, library, entry_json, Vec::new(), settings);
+                run_repeatedly(&mut instance, request, repeat)
+            }
             Err(failure) => vec![Err(failure)],
         }
+    }
+
+    /// Plans the flow at `path` and the flows it calls on a fresh runner
+    /// instance, resolves and links every component they use into slots, and
+    /// gates the flows' own state.
+    fn prepare(&mut self, path: &Path, settings: &RunSettings) -> Result<Prepared, Failure> {
+        let scope = self.scope(settings)?;
+        let (mut instance, set) = plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
+        let mut report = CheckReport {
+            plan: set.main.2.clone(),
+            calls: set.library.iter().map(|(p, _, _)| p.clone()).collect(),
+            notes: set
+                .flows()
+                .flat_map(|(_, source, plan)| {
+                    plan.notes.iter().map(move |n| format!("{}: {n}", source.name))
+                })
+                .collect(),
+            stubbed: Vec::new(),
+            missing_flows: set.missing.clone(),
+        };
+        let components = compose::distinct_components(
+            set.flows()
+                .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),
+            |n| n.component.as_str(),
+        );
+        if components.len() > SLOT_COUNT {
+            return Err(Failure::Invalid(anyhow!(
+                "{}: the flow and the flows it calls use {} distinct components; the runner has {SLOT_COUNT} node slots",
+                path.display(),
+                components.len()
+            )));
+        }
+        let mut slots = Vec::with_capacity(components.len());
+        let mut bindings = Vec::with_capacity(components.len());
+        for (slot, (flow_file, node)) in components.iter().enumerate() {
+            let resolved = self.resolver.resolve(
+                flow_file,
+                ComponentRef {
+                    node: &node.id,
+                    reference: &node.component,
+                    component_id: node.component_id.as_deref(),
+                    digest: node.digest.as_deref(),
+                },
+            )?;
+            if resolved.stub {
+                report.stubbed.push(format!(
+                    "{}: node `{}`: component `{}`",
+                    flow_file.display(),
+                    node.id,
+                    node.component
+                ));
+            }
+            let component = match self.nodes.get(&resolved.path) {
+                Some(c) => c.clone(),
+                None => {
+                    let loaded = self.link(&resolved.path, &node.component).map_err(|e| {
+                        Failure::Invalid(e.context(format!(
+                            "{}: node `{}`: component `{}`",
+                            flow_file.display(),
+                            node.id,
+                            node.component
+                        )))
+                    })?;
+                    self.nodes.insert(resolved.path.clone(), loaded.clone());
+                    loaded
+                }
+            };
+            slots.push(Some(NodeSlot::new(component, scope.clone())));
+            bindings.push(SlotBinding {
+                component: node.component.clone(),
+                slot: slot as u32,
+            });
+        }
+        instance.set_slots(slots);
+        instance.set_state(self.flow_state(&set, &scope)?);
+        let wit = |source: &runner_core::FlowSource| to_wit_source(source);
+        Ok(Prepared {
+            instance,
+            flow: wit(&set.main.1),
+            library: set.library.iter().map(|(_, s, _)| wit(s)).collect(),
+            bindings,
+            report,
+        })
+    }
+
+    /// The state context of the flows' own `state.get` / `state.set` nodes:
+    /// every flow of the set that uses them must be allowed by the profile
+    /// (`flow:<id>`), or the run is refused before any node runs.
+    fn flow_state(&self, set: &FlowSet<FlowPlan>, scope: &RunScope) -> Result<StateCtx, Failure> {
+        let mut used = false;
+        for (path, _, plan) in set.flows() {
+            if !plan
+                .nodes
+                .iter()
+                .any(|n| n.operation == "state.get" || n.operation == "state.set")
+            {
+                continue;
+            }
+            used = true;
+            approve_flow(&plan.id, &self.profile).map_err(|denial| {
+                Failure::Invalid(anyhow!(
+                    "{}: flow `{}` uses `state.get`/`state.set` but may not use state: {denial}",
+                    path.display(),
+                    plan.id
+                ))
+            })?;
+        }
+        let grant = if used { Grant::ALL } else { Grant::default() };
+        Ok(StateCtx::for_flows(
+            scope.store.clone(),
+            scope.tenant.clone(),
+            grant,
+        ))
     }
 
     fn instantiate_composed(
@@ -265,7 +420,7 @@ impl Host {
         app: &Path,
         flow: &Path,
         settings: &RunSettings,
-    ) -> Result<(RunnerInstance, FlowSource), Failure> {
+    ) -> Result<(RunnerInstance, FlowSource, Vec<FlowSource>), Failure> {
         let invalid = |e: wasmtime::Error, what: String| {
             Failure::Invalid(anyhow::Error::from(e).context(what))
         };
@@ -306,8 +461,9 @@ impl Host {
             &format!("composed.{id}"),
             Grant::ALL,
         );
-        let (instance, source, _) = plan(&runner, flow, state)?;
-        Ok((instance, source))
+        let (instance, set) = plan_set(&runner, flow, self.strict_templating, state)?;
+        let library = set.library.iter().map(|(_, s, _)| to_wit_source(s)).collect();
+        Ok((instance, to_wit_source(&set.main.1), library))
     }
 
     fn scope(&self, settings: &RunSettings) -> Result<RunScope, Failure> {
@@ -325,49 +481,6 @@ impl Host {
         })
     }
 
-    /// Resolves, compiles and links every component of `plan`, one per slot.
-    fn slots(
-        &mut self,
-        flow: &Path,
-        plan: &FlowPlan,
-        scope: &RunScope,
-    ) -> Result<Vec<Option<NodeSlot>>, Failure> {
-        if plan.components.len() > SLOT_COUNT {
-            return Err(Failure::Invalid(anyhow!(
-                "{}: the flow uses {} distinct components; the runner has {SLOT_COUNT} node slots",
-                flow.display(),
-                plan.components.len()
-            )));
-        }
-        let mut slots = Vec::with_capacity(plan.components.len());
-        for reference in &plan.components {
-            let node = plan
-                .nodes
-                .iter()
-                .find(|n| &n.component == reference)
-                .map(|n| n.id.as_str())
-                .unwrap_or_default();
-            let path = self
-                .resolver
-                .resolve(flow, node, reference)
-                .map_err(|e| Failure::Invalid(e.into()))?;
-            let component = match self.nodes.get(&path) {
-                Some(c) => c.clone(),
-                None => {
-                    let loaded = self.link(&path, reference).map_err(|e| {
-                        Failure::Invalid(e.context(format!(
-                            "{}: node `{node}`: component `{reference}`",
-                            flow.display()
-                        )))
-                    })?;
-                    self.nodes.insert(path, loaded.clone());
-                    loaded
-                }
-            };
-            slots.push(Some(NodeSlot::new(component, scope.clone())));
-        }
-        Ok(slots)
-    }
 }
 
 impl Host {
@@ -448,66 +561,56 @@ pub fn compose_file(
     compose::compose(flow, &resolver, &parts, &options).map_err(|e| Failure::Invalid(e.into()))
 }
 
-/// Loads the flow at `path` into a fresh instance of `runner` and plans it.
-fn plan(
+/// The runner's WIT form of a flow source.
+fn to_wit_source(source: &runner_core::FlowSource) -> FlowSource {
+    FlowSource {
+        name: source.name.clone(),
+        yaml: source.yaml.clone(),
+        resolve_json: source.resolve_json.clone(),
+        resolve_summary_json: source.resolve_summary_json.clone(),
+        strict_templating: source.strict_templating,
+    }
+}
+
+/// Loads the flow at `path` and the flows it calls, planning each on one
+/// fresh instance of `runner` (which keeps them loaded for the run).
+fn plan_set(
     runner: &RunnerComponent,
     path: &Path,
+    strict_templating: Option<bool>,
     state: StateCtx,
-) -> Result<(RunnerInstance, FlowSource, FlowPlan), Failure> {
-    let source = load_flow(path).map_err(|e| Failure::Invalid(e.into()))?;
-    let source = FlowSource {
-        name: source.name,
-        yaml: source.yaml,
-        resolve_json: source.resolve_json,
-    };
+) -> Result<(RunnerInstance, FlowSet<FlowPlan>), Failure> {
     let mut instance = runner
         .instantiate(Vec::new(), state)
         .map_err(|e| Failure::Internal(e.into()))?;
-    let plan = instance
-        .plan(&source)
-        .map_err(|trap| {
-            Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
-        })?
-        .map_err(Failure::InvalidFlow)?;
-    Ok((instance, source, plan))
+    let set = compose::load_flow_set(
+        path,
+        strict_templating,
+        |source| {
+            instance
+                .plan(&to_wit_source(source))
+                .map_err(|trap| {
+                    Failure::Internal(
+                        anyhow::Error::from(trap).context("the runner component trapped"),
+                    )
+                })?
+                .map_err(Failure::InvalidFlow)
+        },
+        |plan| plan.calls.clone(),
+        |plan| plan.id.clone(),
+    )?;
+    Ok((instance, set))
 }
 
-/// Runs a planned flow `repeat` times on one instance, stopping at a failure.
-fn run_repeatedly(
-    instance: &mut RunnerInstance,
+/// A run request for a planned flow.
+fn request(
     flow: FlowSource,
+    library: Vec<FlowSource>,
     entry_json: &str,
     bindings: Vec<SlotBinding>,
     settings: &RunSettings,
-    repeat: u32,
-) -> Vec<Result<String, Failure>> {
-    let mut outputs = Vec::new();
-    for _ in 0..repeat {
-        let output = run(
-            instance,
-            flow.clone(),
-            entry_json,
-            bindings.clone(),
-            settings,
-        );
-        let failed = output.is_err();
-        outputs.push(output);
-        if failed {
-            break;
-        }
-    }
-    outputs
-}
-
-/// Runs a planned flow on `instance`.
-fn run(
-    instance: &mut RunnerInstance,
-    flow: FlowSource,
-    entry_json: &str,
-    bindings: Vec<SlotBinding>,
-    settings: &RunSettings,
-) -> Result<String, Failure> {
-    let request = RunRequest {
+) -> RunRequest {
+    RunRequest {
         flow,
         entry_json: entry_json.to_string(),
         bindings,
@@ -518,14 +621,38 @@ fn run(
             user: settings.user.clone(),
         },
         max_steps: settings.max_steps,
-        trace_id: trace_id(),
-    };
-    instance
-        .run(&request)
-        .map_err(|trap| {
-            Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
-        })?
-        .map_err(Failure::Flow)
+        trace_id: String::new(),
+        vars_json: if settings.vars.is_empty() {
+            String::new()
+        } else {
+            serde_json::Value::Object(settings.vars.clone()).to_string()
+        },
+        library,
+    }
+}
+
+/// Runs a planned flow `repeat` times on one instance, stopping at a failure.
+fn run_repeatedly(
+    instance: &mut RunnerInstance,
+    mut request: RunRequest,
+    repeat: u32,
+) -> Vec<Result<String, Failure>> {
+    let mut outputs = Vec::new();
+    for _ in 0..repeat {
+        request.trace_id = trace_id();
+        let output = instance
+            .run(&request)
+            .map_err(|trap| {
+                Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
+            })
+            .and_then(|r| r.map_err(Failure::Flow));
+        let failed = output.is_err();
+        outputs.push(output);
+        if failed {
+            break;
+        }
+    }
+    outputs
 }
 
 /// A run id for the envelope's `trace-id`: time and process, no randomness needed.

@@ -25,7 +25,7 @@ pub mod nodes;
 pub mod runner;
 pub mod state_store;
 
-pub use host::{Failure, Host, HostOptions, RunSettings, compose_file};
+pub use host::{CheckReport, Failure, Host, HostOptions, RunSettings, compose_file};
 
 /// Where the build put the runner component.
 pub const BUILT_RUNNER: &str = env!("GREENTIC_RUNNER_WASM");

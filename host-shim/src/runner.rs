@@ -25,20 +25,16 @@ pub use bindings::exports::greentic::runner::run::{
     ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, SlotBinding, Tenant,
 };
 
-/// Names of the node slots the runner world imports, in slot-number order.
-pub const SLOT_NAMES: [&str; 8] = [
-    "slot-a", "slot-b", "slot-c", "slot-d", "slot-e", "slot-f", "slot-g", "slot-h",
-];
+/// Number of node slots the runner world imports.
+pub const SLOT_COUNT: usize = compose::SLOT_COUNT;
 
-/// Number of node slots.
-pub const SLOT_COUNT: usize = SLOT_NAMES.len();
-
-/// What the runner's Store holds: WASI and the node slots of the current run.
+/// What the runner's Store holds: WASI, the node slots of the current run and
+/// the state context of its state-store import (the flows' own `state.get` /
+/// `state.set` for the bare runner; a composed flow's state import otherwise).
 pub struct RunnerState {
     wasi: WasiCtx,
     table: ResourceTable,
     slots: Vec<Option<NodeSlot>>,
-    /// State for a composed flow's state-store import (unused by a bare runner).
     state: StateCtx,
 }
 
@@ -100,17 +96,20 @@ impl RunnerComponent {
         let mut linker: Linker<RunnerState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let slots = match linking {
-            Linking::Slots => SLOT_NAMES.as_slice(),
+            Linking::Slots => {
+                state_store::add_to_linker(&mut linker)?;
+                SLOT_COUNT
+            }
             Linking::Composed { state } => {
                 if state {
                     state_store::add_to_linker(&mut linker)?;
                 }
-                &[]
+                0
             }
         };
-        for (slot, name) in slots.iter().enumerate() {
+        for slot in 0..slots {
             linker
-                .instance(&format!("greentic:runner/{name}@0.1.0"))?
+                .instance(&compose::slot_import(slot))?
                 .func_wrap(
                     "invoke",
                     move |mut store: StoreContextMut<'_, RunnerState>,
@@ -186,5 +185,10 @@ impl RunnerInstance {
     /// Puts node components into the slots (before `run`).
     pub fn set_slots(&mut self, slots: Vec<Option<NodeSlot>>) {
         self.store.data_mut().slots = slots;
+    }
+
+    /// Sets what the runner's state-store import acts on (before `run`).
+    pub fn set_state(&mut self, state: StateCtx) {
+        self.store.data_mut().state = state;
     }
 }

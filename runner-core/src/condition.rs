@@ -5,14 +5,18 @@
 //! or      := and ( "||" and )*
 //! and     := unary ( "&&" unary )*
 //! unary   := "!" unary | compare
-//! compare := operand ( ( "==" | "!=" | "<" | "<=" | ">" | ">=" ) operand )?
+//! compare := operand ( ( "==" | "!=" | "<" | "<=" | ">" | ">=" | "contains" ) operand )?
 //! operand := path | literal | "(" expr ")"
 //! path    := ident ( "." ident | "." digits | "[" digits "]" )*
 //! literal := number | "string" | 'string' | true | false | null
 //! ```
 //!
 //! Paths start at a root of the run context: `out` (this node's output),
-//! `entry`, `prev`, `node`, `state`. A missing path is `null`. `==`/`!=` compare
+//! `event` (its outcome: the output's `outcome`, else `on_success`-like on
+//! success and `on_error`-like on failure), `entry`, `in`, `prev`, `node`,
+//! `state`, `vars`, `parameters`, `now`. A missing path is `null`.
+//! `a contains b` is a case-insensitive substring test on strings, element
+//! membership on arrays and key presence on objects. `==`/`!=` compare
 //! JSON values (numbers by value, so `1 == 1.0`); `<`-style operators compare two
 //! numbers or two strings, anything else is an error. An operand on its own is
 //! tested for truthiness as in Handlebars' `{{#if}}`: `false`, `null`, `0`, `""`,
@@ -46,6 +50,9 @@ pub(crate) enum CompareOp {
     Le,
     Gt,
     Ge,
+    /// `a contains b`: substring (ASCII case-insensitive, as greentic-runner),
+    /// array element, or object key; false for anything else.
+    Contains,
 }
 
 impl Condition {
@@ -116,6 +123,14 @@ fn compare(a: &Value, op: CompareOp, b: &Value) -> Result<bool, String> {
     match op {
         CompareOp::Eq => Ok(json_eq(a, b)),
         CompareOp::Ne => Ok(!json_eq(a, b)),
+        CompareOp::Contains => Ok(match (a, b) {
+            (Value::String(hay), Value::String(needle)) => hay
+                .to_ascii_lowercase()
+                .contains(&needle.to_ascii_lowercase()),
+            (Value::Array(items), needle) => items.iter().any(|i| json_eq(i, needle)),
+            (Value::Object(map), Value::String(key)) => map.contains_key(key),
+            _ => false,
+        }),
         _ => {
             let ordering = match (a, b) {
                 (Value::Number(x), Value::Number(y)) => x
@@ -131,7 +146,7 @@ fn compare(a: &Value, op: CompareOp, b: &Value) -> Result<bool, String> {
                 CompareOp::Le => ordering.is_le(),
                 CompareOp::Gt => ordering.is_gt(),
                 CompareOp::Ge => ordering.is_ge(),
-                CompareOp::Eq | CompareOp::Ne => unreachable!(),
+                CompareOp::Eq | CompareOp::Ne | CompareOp::Contains => unreachable!(),
             })
         }
     }
@@ -192,6 +207,7 @@ impl Token {
                 CompareOp::Le => "<=",
                 CompareOp::Gt => ">",
                 CompareOp::Ge => ">=",
+                CompareOp::Contains => "contains",
             }
             .into(),
         }
@@ -314,7 +330,12 @@ impl Parser {
             return Ok(Condition::Not(Box::new(self.unary()?)));
         }
         let left = self.operand()?;
-        if let Some(Token::Op(op)) = self.peek().cloned() {
+        let op = match self.peek() {
+            Some(Token::Op(op)) => Some(*op),
+            Some(Token::Ident(word)) if word == "contains" => Some(CompareOp::Contains),
+            _ => None,
+        };
+        if let Some(op) = op {
             self.pos += 1;
             let right = self.operand()?;
             return Ok(Condition::Compare(Box::new(left), op, Box::new(right)));

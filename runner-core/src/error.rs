@@ -66,11 +66,13 @@ pub enum FlowError {
         /// What is wrong.
         message: String,
     },
-    /// The resolve sidecar is unusable.
-    #[error("{file}.resolve.json: {message}")]
+    /// A resolve sidecar is unusable.
+    #[error("{file}.{suffix}: {message}")]
     Sidecar {
         /// The flow's name.
         file: String,
+        /// Which sidecar: `resolve.json` or `resolve.summary.json`.
+        suffix: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -146,6 +148,27 @@ pub enum RunError {
         /// What is wrong with the output.
         message: String,
     },
+    /// A declared flow variable is `required` and has no value.
+    #[error("{file}: flow variable `{var}` is required (parameters.vars_init) and has no value; pass it with `--var {var}=…`")]
+    MissingVar {
+        /// The flow's name.
+        file: String,
+        /// The variable.
+        var: String,
+    },
+    /// A node the runner executes itself (`emit.*`, `var.set`, `state.*`,
+    /// `flow.call`, `flow.goto`) could not do its work.
+    #[error("{file}: node `{node}` ({kind}): {message}")]
+    Native {
+        /// The flow's name.
+        file: String,
+        /// The node.
+        node: String,
+        /// The native kind, e.g. `flow.call`.
+        kind: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A node's component has no slot to call it through.
     #[error("{file}: node `{node}`: {message}")]
     Binding {
@@ -168,7 +191,8 @@ impl RunError {
             | RunError::StepLimit { node, .. }
             | RunError::Node { node, .. }
             | RunError::NodeOutput { node, .. }
-            | RunError::Binding { node, .. } => Some(node),
+            | RunError::Binding { node, .. }
+            | RunError::Native { node, .. } => Some(node),
             _ => None,
         }
     }

@@ -17,8 +17,8 @@ pub const DEFAULT_MAX_STEPS: u32 = 1000;
 /// Operation used by `component.exec` when it names none.
 pub const DEFAULT_OPERATION: &str = "invoke";
 
-/// Top-level keys a flow may have. YGTC keys we do not interpret are accepted
-/// and ignored (`type`, `title`, ...); anything else is probably a typo.
+/// Top-level keys this runner reads. Any other top-level key is accepted, as
+/// greentic-flow accepts it: `x-*` keys silently, others with a note.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "id",
     "type",
@@ -33,19 +33,29 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "meta",
     "max_steps",
     "templating",
+    "slot_schema",
 ];
 
-/// Node keys besides the operation key. The ones in [`UNSUPPORTED_NODE_KEYS`]
-/// are YGTC keys this runner does not implement yet: they are refused rather
-/// than silently ignored.
-const NODE_KEYS: &[&str] = &[
-    "routing",
+/// Flow `type`s greentic-flow's compiler accepts.
+const FLOW_TYPES: &[&str] = &["messaging", "event", "events", "component-config", "job", "http"];
+
+/// Node keys besides the operation key that this runner interprets.
+const NODE_KEYS: &[&str] = &["routing", "retry", "timeout", "operation"];
+
+/// Node keys greentic-flow reserves that have no runtime meaning (in the peer
+/// runner either): accepted and ignored, with a note.
+const IGNORED_NODE_KEYS: &[&str] = &[
     "title",
     "description",
     "meta",
-    "retry",
-    "timeout",
+    "telemetry",
+    "output",
+    "annotations",
+    "conversational",
 ];
+
+/// YGTC node keys this runner does not implement: refused rather than ignored,
+/// because ignoring them would change what the flow does.
 const UNSUPPORTED_NODE_KEYS: &[&str] = &["when", "in_map", "out_map", "err_map"];
 
 /// Retry policy of a node for errors its component flags `retryable`.
@@ -83,8 +93,8 @@ impl RetryPolicy {
 }
 
 /// A flow as given to the runner: its YAML text, a name for messages and the
-/// optional resolve sidecar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// optional resolve sidecars.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FlowSource {
     /// Name used in messages, normally the flow file's path.
     pub name: String,
@@ -92,6 +102,11 @@ pub struct FlowSource {
     pub yaml: String,
     /// The `<flow file>.resolve.json` sidecar's text, if any.
     pub resolve_json: Option<String>,
+    /// The `<flow file>.resolve.summary.json` sidecar's text, if any (packc's
+    /// resolved form: `component_id`, `digest`, `source` per node).
+    pub resolve_summary_json: Option<String>,
+    /// Overrides the flow's `templating:` setting (`Some(true)` = strict).
+    pub strict_templating: Option<bool>,
 }
 
 /// Index of a node in [`Flow::nodes`].
@@ -107,29 +122,161 @@ pub struct Flow {
     pub(crate) nodes: Vec<Node>,
     pub(crate) max_steps: u32,
     pub(crate) templates: Templates,
+    /// The flow's `parameters` map (JSON), the `parameters` template root.
+    pub(crate) parameters: Json,
+    /// `parameters.vars_init`: declared flow variables.
+    pub(crate) vars_init: Vec<VarDecl>,
+    /// Template roots the flow reads that cost something to build per run.
+    pub(crate) needs: ContextNeeds,
+    /// Things accepted but ignored, or accepted with a doubt: one line each.
+    pub(crate) notes: Vec<String>,
+}
+
+/// One `parameters.vars_init` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct VarDecl {
+    pub(crate) name: String,
+    pub(crate) default: Option<Json>,
+    pub(crate) required: bool,
+}
+
+/// Which optional parts of the run context the flow's templates and
+/// conditions mention (found by a plain text search, so it may over-approximate).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ContextNeeds {
+    /// `in.*`
+    pub(crate) in_alias: bool,
+    /// `state.entry` / `state.input` / `state.nodes`
+    pub(crate) state_view: bool,
+    /// `now.*`
+    pub(crate) now: bool,
+    /// `….input…`: the entry gets its `input` alias.
+    pub(crate) entry_input: bool,
+}
+
+/// What a node does.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Calls a node component.
+    Component(ComponentCall),
+    /// Executed by the runner itself.
+    Native(Native),
+}
+
+/// A component call of a node.
+#[derive(Debug)]
+pub(crate) struct ComponentCall {
+    /// Reference as resolved from the flow and its sidecars.
+    pub(crate) reference: String,
+    pub(crate) operation: String,
+    /// `component_id` from the resolve summary, for lookup by id.
+    pub(crate) component_id: Option<String>,
+    /// `sha256:<hex>` the component's bytes must have.
+    pub(crate) digest: Option<String>,
+    /// `component.exec.config`, merged into the payload as `config`.
+    pub(crate) config: Option<InputTemplate>,
+}
+
+/// Node kinds the runner executes itself (no component involved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Native {
+    /// `emit.<kind>`: adds the payload to the run's egress.
+    Emit(String),
+    /// `var.set {name, value}`.
+    VarSet,
+    /// `state.get {key}`.
+    StateGet,
+    /// `state.set {key, value}`.
+    StateSet,
+    /// `flow.call {flow, input}`: runs another flow as a subroutine.
+    FlowCall,
+    /// `flow.goto {flow, node?, input?, max_redirects?}`: continues in another flow.
+    FlowGoto,
+}
+
+impl Native {
+    fn from_op_key(key: &str) -> Option<Native> {
+        Some(match key {
+            "var.set" => Native::VarSet,
+            "state.get" => Native::StateGet,
+            "state.set" => Native::StateSet,
+            "flow.call" => Native::FlowCall,
+            "flow.goto" => Native::FlowGoto,
+            _ => Native::Emit(key.strip_prefix("emit.").filter(|k| !k.is_empty())?.to_string()),
+        })
+    }
+}
+
+/// Native node kinds of the peer runner this runner does not execute; a node
+/// using one is refused with this reason.
+fn unsupported_native(key: &str) -> Option<&'static str> {
+    match key {
+        "session.wait" => Some("pausing a run is not supported by this runner yet"),
+        "provider.invoke" => Some("provider packs are not supported by this runner"),
+        "dw.agent" | "dw.agent_graph" | "sorla.call" | "operala.call" | "agentic.call"
+        | "telco-x.call" | "approval.call" | "a2a" => {
+            Some("remote/agent dispatch nodes are not supported by this runner")
+        }
+        _ => None,
+    }
 }
 
 /// One node of a flow.
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) id: String,
-    pub(crate) component: String,
-    pub(crate) operation: String,
+    /// The operation key as written (`component.exec`, `text`, `emit.log`, …).
+    pub(crate) op_key: String,
+    pub(crate) action: Action,
     pub(crate) input: InputTemplate,
+    /// `vars_out` in the payload: variables set from the node's output.
+    pub(crate) vars_out: Vec<(String, InputTemplate)>,
     pub(crate) routes: Vec<Route>,
+    /// Whether a failure of this node is routed rather than failing the run:
+    /// some route names `status: error` or an error event (`on_error`, …).
+    pub(crate) routes_errors: bool,
+    /// The `event` value on success when no `outcome` is given (the first of
+    /// `on_success`, `on_complete`, `on_submit` the routes mention).
+    pub(crate) success_event: &'static str,
+    /// The `event` value on failure (`on_error`, `on_cancel` or `on_timeout`).
+    pub(crate) error_event: &'static str,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout_ms: Option<u64>,
 }
 
-/// One routing entry. Routes are tried in order; the first whose condition
-/// holds is taken; if none holds, the flow ends. A node without `routing`
-/// gets one route to the next node in the file (none for the last node).
+impl Node {
+    /// The component call, for component nodes.
+    pub(crate) fn component(&self) -> Option<&ComponentCall> {
+        match &self.action {
+            Action::Component(c) => Some(c),
+            Action::Native(_) => None,
+        }
+    }
+}
+
+/// One routing entry. Routes are tried in order; the first that holds is
+/// taken; if none holds, the flow ends. A node without `routing` gets one
+/// route to the next node in the file (none for the last node).
 #[derive(Debug)]
 pub(crate) struct Route {
     /// `None` ends the flow (`out` / `reply`).
     pub(crate) to: Option<NodeIndex>,
-    pub(crate) condition: Option<(String, Condition)>,
+    pub(crate) when: RouteWhen,
 }
+
+/// When a route is taken.
+#[derive(Debug)]
+pub(crate) enum RouteWhen {
+    /// Always (if the node succeeded).
+    Always,
+    /// `condition:` holds (evaluated after the node, success or routed failure).
+    Condition(String, Condition),
+    /// `status: ok` (success) or `status: error` (failure).
+    Status(bool),
+}
+
+const ERROR_EVENTS: [&str; 3] = ["on_error", "on_cancel", "on_timeout"];
+const SUCCESS_EVENTS: [&str; 3] = ["on_success", "on_complete", "on_submit"];
 
 /// What a host needs to know to run a flow: which components to provide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +289,11 @@ pub struct FlowPlan {
     pub nodes: Vec<NodePlan>,
     /// Distinct component references, in first-use order.
     pub components: Vec<String>,
+    /// Ids of the flows this one calls (`flow.call`) or jumps to (`flow.goto`)
+    /// with a literal flow id, in first-use order.
+    pub calls: Vec<String>,
+    /// Notes about accepted-but-ignored or doubtful parts of the flow.
+    pub notes: Vec<String>,
 }
 
 /// One node in a [`FlowPlan`].
@@ -149,10 +301,15 @@ pub struct FlowPlan {
 pub struct NodePlan {
     /// Node id.
     pub id: String,
-    /// Component reference (bare name or path relative to the flow file).
+    /// Component reference (bare name, path relative to the flow file, or the
+    /// sidecar's source reference); empty for native nodes.
     pub component: String,
-    /// Operation passed to the component.
+    /// Operation passed to the component, or the native kind (`emit.log`, …).
     pub operation: String,
+    /// The resolve summary's `component_id`, if any.
+    pub component_id: Option<String>,
+    /// The resolve summary's `digest` (`sha256:<hex>`), if any.
+    pub digest: Option<String>,
 }
 
 impl Flow {
@@ -169,9 +326,20 @@ impl Flow {
     /// The plan: nodes and the distinct components they use.
     pub fn plan(&self) -> FlowPlan {
         let mut components: Vec<String> = Vec::new();
+        let mut calls: Vec<String> = Vec::new();
         for node in &self.nodes {
-            if !components.contains(&node.component) {
-                components.push(node.component.clone());
+            match &node.action {
+                Action::Component(c) if !components.contains(&c.reference) => {
+                    components.push(c.reference.clone())
+                }
+                Action::Native(Native::FlowCall | Native::FlowGoto) => {
+                    if let Some(id) = node.input.literal_field(&["flow", "flow_id"])
+                        && !calls.contains(&id)
+                    {
+                        calls.push(id);
+                    }
+                }
+                _ => {}
             }
         }
         FlowPlan {
@@ -180,28 +348,61 @@ impl Flow {
             nodes: self
                 .nodes
                 .iter()
-                .map(|n| NodePlan {
-                    id: n.id.clone(),
-                    component: n.component.clone(),
-                    operation: n.operation.clone(),
+                .map(|n| match &n.action {
+                    Action::Component(c) => NodePlan {
+                        id: n.id.clone(),
+                        component: c.reference.clone(),
+                        operation: c.operation.clone(),
+                        component_id: c.component_id.clone(),
+                        digest: c.digest.clone(),
+                    },
+                    Action::Native(_) => NodePlan {
+                        id: n.id.clone(),
+                        component: String::new(),
+                        operation: n.op_key.clone(),
+                        component_id: None,
+                        digest: None,
+                    },
                 })
                 .collect(),
             components,
+            calls,
+            notes: self.notes.clone(),
         }
     }
+
+    pub(crate) fn node_index(&self, id: &str) -> Option<NodeIndex> {
+        self.nodes.iter().position(|n| n.id == id).map(NodeIndex)
+    }
+}
+
+/// A resolved sidecar entry for one node.
+#[derive(Debug, Default, Clone)]
+struct Resolved {
+    reference: Option<String>,
+    component_id: Option<String>,
+    digest: Option<String>,
 }
 
 struct Loader<'a> {
     source: &'a FlowSource,
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a> Loader<'a> {
     fn new(source: &'a FlowSource) -> Self {
-        Loader { source }
+        Loader {
+            source,
+            notes: Default::default(),
+        }
     }
 
     fn file(&self) -> String {
         self.source.name.clone()
+    }
+
+    fn note(&self, text: String) {
+        self.notes.borrow_mut().push(text);
     }
 
     fn invalid(&self, node: Option<&str>, message: impl Into<String>) -> FlowError {
@@ -220,16 +421,11 @@ impl<'a> Loader<'a> {
         let Yaml::Mapping(top) = doc else {
             return Err(self.invalid(None, "a flow must be a YAML mapping with `id` and `nodes`"));
         };
+        self.refuse_legacy_document(&top)?;
         for key in top.keys() {
             let key = yaml::key_str(key);
-            if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
-                return Err(self.invalid(
-                    None,
-                    format!(
-                        "unknown top-level key `{key}` (known: {})",
-                        TOP_LEVEL_KEYS.join(", ")
-                    ),
-                ));
+            if !TOP_LEVEL_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+                self.note(format!("top-level key `{key}` is not used by this runner (ignored)"));
             }
         }
         // YGTC requires `id`; seed 001's example has none, so default to the file stem.
@@ -238,6 +434,15 @@ impl<'a> Loader<'a> {
             Some(_) => return Err(self.invalid(None, "`id` must be a non-empty string")),
             None => default_flow_id(&self.source.name),
         };
+        match yaml::get(&top, "type") {
+            None => {}
+            Some(Yaml::String(t)) if FLOW_TYPES.contains(&t.as_str()) => {}
+            Some(Yaml::String(t)) => self.note(format!(
+                "flow type `{t}` is not one greentic-flow compiles ({}); running it anyway",
+                FLOW_TYPES.join(", ")
+            )),
+            Some(_) => return Err(self.invalid(None, "`type` must be a string")),
+        }
         if let Some(v) = yaml::get(&top, "schema_version")
             && v.as_u64() != Some(2)
         {
@@ -251,7 +456,7 @@ impl<'a> Loader<'a> {
                 .ok_or_else(|| self.invalid(None, "`max_steps` must be a positive integer"))?
                 as u32,
         };
-        let strict = match yaml::get(&top, "templating").map(|v| v.as_str()) {
+        let flow_strict = match yaml::get(&top, "templating").map(|v| v.as_str()) {
             None | Some(Some("strict")) => true,
             Some(Some("lenient")) => false,
             Some(_) => {
@@ -260,13 +465,22 @@ impl<'a> Loader<'a> {
                 );
             }
         };
+        let strict = self.source.strict_templating.unwrap_or(flow_strict);
+        let parameters = match yaml::get(&top, "parameters") {
+            None | Some(Yaml::Null) => Json::Object(Default::default()),
+            Some(p @ Yaml::Mapping(_)) => {
+                yaml::to_json(p, "parameters").map_err(|e| self.invalid(None, e))?
+            }
+            Some(_) => return Err(self.invalid(None, "`parameters` must be a mapping")),
+        };
+        let vars_init = self.vars_init(&parameters)?;
         let Some(Yaml::Mapping(nodes)) = yaml::get(&top, "nodes") else {
             return Err(self.invalid(None, "missing `nodes` (a mapping of node id to node)"));
         };
         if nodes.is_empty() {
             return Err(self.invalid(None, "`nodes` is empty"));
         }
-        let sidecar = self.sidecar()?;
+        let sidecar = self.sidecars()?;
 
         // First pass: ids, so routing can refer to nodes defined later.
         let mut index = HashMap::new();
@@ -297,6 +511,8 @@ impl<'a> Loader<'a> {
         }
 
         let start = self.start(&top, &index, &ids)?;
+        let needs = templates.needs();
+        let notes = self.notes.take();
         Ok(Flow {
             name: self.source.name.clone(),
             id,
@@ -304,7 +520,73 @@ impl<'a> Loader<'a> {
             nodes: built,
             max_steps,
             templates,
+            parameters,
+            vars_init,
+            needs,
+            notes,
         })
+    }
+
+    /// Older greentic dialects that greentic-flow no longer accepts: refused
+    /// with one message naming the dialect and the v2 spelling.
+    fn refuse_legacy_document(&self, top: &Mapping) -> Result<(), FlowError> {
+        if let Some(Yaml::Sequence(_)) = yaml::get(top, "nodes") {
+            let edges = if yaml::get(top, "edges").is_some() { " with `edges`" } else { "" };
+            return Err(self.invalid(
+                None,
+                format!("this is a list-of-nodes flow{edges}, an older greentic dialect; YGTC v2 writes `nodes:` as a mapping of node id to node, with each node's `routing: [{{to: <node>}}]` in place of `edges`"),
+            ));
+        }
+        if let Some(Yaml::Mapping(nodes)) = yaml::get(top, "nodes") {
+            for (id, body) in nodes {
+                let Yaml::Mapping(body) = body else { continue };
+                let legacy: Vec<&str> = ["routes", "assign"]
+                    .into_iter()
+                    .filter(|k| yaml::get(body, k).is_some())
+                    .collect();
+                if !legacy.is_empty() {
+                    let start = if yaml::get(top, "in").is_some() {
+                        ", and top-level `in: <node>` is `start: <node>`"
+                    } else {
+                        ""
+                    };
+                    return Err(self.invalid(
+                        Some(&yaml::key_str(id)),
+                        format!(
+                            "{} belong(s) to the older greentic-messaging dialect (`routes:`/`assign:`), which greentic-flow no longer accepts; in YGTC v2 `routes: [a]` is `routing: [{{to: a}}]`, `routes: [end]` is `routing: out`{start}, and `assign:` has no v2 equivalent (use `vars_out`)",
+                            legacy.iter().map(|k| format!("`{k}:`")).collect::<Vec<_>>().join(" and ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn vars_init(&self, parameters: &Json) -> Result<Vec<VarDecl>, FlowError> {
+        let Some(init) = parameters.get("vars_init") else {
+            return Ok(Vec::new());
+        };
+        let Json::Object(init) = init else {
+            return Err(self.invalid(None, "`parameters.vars_init` must be a mapping of variable name to `{type, default, required}`"));
+        };
+        let mut decls = Vec::new();
+        for (name, decl) in init {
+            let (default, required) = match decl {
+                Json::Object(d) => (
+                    d.get("default").cloned(),
+                    d.get("required").and_then(Json::as_bool).unwrap_or(false),
+                ),
+                // A bare value is its default.
+                other => (Some(other.clone()), false),
+            };
+            decls.push(VarDecl {
+                name: name.clone(),
+                default,
+                required,
+            });
+        }
+        Ok(decls)
     }
 
     fn start(
@@ -318,7 +600,8 @@ impl<'a> Loader<'a> {
             (None, Some(Yaml::Mapping(eps))) if yaml::get(eps, "default").is_some() => {
                 (yaml::get(eps, "default").unwrap(), "`entrypoints.default`")
             }
-            _ => return Ok(index[&ids[0]]),
+            // greentic-flow: a node named `in` is the default start.
+            _ => return Ok(index.get("in").copied().unwrap_or(index[&ids[0]])),
         };
         let Yaml::String(name) = named else {
             return Err(self.invalid(None, format!("{origin} must be a node id")));
@@ -340,24 +623,33 @@ impl<'a> Loader<'a> {
         body: &Yaml,
         next: Option<NodeIndex>,
         index: &HashMap<String, NodeIndex>,
-        sidecar: &HashMap<String, String>,
+        sidecar: &HashMap<String, Resolved>,
         templates: &mut Templates,
     ) -> Result<Node, FlowError> {
         let Yaml::Mapping(body) = body else {
             return Err(self.invalid(Some(id), "a node must be a mapping with one operation key"));
         };
         let mut op_keys = Vec::new();
+        let mut ignored = Vec::new();
         for key in body.keys() {
             let key = yaml::key_str(key);
             if UNSUPPORTED_NODE_KEYS.contains(&key.as_str()) {
                 return Err(self.invalid(
                     Some(id),
-                    format!("`{key}` is not supported by this runner yet"),
+                    format!("`{key}` is not supported by this runner (greentic-runner does not apply it either); remove it or express it with routing conditions"),
                 ));
             }
-            if !NODE_KEYS.contains(&key.as_str()) {
+            if IGNORED_NODE_KEYS.contains(&key.as_str()) {
+                ignored.push(key);
+            } else if !NODE_KEYS.contains(&key.as_str()) {
                 op_keys.push(key);
             }
+        }
+        if !ignored.is_empty() {
+            self.note(format!(
+                "node `{id}`: {} ignored (no runtime meaning)",
+                ignored.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ));
         }
         let op_key = match op_keys.as_slice() {
             [one] => one.clone(),
@@ -371,57 +663,49 @@ impl<'a> Loader<'a> {
                 return Err(self.invalid(
                     Some(id),
                     format!(
-                        "more than one operation key: {}",
+                        "more than one operation key: {} (a node has exactly one; the others may be `routing`, `retry`, `timeout`, `operation` and the ignored {})",
                         many.iter()
                             .map(|k| format!("`{k}`"))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", "),
+                        IGNORED_NODE_KEYS.join(", ")
                     ),
                 ));
             }
         };
         let op_value = yaml::get(body, &op_key).unwrap();
+        // The sibling `operation:` key names the component operation.
+        let sibling_operation = match yaml::get(body, "operation") {
+            None => None,
+            Some(Yaml::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(_) => return Err(self.invalid(Some(id), "`operation` must be a non-empty string")),
+        };
+        if let Some(reason) = unsupported_native(&op_key) {
+            return Err(self.invalid(
+                Some(id),
+                format!("`{op_key}` is a native node of greentic-runner: {reason}"),
+            ));
+        }
+        if matches!(op_key.as_str(), "mcp" | "mcp.exec" | "questions" | "template")
+            || op_key.starts_with("mcp:")
+        {
+            self.note(format!(
+                "node `{id}`: `{op_key}` is executed natively by greentic-runner/greentic-flow; here it calls a component"
+            ));
+        }
 
-        let (component, operation, input) = if op_key == "component.exec" {
-            let Yaml::Mapping(exec) = op_value else {
-                return Err(self.invalid(
-                    Some(id),
-                    "`component.exec` must be a mapping with `component`, `operation`, `input`",
-                ));
+        let (action, input) = if op_key == "component.exec" {
+            let (call, input) = self.component_exec(id, op_value, sibling_operation, sidecar, templates)?;
+            (Action::Component(call), input)
+        } else if let Some(native) = Native::from_op_key(&op_key) {
+            let input = match op_value {
+                Yaml::Null => Yaml::Mapping(Mapping::new()),
+                other => other.clone(),
             };
-            for key in exec.keys() {
-                let key = yaml::key_str(key);
-                if !["component", "operation", "input"].contains(&key.as_str()) {
-                    return Err(
-                        self.invalid(Some(id), format!("unknown key `{key}` in `component.exec`"))
-                    );
-                }
-            }
-            let component = match yaml::get(exec, "component") {
-                Some(Yaml::String(s)) if !s.is_empty() => s.clone(),
-                _ => {
-                    return Err(self.invalid(
-                        Some(id),
-                        "`component.exec.component` must be a non-empty string",
-                    ));
-                }
-            };
-            let operation = match yaml::get(exec, "operation") {
-                None => DEFAULT_OPERATION.to_string(),
-                Some(Yaml::String(s)) if !s.is_empty() => s.clone(),
-                Some(_) => {
-                    return Err(
-                        self.invalid(Some(id), "`component.exec.operation` must be a string")
-                    );
-                }
-            };
-            let input = yaml::get(exec, "input")
-                .cloned()
-                .unwrap_or(Yaml::Mapping(Mapping::new()));
-            (component, operation, input)
+            (Action::Native(native), input)
         } else {
             // `<op>: {input…}`; the greentic-flow v2 authoring shape `<op>: {input: {…}}`
-            // is unwrapped. The component comes from the sidecar, else it is named like the op.
+            // is unwrapped. The component comes from the sidecars, else it is named like the op.
             let input = match op_value {
                 Yaml::Mapping(m) if m.len() == 1 && yaml::get(m, "input").is_some() => {
                     yaml::get(m, "input").unwrap().clone()
@@ -429,18 +713,64 @@ impl<'a> Loader<'a> {
                 Yaml::Null => Yaml::Mapping(Mapping::new()),
                 other => other.clone(),
             };
-            let component = sidecar.get(id).cloned().unwrap_or_else(|| op_key.clone());
-            (component, op_key.clone(), input)
+            let resolved = sidecar.get(id).cloned().unwrap_or_default();
+            let reference = resolved
+                .reference
+                .or_else(|| resolved.component_id.clone())
+                .unwrap_or_else(|| op_key.clone());
+            let call = ComponentCall {
+                reference,
+                operation: sibling_operation.unwrap_or_else(|| op_key.clone()),
+                component_id: resolved.component_id,
+                digest: resolved.digest,
+                config: None,
+            };
+            (Action::Component(call), input)
         };
 
-        let input = yaml::to_json(&input, "input").map_err(|e| self.invalid(Some(id), e))?;
+        let mut input = yaml::to_json(&input, "input").map_err(|e| self.invalid(Some(id), e))?;
+        // `vars_out` inside the payload: the runner's, never sent to the component.
+        let mut vars_out = Vec::new();
+        if let Json::Object(map) = &mut input
+            && let Some(spec) = map.remove("vars_out")
+        {
+            let Json::Object(spec) = spec else {
+                return Err(self.invalid(Some(id), "`vars_out` must map variable names to templates"));
+            };
+            for (name, template) in spec {
+                let compiled = templates.compile(id, &format!("vars_out.{name}"), &template)?;
+                vars_out.push((name, compiled));
+            }
+        }
         let input = templates.compile(id, "input", &input)?;
-        let routes = self.routes(id, body, index)?.unwrap_or_else(|| {
+        let routes = self.routes(id, body, index)?;
+        for route in routes.iter().flatten() {
+            if let RouteWhen::Condition(text, _) = &route.when {
+                templates.note_text(text);
+            }
+        }
+        let routes = routes.unwrap_or_else(|| {
             vec![Route {
                 to: next,
-                condition: None,
+                when: RouteWhen::Always,
             }]
         });
+        let mentions = |event: &str| {
+            routes.iter().any(|r| match &r.when {
+                RouteWhen::Condition(text, _) => text.contains(event),
+                _ => false,
+            })
+        };
+        let routes_errors = routes.iter().any(|r| matches!(r.when, RouteWhen::Status(false)))
+            || ERROR_EVENTS.iter().any(|e| mentions(e));
+        let success_event = SUCCESS_EVENTS
+            .into_iter()
+            .find(|e| mentions(e))
+            .unwrap_or(SUCCESS_EVENTS[0]);
+        let error_event = ERROR_EVENTS
+            .into_iter()
+            .find(|e| mentions(e))
+            .unwrap_or(ERROR_EVENTS[0]);
         let retry = self.retry(id, yaml::get(body, "retry"))?;
         let timeout_ms = yaml::get(body, "timeout")
             .map(|v| parse_duration_ms(v).ok_or_else(|| {
@@ -449,13 +779,104 @@ impl<'a> Loader<'a> {
             .transpose()?;
         Ok(Node {
             id: id.to_string(),
-            component,
-            operation,
+            op_key,
+            action,
             input,
+            vars_out,
             routes,
+            routes_errors,
+            success_event,
+            error_event,
             retry,
             timeout_ms,
         })
+    }
+
+    /// `component.exec: {component|component_ref, operation|op, input, config}`.
+    fn component_exec(
+        &self,
+        id: &str,
+        value: &Yaml,
+        sibling_operation: Option<String>,
+        sidecar: &HashMap<String, Resolved>,
+        templates: &mut Templates,
+    ) -> Result<(ComponentCall, Yaml), FlowError> {
+        let Yaml::Mapping(exec) = value else {
+            return Err(self.invalid(
+                Some(id),
+                "`component.exec` must be a mapping with `component`, `operation`, `input`",
+            ));
+        };
+        let string = |keys: &[&str]| -> Result<Option<String>, FlowError> {
+            let found: Vec<(&str, &Yaml)> = keys
+                .iter()
+                .filter_map(|k| yaml::get(exec, k).map(|v| (*k, v)))
+                .collect();
+            match found.as_slice() {
+                [] => Ok(None),
+                [(_, Yaml::String(s))] if !s.is_empty() => Ok(Some(s.clone())),
+                [(k, _)] => Err(self.invalid(
+                    Some(id),
+                    format!("`component.exec.{k}` must be a non-empty string"),
+                )),
+                _ => Err(self.invalid(
+                    Some(id),
+                    format!(
+                        "`component.exec` has both {}; give one",
+                        keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
+                    ),
+                )),
+            }
+        };
+        let known = ["component", "component_ref", "operation", "op", "input", "config"];
+        let extra: Vec<String> = exec
+            .keys()
+            .map(yaml::key_str)
+            .filter(|k| !known.contains(&k.as_str()))
+            .collect();
+        if !extra.is_empty() {
+            self.note(format!(
+                "node `{id}`: `component.exec` keys {} ignored",
+                extra.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let resolved = sidecar.get(id).cloned().unwrap_or_default();
+        let reference = match string(&["component", "component_ref"])? {
+            Some(r) => r,
+            None => resolved
+                .reference
+                .clone()
+                .or_else(|| resolved.component_id.clone())
+                .ok_or_else(|| {
+                    self.invalid(
+                        Some(id),
+                        "`component.exec` names no `component` and the resolve sidecars do not either",
+                    )
+                })?,
+        };
+        let operation = string(&["operation", "op"])?
+            .or(sibling_operation)
+            .unwrap_or_else(|| DEFAULT_OPERATION.to_string());
+        let input = yaml::get(exec, "input")
+            .cloned()
+            .unwrap_or(Yaml::Mapping(Mapping::new()));
+        let config = match yaml::get(exec, "config") {
+            None | Some(Yaml::Null) => None,
+            Some(c) => {
+                let c = yaml::to_json(c, "config").map_err(|e| self.invalid(Some(id), e))?;
+                Some(templates.compile(id, "config", &c)?)
+            }
+        };
+        Ok((
+            ComponentCall {
+                reference,
+                operation,
+                component_id: resolved.component_id,
+                digest: resolved.digest,
+                config,
+            },
+            input,
+        ))
     }
 
     fn routes(
@@ -469,7 +890,7 @@ impl<'a> Loader<'a> {
             Some(Yaml::String(s)) if s == "out" || s == "reply" => {
                 return Ok(Some(vec![Route {
                     to: None,
-                    condition: None,
+                    when: RouteWhen::Always,
                 }]));
             }
             Some(Yaml::String(s)) => {
@@ -497,7 +918,7 @@ impl<'a> Loader<'a> {
             };
             let mut to = None;
             let mut terminal = false;
-            let mut condition = None;
+            let mut when = RouteWhen::Always;
             for (key, value) in entry {
                 match (yaml::key_str(key).as_str(), value) {
                     ("to", Yaml::String(target)) => to = Some(target.clone()),
@@ -511,21 +932,31 @@ impl<'a> Loader<'a> {
                         })?;
                         let mut roots = Vec::new();
                         parsed.roots(&mut roots);
-                        if let Some(bad) = roots.iter().find(|r| {
-                            !["out", "entry", "prev", "node", "state"].contains(&r.as_str())
-                        }) {
+                        if let Some(bad) = roots.iter().find(|r| !CONDITION_ROOTS.contains(&r.as_str())) {
                             return Err(self.invalid(
                                 Some(id),
-                                format!("routing entry {i}: condition `{text}` reads `{bad}`; paths start at out, entry, prev, node or state"),
+                                format!("routing entry {i}: condition `{text}` reads `{bad}`; paths start at {}", CONDITION_ROOTS.join(", ")),
                             ));
                         }
-                        condition = Some((text.clone(), parsed));
+                        when = RouteWhen::Condition(text.clone(), parsed);
                     }
-                    ("status", _) => {
-                        return Err(self.invalid(Some(id), format!("routing entry {i}: `status` routing is not supported by this runner yet")));
+                    ("status", Yaml::String(s)) => {
+                        when = RouteWhen::Status(match s.as_str() {
+                            "ok" | "success" => true,
+                            "error" | "failure" | "failed" => false,
+                            other => {
+                                return Err(self.invalid(Some(id), format!("routing entry {i}: `status: {other}`: use `ok` or `error`")));
+                            }
+                        });
+                    }
+                    ("next", _) => {
+                        return Err(self.invalid(Some(id), format!("routing entry {i}: `next:` is an older spelling that greentic-flow no longer accepts (and older runners ignored, ending the flow); YGTC v2 writes `to: <node>`")));
+                    }
+                    ("when", _) => {
+                        return Err(self.invalid(Some(id), format!("routing entry {i}: `when:` is not a YGTC v2 route key; write `condition: <expression>`")));
                     }
                     (other, _) => {
-                        return Err(self.invalid(Some(id), format!("routing entry {i}: unexpected `{other}` (expected `to`, `out`, `reply`, `condition`)")));
+                        return Err(self.invalid(Some(id), format!("routing entry {i}: unexpected `{other}` (expected `to`, `out`, `reply`, `condition`, `status`)")));
                     }
                 }
             }
@@ -561,10 +992,7 @@ impl<'a> Loader<'a> {
                     ));
                 }
             };
-            routes.push(Route {
-                to: target,
-                condition,
-            });
+            routes.push(Route { to: target, when });
         }
         Ok(Some(routes))
     }
@@ -602,17 +1030,35 @@ impl<'a> Loader<'a> {
         Ok(policy)
     }
 
-    /// Reads the resolve sidecar into node id -> component reference.
-    ///
-    /// Accepted shapes, per node: `"id": "comp"`, `"id": {"component": "comp"}`,
-    /// or greentic-flow's `"id": {"source": {"kind": "local", "path"|"ref": "comp"}}`;
+    /// Reads the resolve sidecars into node id -> resolved component: first
+    /// `<flow>.resolve.json`, then `<flow>.resolve.summary.json` on top (it adds
+    /// `component_id` and `digest`).
+    fn sidecars(&self) -> Result<HashMap<String, Resolved>, FlowError> {
+        let mut out = HashMap::new();
+        for (text, suffix) in [
+            (&self.source.resolve_json, "resolve.json"),
+            (&self.source.resolve_summary_json, "resolve.summary.json"),
+        ] {
+            if let Some(text) = text {
+                self.read_sidecar(text, suffix, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One sidecar. Accepted shapes, per node: `"id": "comp"`,
+    /// `"id": {"component": "comp"}`, or greentic-flow's
+    /// `"id": {"source": {"kind": …, "path"|"ref"|…: "…"}, "component_id"?, "digest"?}`;
     /// the map may be the whole document or its `nodes` field.
-    fn sidecar(&self) -> Result<HashMap<String, String>, FlowError> {
-        let Some(text) = &self.source.resolve_json else {
-            return Ok(HashMap::new());
-        };
+    fn read_sidecar(
+        &self,
+        text: &str,
+        suffix: &'static str,
+        out: &mut HashMap<String, Resolved>,
+    ) -> Result<(), FlowError> {
         let err = |message: String| FlowError::Sidecar {
             file: self.file(),
+            suffix,
             message,
         };
         let doc: Json =
@@ -626,37 +1072,76 @@ impl<'a> Loader<'a> {
                 "expected an object mapping node ids to components".into()
             ));
         };
-        let mut out = HashMap::new();
         for (id, entry) in nodes {
             if id == "schema_version" || id == "flow" {
                 continue;
             }
-            let component = match entry {
-                Json::String(s) => Some(s.clone()),
-                Json::Object(o) => match (o.get("component"), o.get("source")) {
-                    (Some(Json::String(s)), _) => Some(s.clone()),
-                    (_, Some(Json::Object(src))) => {
-                        let kind = src.get("kind").and_then(Json::as_str).unwrap_or("local");
-                        if !["local", "file", "path"].contains(&kind) {
+            let resolved = out.entry(id.clone()).or_insert_with(Resolved::default);
+            match entry {
+                Json::String(s) => resolved.reference = Some(s.clone()),
+                Json::Object(o) => {
+                    if let Some(Json::String(s)) = o.get("component") {
+                        resolved.reference = Some(s.clone());
+                    }
+                    if let Some(Json::Object(src)) = o.get("source") {
+                        let reference = ["path", "ref", "reference", "uri", "url"]
+                            .iter()
+                            .find_map(|k| src.get(*k).and_then(Json::as_str));
+                        match reference {
+                            Some(r) => {
+                                resolved.reference = Some(r.strip_prefix("file://").unwrap_or(r).to_string())
+                            }
+                            None => {
+                                return Err(err(format!(
+                                    "node `{id}`: `source` has no `path` or `ref`"
+                                )));
+                            }
+                        }
+                    }
+                    if let Some(Json::String(cid)) = o.get("component_id") {
+                        resolved.component_id = Some(cid.clone());
+                    }
+                    if let Some(Json::String(digest)) = o.get("digest") {
+                        if !valid_digest(digest) {
                             return Err(err(format!(
-                                "node `{id}`: source kind `{kind}` is not supported (only local files)"
+                                "node `{id}`: digest `{digest}` is not `sha256:<64 hex digits>`"
                             )));
                         }
-                        src.get("path")
-                            .or_else(|| src.get("ref"))
-                            .and_then(Json::as_str)
-                            .map(str::to_string)
+                        resolved.digest = Some(digest.to_ascii_lowercase());
                     }
-                    _ => None,
-                },
-                _ => None,
-            };
-            let component = component
-                .ok_or_else(|| err(format!("node `{id}`: expected a component name, path, or {{\"source\": {{\"path\": …}}}}")))?;
-            out.insert(id.clone(), component);
+                    if resolved.reference.is_none() && resolved.component_id.is_none() {
+                        return Err(err(format!("node `{id}`: expected a component name, `component_id`, or {{\"source\": {{\"path\": …}}}}")));
+                    }
+                }
+                _ => {
+                    return Err(err(format!(
+                        "node `{id}`: expected a component name or an object"
+                    )));
+                }
+            }
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// Roots a routing condition may read.
+pub(crate) const CONDITION_ROOTS: &[&str] = &[
+    "out",
+    "entry",
+    "in",
+    "prev",
+    "node",
+    "state",
+    "vars",
+    "now",
+    "parameters",
+    "event",
+];
+
+fn valid_digest(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// `500` (ms), `"500ms"`, `"2s"`, `"1m"`.
@@ -688,6 +1173,8 @@ fn default_flow_id(name: &str) -> String {
     }
 }
 
+/// Node ids: `[A-Za-z_][A-Za-z0-9_-]*`, so `node.<id>.x` is always a path
+/// (no corpus flow uses anything else).
 fn valid_node_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -17,27 +17,37 @@ mod bindings {
 
 use bindings::exports::greentic::runner::run as wit;
 use bindings::greentic::component::node::{InvocationEnvelope, InvocationResult, NodeError};
+use bindings::greentic::state::state_store;
 use bindings::greentic::types_core::core::TenantCtx;
 
 struct Runner;
 
 bindings::export!(Runner with_types_in bindings);
 
+/// How many loaded flows an instance keeps (a flow and the flows it calls).
+const FLOW_CACHE: usize = 32;
+
 thread_local! {
-    /// The last flow loaded: hosts call `plan` then `run` (and run a flow many
-    /// times), so re-parsing and re-compiling its templates each time is waste.
-    static LAST_FLOW: RefCell<Option<(FlowSource, Rc<Flow>)>> = const { RefCell::new(None) };
+    /// Flows loaded lately: hosts call `plan` then `run` (and run a flow many
+    /// times, with the same library), so re-parsing and re-compiling templates
+    /// each time is waste. Most recent last.
+    static FLOWS: RefCell<Vec<(FlowSource, Arc<Flow>)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn load(source: FlowSource) -> Result<Rc<Flow>, FlowError> {
-    LAST_FLOW.with(|cell| {
-        if let Some((cached, flow)) = &*cell.borrow() {
-            if *cached == source {
-                return Ok(flow.clone());
-            }
+fn load(source: FlowSource) -> Result<Arc<Flow>, FlowError> {
+    FLOWS.with(|cell| {
+        let mut flows = cell.borrow_mut();
+        if let Some(at) = flows.iter().position(|(cached, _)| *cached == source) {
+            let hit = flows.remove(at);
+            let flow = hit.1.clone();
+            flows.push(hit);
+            return Ok(flow);
         }
-        let flow = Rc::new(Flow::load(&source)?);
-        *cell.borrow_mut() = Some((source, flow.clone()));
+        let flow = Arc::new(Flow::load(&source)?);
+        if flows.len() == FLOW_CACHE {
+            flows.remove(0);
+        }
+        flows.push((source, flow.clone()));
         Ok(flow)
     })
 }
@@ -47,6 +57,8 @@ fn source(flow: wit::FlowSource) -> FlowSource {
         name: flow.name,
         yaml: flow.yaml,
         resolve_json: flow.resolve_json,
+        resolve_summary_json: flow.resolve_summary_json,
+        strict_templating: flow.strict_templating,
     }
 }
 
@@ -65,15 +77,32 @@ impl wit::Guest for Runner {
                     id: n.id,
                     component: n.component,
                     operation: n.operation,
+                    component_id: n.component_id,
+                    digest: n.digest,
                 })
                 .collect(),
             components: plan.components,
+            calls: plan.calls,
+            notes: plan.notes,
         })
     }
 
     fn run(request: wit::RunRequest) -> Result<String, wit::RunError> {
         let flow = load(source(request.flow)).map_err(|e| to_wit(RunError::Flow(e)))?;
         let entry = crate::parse_entry(&request.entry_json).map_err(to_wit)?;
+        let vars = match crate::parse_entry(&request.vars_json).map_err(to_wit)? {
+            Value::Object(vars) => vars,
+            other => {
+                return Err(to_wit(RunError::InvalidInput(format!(
+                    "flow variables must be a JSON object, got {other}"
+                ))));
+            }
+        };
+        let mut library = HashMap::new();
+        for source_flow in request.library {
+            let callee = load(source(source_flow)).map_err(|e| to_wit(RunError::Flow(e)))?;
+            library.insert(callee.id().to_string(), callee);
+        }
         let options = RunOptions {
             tenant: Tenant {
                 env: request.tenant.env,
@@ -82,6 +111,8 @@ impl wit::Guest for Runner {
                 user: request.tenant.user,
             },
             max_steps: request.max_steps,
+            vars,
+            library,
         };
         // No bindings: component i of the plan is in slot i, the layout `compose` builds.
         let bindings = if request.bindings.is_empty() {
@@ -108,25 +139,7 @@ struct Slots {
     trace_id: String,
 }
 
-macro_rules! call_slot {
-    ($slot:expr, $op:expr, $envelope:expr; $($n:literal => $module:ident),* $(,)?) => {
-        match $slot {
-            $($n => Some(bindings::greentic::runner::$module::invoke($op, $envelope)),)*
-            _ => None,
-        }
-    };
-}
-
-fn invoke_slot(
-    slot: u32,
-    op: &str,
-    envelope: &InvocationEnvelope,
-) -> Option<Result<InvocationResult, NodeError>> {
-    call_slot!(slot, op, envelope;
-        0 => slot_a, 1 => slot_b, 2 => slot_c, 3 => slot_d,
-        4 => slot_e, 5 => slot_f, 6 => slot_g, 7 => slot_h,
-    )
-}
+include!(concat!(env!("OUT_DIR"), "/slot_dispatch.rs"));
 
 /// Unix ms `timeout_ms` from now: the envelope's absolute `deadline-ms`.
 fn deadline_after(timeout_ms: u64) -> u64 {
@@ -137,7 +150,41 @@ fn deadline_after(timeout_ms: u64) -> u64 {
     now.saturating_add(timeout_ms).max(1)
 }
 
+/// Number of node slot imports (`wit/runner.wit`).
+const SLOT_COUNT: u32 = 64;
+
+/// Flow-level state goes to the runner's state-store import under
+/// `<flow id>:<key>`; the host scopes it to the run's tenant and refuses it to
+/// flows the profile gives no state. Values are stored as JSON text.
+fn flow_state_key(flow: &str, key: &str) -> String {
+    format!("{flow}:{key}")
+}
+
 impl NodeInvoker for Slots {
+    fn state_get(&mut self, flow: &str, key: &str) -> Result<Option<Value>, String> {
+        match state_store::read(&flow_state_key(flow, key), None) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("stored value of `{key}` is not JSON: {e}")),
+            Err(e) if e.code == "not-found" => Ok(None),
+            Err(e) => Err(format!("state store: [{}] {}", e.code, e.message)),
+        }
+    }
+
+    fn state_set(&mut self, flow: &str, key: &str, value: &Value) -> Result<(), String> {
+        state_store::write(&flow_state_key(flow, key), value.to_string().as_bytes(), None)
+            .map(|_| ())
+            .map_err(|e| format!("state store: [{}] {}", e.code, e.message))
+    }
+
+    fn log(&mut self, flow: &str, node: &str, payload: &Value) {
+        let text = match payload.get("message").or(payload.get("text")) {
+            Some(Value::String(s)) => s.clone(),
+            _ => payload.to_string(),
+        };
+        eprintln!("flow `{flow}` node `{node}`: {text}");
+    }
+
     fn before_retry(&mut self, call: &NodeCall<'_>, failure: &NodeFailure, delay_ms: u64) {
         if let NodeFailure::Error { code, message, .. } = failure {
             eprintln!(
@@ -177,8 +224,9 @@ impl NodeInvoker for Slots {
         };
         let result = invoke_slot(slot, call.operation, &envelope).ok_or_else(|| {
             NodeFailure::Unbound(format!(
-                "component `{}` is bound to slot {slot}, but the runner has 8 slots (0-7) only",
-                call.component
+                "component `{}` is bound to slot {slot}, but the runner has {} slots",
+                call.component,
+                SLOT_COUNT
             ))
         })?;
         match result {
@@ -188,9 +236,7 @@ impl NodeInvoker for Slots {
                 if result.ok {
                     Ok(output)
                 } else {
-                    Err(NodeFailure::BadOutput(format!(
-                        "component answered `ok = false` with output {output}"
-                    )))
+                    Err(NodeFailure::NotOk(output))
                 }
             }
             Err(e) => Err(NodeFailure::Error {
@@ -207,9 +253,11 @@ fn to_wit(err: RunError) -> wit::RunError {
     let kind = match &err {
         RunError::Flow(FlowError::Template(_)) | RunError::Template(_) => wit::ErrorKind::Template,
         RunError::Flow(_) => wit::ErrorKind::InvalidFlow,
-        RunError::InvalidInput(_) => wit::ErrorKind::InvalidInput,
+        RunError::InvalidInput(_) | RunError::MissingVar { .. } => wit::ErrorKind::InvalidInput,
         RunError::Condition { .. } | RunError::StepLimit { .. } => wit::ErrorKind::Routing,
-        RunError::Node { .. } | RunError::NodeOutput { .. } => wit::ErrorKind::Node,
+        RunError::Node { .. } | RunError::NodeOutput { .. } | RunError::Native { .. } => {
+            wit::ErrorKind::Node
+        }
         RunError::Binding { .. } => wit::ErrorKind::Binding,
     };
     let code = match &err {

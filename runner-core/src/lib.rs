@@ -17,7 +17,7 @@
 //! let source = FlowSource {
 //!     name: "hello.yaml".into(),
 //!     yaml: "id: hello\nnodes:\n  greet:\n    echo:\n      text: \"hi {{entry.name}}\"\n".into(),
-//!     resolve_json: None,
+//!     ..Default::default()
 //! };
 //! let flow = Flow::load(&source)?;
 //! let mut echo = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> { Ok(call.input.clone()) };
@@ -29,6 +29,7 @@
 
 mod cbor;
 mod condition;
+mod context;
 mod error;
 mod flow;
 #[cfg(target_arch = "wasm32")]
@@ -43,7 +44,9 @@ pub use flow::{
     DEFAULT_MAX_STEPS, DEFAULT_OPERATION, Flow, FlowPlan, FlowSource, MAX_RETRY_DELAY_MS, NodePlan,
     RetryPolicy,
 };
-pub use run::{NodeCall, NodeFailure, NodeInvoker, RunOptions, Tenant};
+pub use run::{
+    DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions, Tenant,
+};
 
 /// Parses the entry payload; an empty (or all-whitespace) text is `{}`.
 pub fn parse_entry(text: &str) -> Result<serde_json::Value, RunError> {

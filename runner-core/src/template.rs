@@ -22,6 +22,7 @@ use handlebars::{
 use serde_json::Value;
 
 use crate::error::TemplateError;
+use crate::flow::ContextNeeds;
 
 /// Name of the helper that serialises its argument as JSON; typed insertion
 /// renders `{{<TYPED_HELPER> path}}` and parses the result back.
@@ -56,11 +57,32 @@ pub(crate) enum InputTemplate {
     Object(Vec<(String, InputTemplate)>),
 }
 
+impl InputTemplate {
+    /// The literal string under the first of `keys` present in an object
+    /// template (e.g. a `flow.call`'s `flow` when it is not templated).
+    pub(crate) fn literal_field(&self, keys: &[&str]) -> Option<String> {
+        let InputTemplate::Object(entries) = self else {
+            return None;
+        };
+        keys.iter().find_map(|key| {
+            entries.iter().find_map(|(k, t)| match t {
+                InputTemplate::Literal(Value::String(s)) if k == key => Some(s.clone()),
+                _ => None,
+            })
+        })
+    }
+}
+
 /// The handlebars registry of one flow, with our settings.
 pub(crate) struct Templates {
     registry: Handlebars<'static>,
     file: String,
+    needs: ContextNeeds,
 }
+
+/// Name of the helper `{{default value fallback}}`: `value` unless it is
+/// missing, `null` or `""`. The Handlebars way to write Liquid's `| default:`.
+const DEFAULT_HELPER: &str = "default";
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,10 +98,29 @@ impl Templates {
         registry.set_strict_mode(strict);
         registry.register_escape_fn(handlebars::no_escape);
         registry.register_helper(TYPED_HELPER, Box::new(typed_value_helper));
+        registry.register_helper(DEFAULT_HELPER, Box::new(default_helper));
         Templates {
             registry,
             file: file.to_string(),
+            needs: ContextNeeds::default(),
         }
+    }
+
+    /// Context roots that cost something to build, as far as the templates and
+    /// conditions seen so far mention them.
+    pub(crate) fn needs(&self) -> ContextNeeds {
+        self.needs
+    }
+
+    /// Records the roots a template or condition text mentions.
+    pub(crate) fn note_text(&mut self, text: &str) {
+        let needs = &mut self.needs;
+        needs.in_alias |= mentions_root(text, "in");
+        needs.state_view |= ["state.entry", "state.input", "state.nodes"]
+            .iter()
+            .any(|r| text.contains(r));
+        needs.now |= mentions_root(text, "now");
+        needs.entry_input |= text.contains("input");
     }
 
     /// Compiles a node input tree. `field` is the path of `value` for messages.
@@ -113,6 +154,7 @@ impl Templates {
         field: &str,
         text: &str,
     ) -> Result<InputTemplate, TemplateError> {
+        self.note_text(text);
         let error = |reason: String| TemplateError {
             file: self.file.clone(),
             node: node.to_string(),
@@ -120,6 +162,11 @@ impl Templates {
             expr: text.to_string(),
             reason,
         };
+        if let Some(expr) = liquid_filter(text) {
+            return Err(error(format!(
+                "`{expr}` uses a `|` filter (Liquid/Jinja style), which Handlebars does not have; write `{{{{default x \"fallback\"}}}}` or `{{{{#if x}}}}{{{{x}}}}{{{{else}}}}fallback{{{{/if}}}}`"
+            )));
+        }
         let compiled = Template::compile(text).map_err(|e| {
             let at = e
                 .pos()
@@ -299,6 +346,69 @@ fn typed_value_helper(
         .map_err(|e| RenderError::from(RenderErrorReason::SerdeError(e)))?;
     out.write(&text)?;
     Ok(())
+}
+
+/// `{{default value fallback}}`: the value, unless it is missing, `null` or
+/// `""`, then the fallback. Written as text (strings as is, others as JSON).
+fn default_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let value = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex(DEFAULT_HELPER, 0))?;
+    let fallback = h
+        .param(1)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex(DEFAULT_HELPER, 1))?;
+    let chosen = match value.value() {
+        _ if value.is_value_missing() => fallback.value(),
+        Value::Null => fallback.value(),
+        Value::String(s) if s.is_empty() => fallback.value(),
+        v => v,
+    };
+    match chosen {
+        Value::String(s) => out.write(s)?,
+        Value::Null => {}
+        other => out.write(&other.to_string())?,
+    }
+    Ok(())
+}
+
+/// Whether `text` reads the root `name` (`name.` / `name[` / `{{name}}`, not
+/// as the tail of a longer name).
+fn mentions_root(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+            && matches!(after, Some('.' | '[' | '}' | ' '))
+    })
+}
+
+/// The first `{{…}}` expression of `text` that uses a `|` filter, Liquid or
+/// Jinja style (`{{x | default: 'd'}}`). Handlebars' own `|` (block params,
+/// `{{#each xs as |x|}}`) and `||` inside strings are not filters.
+fn liquid_filter(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let inner = &after[..close];
+        let body = inner.trim_start_matches(['{', '~', ' ']);
+        let has_filter = inner.contains('|')
+            && !inner.contains("||")
+            && !body.starts_with('#')
+            && !body.starts_with('!')
+            && !inner.contains(" as |");
+        if has_filter {
+            return Some(format!("{{{{{inner}}}}}"));
+        }
+        rest = &after[close + 2..];
+    }
+    None
 }
 
 fn describe_render_error(e: &RenderError) -> String {

@@ -7,7 +7,7 @@ fn source(yaml: &str) -> FlowSource {
     FlowSource {
         name: "flows/f.yaml".into(),
         yaml: yaml.into(),
-        resolve_json: None,
+        ..Default::default()
     }
 }
 
@@ -264,9 +264,13 @@ fn invalid_flows_are_explained() {
             "id: x\nmax_steps: 0\nnodes:\n  a:\n    echo: {}\n",
             "`max_steps` must be a positive integer",
         ),
-        ("id: x\nnodez: {}\n", "unknown top-level key `nodez`"),
+        ("id: x\nnodez: {}\n", "missing `nodes`"),
         (
             "id: x\nnodes:\n  a:\n    component.exec: { operation: x }\n",
+            "`component.exec` names no `component`",
+        ),
+        (
+            "id: x\nnodes:\n  a:\n    component.exec: { component: 7 }\n",
             "`component.exec.component` must be a non-empty string",
         ),
     ];
@@ -327,17 +331,15 @@ fn sidecar_resolves_components_for_op_nodes() {
     );
     assert_eq!(plan.components, vec!["fetcher", "./w.wasm", "other"]);
 
-    let oci = r#"{"nodes": {"a": {"source": {"kind": "oci", "ref": "ghcr.io/x"}}}}"#;
-    let err = Flow::load(&FlowSource {
+    // Any source kind is planned by its reference; the host resolves it.
+    let oci = r#"{"nodes": {"a": {"source": {"kind": "oci", "ref": "oci://ghcr.io/x/fetcher:1"}}}}"#;
+    let plan = Flow::load(&FlowSource {
         resolve_json: Some(oci.into()),
         ..source(yaml)
     })
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("source kind `oci` is not supported"),
-        "{err}"
-    );
+    .unwrap()
+    .plan();
+    assert_eq!(plan.nodes[0].component, "oci://ghcr.io/x/fetcher:1");
     let bad = Flow::load(&FlowSource {
         resolve_json: Some("{".into()),
         ..source(yaml)

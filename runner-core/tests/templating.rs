@@ -14,7 +14,7 @@ fn source(yaml: &str) -> FlowSource {
     FlowSource {
         name: "flow.yaml".into(),
         yaml: yaml.into(),
-        resolve_json: None,
+        ..Default::default()
     }
 }
 
@@ -193,7 +193,7 @@ nodes:
             team: Some("ops".into()),
             user: None,
         },
-        max_steps: None,
+        ..Default::default()
     };
     let out = flow(yaml).run(json!({}), &mut echo, &options).unwrap();
     assert_eq!(

@@ -30,6 +30,9 @@ pub use backend::StateBackend;
 use compose::policy::Grant;
 use scope::{GuestCtx, RunTenant};
 
+/// Namespace id of the flows' own state.
+pub const FLOWS_NAMESPACE: &str = "runner+flows";
+
 /// A node instance's view of the state store.
 pub struct StateCtx {
     store: Arc<dyn StateStore>,
@@ -55,6 +58,14 @@ impl StateCtx {
             grant,
             component: component_id.to_string(),
         }
+    }
+
+    /// The flows' own state (`state.get` / `state.set` nodes, through the
+    /// runner's import): one namespace for the flows of a run, keys
+    /// `<flow id>:<key>`. `+` cannot occur in a component id, so no component
+    /// can reach it.
+    pub fn for_flows(store: Arc<dyn StateStore>, tenant: RunTenant, grant: Grant) -> Self {
+        StateCtx::new(store, tenant, FLOWS_NAMESPACE, grant)
     }
 
     /// A context that grants nothing, for instances that have no state import.

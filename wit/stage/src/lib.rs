@@ -20,7 +20,29 @@ const GREENTIC_INTERFACES: (&str, &str) = ("greentic-interfaces", "1.2.0");
 const GREENTIC_INTERFACES_LEGACY: (&str, &str) = ("greentic-interfaces", "0.4.113");
 
 /// Greentic packages the runner world depends on, as named in `bundled-wit/`.
-const GREENTIC_DEPS: &[&str] = &["greentic-component-0.6.0", "greentic-types-core-0.6.0"];
+const GREENTIC_DEPS: &[&str] = &[
+    "greentic-component-0.6.0",
+    "greentic-types-core-0.6.0",
+    "greentic-state-1.0.0",
+    "greentic-interfaces-types-0.1.0",
+];
+
+/// Number of node slots the runner world imports (`wit/runner.wit`).
+pub const SLOT_COUNT: usize = 64;
+
+/// The name of node slot `index` (0-based): `slot-a` … `slot-z`, `slot-aa` …,
+/// bijective base 26, as `wit/runner.wit` spells them.
+pub fn slot_name(index: usize) -> String {
+    let mut letters = Vec::new();
+    let mut n = index + 1;
+    while n > 0 {
+        n -= 1;
+        letters.push(b'a' + (n % 26) as u8);
+        n /= 26;
+    }
+    letters.reverse();
+    format!("slot-{}", String::from_utf8(letters).expect("ascii"))
+}
 
 /// The repository's `wit/` folder (the source of truth for `greentic:runner`).
 pub fn runner_wit_dir() -> PathBuf {
@@ -146,4 +168,23 @@ pub fn watched_files() -> Vec<PathBuf> {
     let mut files = vec![runner_wit_dir().join("runner.wit")];
     files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"));
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_names_match_the_runner_world() {
+        assert_eq!(slot_name(0), "slot-a");
+        assert_eq!(slot_name(25), "slot-z");
+        assert_eq!(slot_name(26), "slot-aa");
+        let wit = fs::read_to_string(runner_wit_dir().join("runner.wit")).unwrap();
+        for i in 0..SLOT_COUNT {
+            let import = format!("  import {};\n", slot_name(i));
+            assert!(wit.contains(&import), "runner.wit lacks `{import}`");
+        }
+        let extra = format!("  import {};\n", slot_name(SLOT_COUNT));
+        assert!(!wit.contains(&extra), "runner.wit has more than {SLOT_COUNT} slots");
+    }
 }

@@ -1,0 +1,156 @@
+//! The run context templates and conditions read, one per flow invocation.
+//!
+//! Roots:
+//! - `entry`: the entry payload (`{}` if none). When the flow mentions
+//!   `input`, an entry object without an `input` field gets `input` = itself,
+//!   as greentic-runner aliases it (so `{{entry.input.text}}` works for a
+//!   bare message as well as for a wrapped one);
+//! - `in`: the same as `entry` (greentic-runner's alias);
+//! - `prev`: the previous node's output (`{}` for the first node);
+//! - `node.<id>`: outputs of the nodes executed so far (the latest, if a node ran twice);
+//! - `state`: a runner-made view of the run, never read from a store:
+//!   `{flow, node, step, visits, tenant: {env, tenant, team, user}}`, plus
+//!   greentic-runner's `entry`, `input` (both the entry) and
+//!   `nodes.<id>.{ok, payload}` when the flow mentions them;
+//! - `vars`: flow variables (`parameters.vars_init`, `var.set`, `vars_out`);
+//! - `parameters`: the flow's `parameters` map, read-only;
+//! - `now`: `{iso, epoch_ms, date}`, one instant per node (only built when mentioned);
+//! - in conditions only: `out` (the node's own output) and `event` (its outcome).
+//!
+//! All of it lives for one run only; nothing persists.
+
+use handlebars::Context;
+use serde_json::{Map, Value, json};
+
+use crate::flow::Flow;
+use crate::run::Tenant;
+
+pub(crate) struct RunContext {
+    ctx: Context,
+    state_view: bool,
+    now: bool,
+}
+
+impl RunContext {
+    pub(crate) fn new(flow: &Flow, mut entry: Value, vars: Map<String, Value>, tenant: &Tenant) -> Self {
+        let needs = flow.needs;
+        if needs.entry_input
+            && let Value::Object(map) = &mut entry
+            && !map.contains_key("input")
+        {
+            let copy = Value::Object(map.clone());
+            map.insert("input".into(), copy);
+        }
+        let mut state = json!({
+            "flow": flow.id,
+            "node": null,
+            "step": 0,
+            "visits": 0,
+            "tenant": {
+                "env": tenant.env,
+                "tenant": tenant.tenant,
+                "team": tenant.team,
+                "user": tenant.user,
+            },
+        });
+        if needs.state_view {
+            state["entry"] = entry.clone();
+            state["input"] = entry.clone();
+            state["nodes"] = json!({});
+        }
+        let mut data = json!({
+            "prev": {},
+            "node": {},
+            "vars": vars,
+            "parameters": flow.parameters,
+        });
+        if needs.in_alias {
+            data["in"] = entry.clone();
+        }
+        data["entry"] = entry;
+        data["state"] = state;
+        RunContext {
+            ctx: Context::from(data),
+            state_view: needs.state_view,
+            now: needs.now,
+        }
+    }
+
+    /// Before rendering `node`: updates `state.{node, step, visits}` and `now`.
+    pub(crate) fn enter(&mut self, _flow: &Flow, node: &str, step: u32, visits: u32) {
+        let data = self.ctx.data_mut();
+        let state = &mut data["state"];
+        state["node"] = Value::String(node.to_string());
+        state["step"] = step.into();
+        state["visits"] = visits.into();
+        if self.now {
+            data["now"] = now();
+        }
+    }
+
+    /// After `node` ran: its output becomes `node.<id>` and `prev`.
+    pub(crate) fn record(&mut self, _flow: &Flow, node: &str, output: &Value, ok: bool) {
+        let data = self.ctx.data_mut();
+        if self.state_view {
+            data["state"]["nodes"][node] = json!({"ok": ok, "payload": output});
+        }
+        data["node"]
+            .as_object_mut()
+            .expect("`node` is an object")
+            .insert(node.to_string(), output.clone());
+        data["prev"] = output.clone();
+    }
+
+    pub(crate) fn set_var(&mut self, name: &str, value: Value) {
+        self.ctx.data_mut()["vars"][name] = value;
+    }
+
+    pub(crate) fn take_vars(&mut self) -> Map<String, Value> {
+        match std::mem::take(&mut self.ctx.data_mut()["vars"]) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    pub(crate) fn entry(&self) -> &Value {
+        &self.ctx.data()["entry"]
+    }
+
+    pub(crate) fn take_prev(&mut self) -> Value {
+        std::mem::take(&mut self.ctx.data_mut()["prev"])
+    }
+
+    pub(crate) fn handlebars(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub(crate) fn data(&self) -> &Value {
+        self.ctx.data()
+    }
+
+    /// Conditions see the node's own output as `out` and its outcome as `event`.
+    pub(crate) fn begin_conditions(&mut self, out: &Value, event: String) {
+        let data = self.ctx.data_mut();
+        data["out"] = out.clone();
+        data["event"] = Value::String(event);
+    }
+
+    pub(crate) fn end_conditions(&mut self) {
+        if let Value::Object(map) = self.ctx.data_mut() {
+            map.remove("out");
+            map.remove("event");
+        }
+    }
+}
+
+/// `{iso, epoch_ms, date}` for this instant (UTC, millisecond precision).
+fn now() -> Value {
+    let now = std::time::SystemTime::now();
+    let epoch_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let iso = humantime::format_rfc3339_millis(now).to_string();
+    let date = iso.get(..10).unwrap_or_default().to_string();
+    json!({"iso": iso, "epoch_ms": epoch_ms, "date": date})
+}
