@@ -1,5 +1,6 @@
 //! Golden cases: every folder of `tests/flows/` holds `flow.yaml` (plus an
-//! optional `input.json` and resolve sidecar) and either `expected.json` (the
+//! optional `input.json`, resolve sidecars, flows it calls, and `args.txt`
+//! with extra arguments, one per line) and either `expected.json` (the
 //! output) or `error.txt` (`exit: N`, then lines that must appear in stderr).
 //! `BLESS=1 cargo test` rewrites the expected files from what the runs produce.
 
@@ -15,7 +16,7 @@ fn golden_flows() {
         .map(|e| e.unwrap().path())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 15, "the corpus went missing");
+    assert!(cases.len() >= 30, "the corpus went missing");
     let bless = std::env::var_os("BLESS").is_some();
     let mut failures = Vec::new();
     for case in &cases {
@@ -38,6 +39,9 @@ fn check_case(case: &Path, bless: bool) -> Result<(), String> {
     let mut args = vec!["run".to_string(), flow.display().to_string(), "-q".into()];
     if workspace().join(&input).is_file() {
         args.extend(["--input".into(), format!("@{}", input.display())]);
+    }
+    if let Ok(extra) = std::fs::read_to_string(case.join("args.txt")) {
+        args.extend(extra.lines().filter(|l| !l.is_empty()).map(str::to_string));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let outcome = host_shim(&args);

@@ -16,18 +16,22 @@ const inputPath = inputArg && inputArg !== '-' ? inputArg : undefined;
 const repeat = repeatArg ? Number(repeatArg) : 1;
 const app = await import(pathToFileURL(resolve(join(dir, 'app.js'))).href);
 
-const sidecar = `${flowPath}.resolve.json`;
+const optional = (path) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
 const request = {
   flow: {
     name: flowPath,
     yaml: readFileSync(flowPath, 'utf8'),
-    resolveJson: existsSync(sidecar) ? readFileSync(sidecar, 'utf8') : undefined,
+    resolveJson: optional(`${flowPath}.resolve.json`),
+    resolveSummaryJson: optional(`${flowPath}.resolve.summary.json`),
+    strictTemplating: undefined,
   },
   entryJson: inputPath ? readFileSync(inputPath, 'utf8') : '',
   bindings: [],
   tenant: { env: 'local', tenant: 'default', team: undefined, user: undefined },
   maxSteps: undefined,
   traceId: 'portability',
+  varsJson: '',
+  library: [],
 };
 
 try {

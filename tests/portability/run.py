@@ -66,11 +66,20 @@ def main():
     run_iface = instance.get_export_index(store, "greentic:runner/run@0.1.0")
     run = instance.get_func(store, instance.get_export_index(store, "run", run_iface))
 
-    flow = record(name=flow_path, yaml=yaml, **{"resolve-json": resolve})
+    summary = None
+    if os.path.exists(flow_path + ".resolve.summary.json"):
+        with open(flow_path + ".resolve.summary.json", encoding="utf-8") as f:
+            summary = f.read()
+    flow = record(
+        name=flow_path,
+        yaml=yaml,
+        **{"resolve-json": resolve, "resolve-summary-json": summary, "strict-templating": None},
+    )
     tenant = record(env="local", tenant="default", team=None, user=None)
     request = record(
         flow=flow,
-        **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "portability"},
+        **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "portability",
+           "vars-json": "", "library": []},
     )
     for _ in range(repeat):
         result = run(store, request)
