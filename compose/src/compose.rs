@@ -23,11 +23,16 @@ use wac_graph::types::{ItemKind, Package};
 use wac_graph::{CompositionGraph, EncodeOptions, NodeId};
 
 use crate::policy::{Denial, Grant, Manifest, PolicyError, Profile, approve, approve_flow};
-use crate::source::{ComponentRef, ComponentResolver, SourceError, distinct_components, load_flow_set};
+use crate::source::{
+    ComponentRef, ComponentResolver, SourceError, distinct_components, load_flow_set,
+};
 
 /// The runner's import for node slot `index` (see `wit/runner.wit`).
 pub fn slot_import(index: usize) -> String {
-    format!("greentic:runner/{}@0.1.0", greentic_runner_wit::slot_name(index))
+    format!(
+        "greentic:runner/{}@0.1.0",
+        greentic_runner_wit::slot_name(index)
+    )
 }
 
 /// The runner's own state-store import (flow-level `state.get` / `state.set`).
@@ -154,7 +159,10 @@ pub enum ComposeError {
     #[error(transparent)]
     Flow(#[from] runner_core::FlowError),
     /// More distinct components than node slots.
-    #[error("{flow}: the flow uses {count} distinct components; the runner has {} node slots", greentic_runner_wit::SLOT_COUNT)]
+    #[error(
+        "{flow}: the flow uses {count} distinct components; the runner has {} node slots",
+        greentic_runner_wit::SLOT_COUNT
+    )]
     TooManyComponents {
         /// The flow file.
         flow: String,
@@ -232,7 +240,11 @@ pub fn compose(
     let set = load_flow_set(
         flow_path,
         None,
-        |source| Flow::load(source).map(|f| f.plan()).map_err(ComposeError::from),
+        |source| {
+            Flow::load(source)
+                .map(|f| f.plan())
+                .map_err(ComposeError::from)
+        },
         |plan| plan.calls.clone(),
         |plan| plan.id.clone(),
     )?;

@@ -86,7 +86,11 @@ fn read(path: &Path) -> Result<String, SourceError> {
 }
 
 fn read_if_present(path: &Path) -> Result<Option<String>, SourceError> {
-    if path.is_file() { read(path).map(Some) } else { Ok(None) }
+    if path.is_file() {
+        read(path).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Reads a flow file and, when present, its resolve sidecars. The flow's name
@@ -269,11 +273,17 @@ impl ComponentResolver {
     }
 
     /// Resolves a component used by the flow at `flow_path`.
-    pub fn resolve(&self, flow_path: &Path, component: ComponentRef<'_>) -> Result<Resolved, SourceError> {
+    pub fn resolve(
+        &self,
+        flow_path: &Path,
+        component: ComponentRef<'_>,
+    ) -> Result<Resolved, SourceError> {
         let reference = component.reference;
         let has_scheme = reference.contains("://");
         let is_path = !has_scheme
-            && (reference.ends_with(".wasm") || reference.contains('/') || reference.contains('\\'));
+            && (reference.ends_with(".wasm")
+                || reference.contains('/')
+                || reference.contains('\\'));
         let mut names: Vec<String> = Vec::new();
         if let Some(id) = component.component_id {
             names.push(id.to_string());
@@ -292,7 +302,11 @@ impl ComponentResolver {
             candidates.push(base.join(reference));
         }
         for name in &names {
-            candidates.extend(self.search_dirs.iter().map(|d| d.join(format!("{name}.wasm"))));
+            candidates.extend(
+                self.search_dirs
+                    .iter()
+                    .map(|d| d.join(format!("{name}.wasm"))),
+            );
         }
         let Some(path) = candidates.iter().find(|p| p.is_file()).cloned() else {
             if let Some(stub) = &self.stub {
@@ -384,10 +398,15 @@ mod tests {
             r.resolve(&flow, at("local.wasm")).unwrap().path,
             flows.join("local.wasm")
         );
-        assert_eq!(r.resolve(&flow, at("echo")).unwrap().path, a.join("echo.wasm"));
+        assert_eq!(
+            r.resolve(&flow, at("echo")).unwrap().path,
+            a.join("echo.wasm")
+        );
         // Non-local sources fall back to the component id, then the last segment.
         assert_eq!(
-            r.resolve(&flow, at("oci://ghcr.io/x/echo:1.0")).unwrap().path,
+            r.resolve(&flow, at("oci://ghcr.io/x/echo:1.0"))
+                .unwrap()
+                .path,
             a.join("echo.wasm")
         );
         let by_id = ComponentRef {
@@ -413,15 +432,27 @@ mod tests {
         assert!(r.resolve(&flow, pinned).is_ok());
         let bad = format!("sha256:{}", "0".repeat(64));
         let err = r
-            .resolve(&flow, ComponentRef { digest: Some(&bad), ..by_id })
+            .resolve(
+                &flow,
+                ComponentRef {
+                    digest: Some(&bad),
+                    ..by_id
+                },
+            )
             .unwrap_err()
             .to_string();
-        assert!(err.contains("node `n`") && err.contains(&bad) && err.contains(&good), "{err}");
+        assert!(
+            err.contains("node `n`") && err.contains(&bad) && err.contains(&good),
+            "{err}"
+        );
         // With a stub, a missing component resolves to it.
         let stubbed = r.clone().with_stub(Some(b.join("echo.wasm")));
         assert_eq!(
             stubbed.resolve(&flow, at("ghost")).unwrap(),
-            Resolved { path: b.join("echo.wasm"), stub: true }
+            Resolved {
+                path: b.join("echo.wasm"),
+                stub: true
+            }
         );
         let err = r.resolve(&flow, at("ghost")).unwrap_err().to_string();
         assert!(

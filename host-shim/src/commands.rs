@@ -178,7 +178,8 @@ fn report_json(report: &CheckReport) -> Value {
             node
         })
         .collect();
-    let mut out = json!({"id": plan.id, "start": plan.start, "nodes": nodes, "components": plan.components});
+    let mut out =
+        json!({"id": plan.id, "start": plan.start, "nodes": nodes, "components": plan.components});
     if !plan.calls.is_empty() {
         out["calls"] = json!(plan.calls);
     }
@@ -194,8 +195,8 @@ fn report_json(report: &CheckReport) -> Value {
     out
 }
 
-/// `check DIR`: every flow file under `dir` (`*.ygtc`, and `*.yaml` / `*.yml`
-/// files with top-level `nodes:`), one line each and a summary; exit 2 if any failed.
+/// `check DIR`: every flow file under `dir` (`*.ygtc`, `*.yaml`, `*.yml` with a
+/// top-level `nodes:`), one line each and a summary; exit 2 if any failed.
 fn check_dir(host: &mut Host, dir: &Path, as_json: bool, quiet: bool) -> Result<(), Failure> {
     let mut files = Vec::new();
     collect_flow_files(dir, &mut files)
@@ -269,13 +270,12 @@ fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
             collect_flow_files(&path, out)?;
             continue;
         }
+        // A flow file has top-level `nodes:` (pack manifests, pack indexes
+        // and placeholders that share the extensions do not).
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let is_flow = match ext {
-            "ygtc" => true,
-            "yaml" | "yml" => std::fs::read_to_string(&path)
-                .is_ok_and(|text| text.lines().any(|l| l.starts_with("nodes:"))),
-            _ => false,
-        };
+        let is_flow = matches!(ext, "ygtc" | "yaml" | "yml")
+            && std::fs::read_to_string(&path)
+                .is_ok_and(|text| text.lines().any(|l| l.starts_with("nodes:")));
         if is_flow {
             out.push(path);
         }

@@ -307,14 +307,17 @@ impl Host {
     /// gates the flows' own state.
     fn prepare(&mut self, path: &Path, settings: &RunSettings) -> Result<Prepared, Failure> {
         let scope = self.scope(settings)?;
-        let (mut instance, set) = plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
+        let (mut instance, set) =
+            plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
         let mut report = CheckReport {
             plan: set.main.2.clone(),
             calls: set.library.iter().map(|(p, _, _)| p.clone()).collect(),
             notes: set
                 .flows()
                 .flat_map(|(_, source, plan)| {
-                    plan.notes.iter().map(move |n| format!("{}: {n}", source.name))
+                    plan.notes
+                        .iter()
+                        .map(move |n| format!("{}: {n}", source.name))
                 })
                 .collect(),
             stubbed: Vec::new(),
@@ -462,7 +465,11 @@ impl Host {
             Grant::ALL,
         );
         let (instance, set) = plan_set(&runner, flow, self.strict_templating, state)?;
-        let library = set.library.iter().map(|(_, s, _)| to_wit_source(s)).collect();
+        let library = set
+            .library
+            .iter()
+            .map(|(_, s, _)| to_wit_source(s))
+            .collect();
         Ok((instance, to_wit_source(&set.main.1), library))
     }
 
@@ -480,7 +487,6 @@ impl Host {
             progress: settings.progress,
         })
     }
-
 }
 
 impl Host {

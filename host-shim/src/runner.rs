@@ -108,15 +108,13 @@ impl RunnerComponent {
             }
         };
         for slot in 0..slots {
-            linker
-                .instance(&compose::slot_import(slot))?
-                .func_wrap(
-                    "invoke",
-                    move |mut store: StoreContextMut<'_, RunnerState>,
-                          (op, envelope): (String, InvocationEnvelope)| {
-                        Ok((store.data_mut().invoke_slot(slot, &op, &envelope),))
-                    },
-                )?;
+            linker.instance(&compose::slot_import(slot))?.func_wrap(
+                "invoke",
+                move |mut store: StoreContextMut<'_, RunnerState>,
+                      (op, envelope): (String, InvocationEnvelope)| {
+                    Ok((store.data_mut().invoke_slot(slot, &op, &envelope),))
+                },
+            )?;
         }
         let pre = linker
             .instantiate_pre(component)

@@ -32,7 +32,12 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
-    pub(crate) fn new(flow: &Flow, mut entry: Value, vars: Map<String, Value>, tenant: &Tenant) -> Self {
+    pub(crate) fn new(
+        flow: &Flow,
+        mut entry: Value,
+        vars: Map<String, Value>,
+        tenant: &Tenant,
+    ) -> Self {
         let needs = flow.needs;
         if needs.entry_input
             && let Value::Object(map) = &mut entry

@@ -149,7 +149,9 @@ pub enum RunError {
         message: String,
     },
     /// A declared flow variable is `required` and has no value.
-    #[error("{file}: flow variable `{var}` is required (parameters.vars_init) and has no value; pass it with `--var {var}=…`")]
+    #[error(
+        "{file}: flow variable `{var}` is required (parameters.vars_init) and has no value; pass it with `--var {var}=…`"
+    )]
     MissingVar {
         /// The flow's name.
         file: String,

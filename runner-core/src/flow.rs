@@ -37,7 +37,14 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// Flow `type`s greentic-flow's compiler accepts.
-const FLOW_TYPES: &[&str] = &["messaging", "event", "events", "component-config", "job", "http"];
+const FLOW_TYPES: &[&str] = &[
+    "messaging",
+    "event",
+    "events",
+    "component-config",
+    "job",
+    "http",
+];
 
 /// Node keys besides the operation key that this runner interprets.
 const NODE_KEYS: &[&str] = &["routing", "retry", "timeout", "operation"];
@@ -202,7 +209,11 @@ impl Native {
             "state.set" => Native::StateSet,
             "flow.call" => Native::FlowCall,
             "flow.goto" => Native::FlowGoto,
-            _ => Native::Emit(key.strip_prefix("emit.").filter(|k| !k.is_empty())?.to_string()),
+            _ => Native::Emit(
+                key.strip_prefix("emit.")
+                    .filter(|k| !k.is_empty())?
+                    .to_string(),
+            ),
         })
     }
 }
@@ -425,7 +436,9 @@ impl<'a> Loader<'a> {
         for key in top.keys() {
             let key = yaml::key_str(key);
             if !TOP_LEVEL_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
-                self.note(format!("top-level key `{key}` is not used by this runner (ignored)"));
+                self.note(format!(
+                    "top-level key `{key}` is not used by this runner (ignored)"
+                ));
             }
         }
         // YGTC requires `id`; seed 001's example has none, so default to the file stem.
@@ -531,7 +544,11 @@ impl<'a> Loader<'a> {
     /// with one message naming the dialect and the v2 spelling.
     fn refuse_legacy_document(&self, top: &Mapping) -> Result<(), FlowError> {
         if let Some(Yaml::Sequence(_)) = yaml::get(top, "nodes") {
-            let edges = if yaml::get(top, "edges").is_some() { " with `edges`" } else { "" };
+            let edges = if yaml::get(top, "edges").is_some() {
+                " with `edges`"
+            } else {
+                ""
+            };
             return Err(self.invalid(
                 None,
                 format!("this is a list-of-nodes flow{edges}, an older greentic dialect; YGTC v2 writes `nodes:` as a mapping of node id to node, with each node's `routing: [{{to: <node>}}]` in place of `edges`"),
@@ -648,7 +665,11 @@ impl<'a> Loader<'a> {
         if !ignored.is_empty() {
             self.note(format!(
                 "node `{id}`: {} ignored (no runtime meaning)",
-                ignored.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ignored
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let op_key = match op_keys.as_slice() {
@@ -686,8 +707,10 @@ impl<'a> Loader<'a> {
                 format!("`{op_key}` is a native node of greentic-runner: {reason}"),
             ));
         }
-        if matches!(op_key.as_str(), "mcp" | "mcp.exec" | "questions" | "template")
-            || op_key.starts_with("mcp:")
+        if matches!(
+            op_key.as_str(),
+            "mcp" | "mcp.exec" | "questions" | "template"
+        ) || op_key.starts_with("mcp:")
         {
             self.note(format!(
                 "node `{id}`: `{op_key}` is executed natively by greentic-runner/greentic-flow; here it calls a component"
@@ -695,7 +718,8 @@ impl<'a> Loader<'a> {
         }
 
         let (action, input) = if op_key == "component.exec" {
-            let (call, input) = self.component_exec(id, op_value, sibling_operation, sidecar, templates)?;
+            let (call, input) =
+                self.component_exec(id, op_value, sibling_operation, sidecar, templates)?;
             (Action::Component(call), input)
         } else if let Some(native) = Native::from_op_key(&op_key) {
             let input = match op_value {
@@ -735,7 +759,9 @@ impl<'a> Loader<'a> {
             && let Some(spec) = map.remove("vars_out")
         {
             let Json::Object(spec) = spec else {
-                return Err(self.invalid(Some(id), "`vars_out` must map variable names to templates"));
+                return Err(
+                    self.invalid(Some(id), "`vars_out` must map variable names to templates")
+                );
             };
             for (name, template) in spec {
                 let compiled = templates.compile(id, &format!("vars_out.{name}"), &template)?;
@@ -761,7 +787,9 @@ impl<'a> Loader<'a> {
                 _ => false,
             })
         };
-        let routes_errors = routes.iter().any(|r| matches!(r.when, RouteWhen::Status(false)))
+        let routes_errors = routes
+            .iter()
+            .any(|r| matches!(r.when, RouteWhen::Status(false)))
             || ERROR_EVENTS.iter().any(|e| mentions(e));
         let success_event = SUCCESS_EVENTS
             .into_iter()
@@ -823,12 +851,22 @@ impl<'a> Loader<'a> {
                     Some(id),
                     format!(
                         "`component.exec` has both {}; give one",
-                        keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
+                        keys.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
                     ),
                 )),
             }
         };
-        let known = ["component", "component_ref", "operation", "op", "input", "config"];
+        let known = [
+            "component",
+            "component_ref",
+            "operation",
+            "op",
+            "input",
+            "config",
+        ];
         let extra: Vec<String> = exec
             .keys()
             .map(yaml::key_str)
@@ -837,7 +875,11 @@ impl<'a> Loader<'a> {
         if !extra.is_empty() {
             self.note(format!(
                 "node `{id}`: `component.exec` keys {} ignored",
-                extra.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                extra
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let resolved = sidecar.get(id).cloned().unwrap_or_default();
@@ -932,7 +974,10 @@ impl<'a> Loader<'a> {
                         })?;
                         let mut roots = Vec::new();
                         parsed.roots(&mut roots);
-                        if let Some(bad) = roots.iter().find(|r| !CONDITION_ROOTS.contains(&r.as_str())) {
+                        if let Some(bad) = roots
+                            .iter()
+                            .find(|r| !CONDITION_ROOTS.contains(&r.as_str()))
+                        {
                             return Err(self.invalid(
                                 Some(id),
                                 format!("routing entry {i}: condition `{text}` reads `{bad}`; paths start at {}", CONDITION_ROOTS.join(", ")),
@@ -945,7 +990,12 @@ impl<'a> Loader<'a> {
                             "ok" | "success" => true,
                             "error" | "failure" | "failed" => false,
                             other => {
-                                return Err(self.invalid(Some(id), format!("routing entry {i}: `status: {other}`: use `ok` or `error`")));
+                                return Err(self.invalid(
+                                    Some(id),
+                                    format!(
+                                        "routing entry {i}: `status: {other}`: use `ok` or `error`"
+                                    ),
+                                ));
                             }
                         });
                     }
@@ -1089,7 +1139,8 @@ impl<'a> Loader<'a> {
                             .find_map(|k| src.get(*k).and_then(Json::as_str));
                         match reference {
                             Some(r) => {
-                                resolved.reference = Some(r.strip_prefix("file://").unwrap_or(r).to_string())
+                                resolved.reference =
+                                    Some(r.strip_prefix("file://").unwrap_or(r).to_string())
                             }
                             None => {
                                 return Err(err(format!(
@@ -1110,7 +1161,9 @@ impl<'a> Loader<'a> {
                         resolved.digest = Some(digest.to_ascii_lowercase());
                     }
                     if resolved.reference.is_none() && resolved.component_id.is_none() {
-                        return Err(err(format!("node `{id}`: expected a component name, `component_id`, or {{\"source\": {{\"path\": …}}}}")));
+                        return Err(err(format!(
+                            "node `{id}`: expected a component name, `component_id`, or {{\"source\": {{\"path\": …}}}}"
+                        )));
                     }
                 }
                 _ => {

@@ -172,9 +172,13 @@ impl NodeInvoker for Slots {
     }
 
     fn state_set(&mut self, flow: &str, key: &str, value: &Value) -> Result<(), String> {
-        state_store::write(&flow_state_key(flow, key), value.to_string().as_bytes(), None)
-            .map(|_| ())
-            .map_err(|e| format!("state store: [{}] {}", e.code, e.message))
+        state_store::write(
+            &flow_state_key(flow, key),
+            value.to_string().as_bytes(),
+            None,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("state store: [{}] {}", e.code, e.message))
     }
 
     fn log(&mut self, flow: &str, node: &str, payload: &Value) {
@@ -225,8 +229,7 @@ impl NodeInvoker for Slots {
         let result = invoke_slot(slot, call.operation, &envelope).ok_or_else(|| {
             NodeFailure::Unbound(format!(
                 "component `{}` is bound to slot {slot}, but the runner has {} slots",
-                call.component,
-                SLOT_COUNT
+                call.component, SLOT_COUNT
             ))
         })?;
         match result {

@@ -302,7 +302,12 @@ impl Run<'_> {
                 let start = match target_node {
                     None => None,
                     Some(id) => Some(next.node_index(&id).ok_or_else(|| {
-                        native_error(&flow, node, kind, format!("flow `{target}` has no node `{id}`"))
+                        native_error(
+                            &flow,
+                            node,
+                            kind,
+                            format!("flow `{target}` has no node `{id}`"),
+                        )
                     })?),
                 };
                 let entry = entry.unwrap_or_else(|| ctx.entry().clone());
@@ -412,8 +417,7 @@ impl Run<'_> {
                         format!("calls nested more than {MAX_CALL_DEPTH} deep"),
                     ));
                 }
-                let callee = if target == flow.id && !self.options.library.contains_key(&target)
-                {
+                let callee = if target == flow.id && !self.options.library.contains_key(&target) {
                     None
                 } else {
                     Some(self.find_flow(flow, node, &target)?)
@@ -426,7 +430,14 @@ impl Run<'_> {
                 let vars = seed_vars(&callee_ref, Map::new())?;
                 // The callee's emits are its own: its output is what it returns.
                 let mut callee_egress = Vec::new();
-                let last = self.flow(callee_ref, call_entry, vars, None, depth + 1, &mut callee_egress)?;
+                let last = self.flow(
+                    callee_ref,
+                    call_entry,
+                    vars,
+                    None,
+                    depth + 1,
+                    &mut callee_egress,
+                )?;
                 finalize(callee_egress, last)
             }
             Native::FlowGoto => {
@@ -434,10 +445,18 @@ impl Run<'_> {
                 let max_redirects = match input.get("max_redirects") {
                     None | Some(Value::Null) => DEFAULT_MAX_REDIRECTS,
                     Some(v) => v.as_u64().map(|n| n.min(1000) as u32).ok_or_else(|| {
-                        native_error(flow, node, "flow.goto", "`max_redirects` must be a number".into())
+                        native_error(
+                            flow,
+                            node,
+                            "flow.goto",
+                            "`max_redirects` must be a number".into(),
+                        )
                     })?,
                 };
-                let target_node = input.get("node").and_then(Value::as_str).map(str::to_string);
+                let target_node = input
+                    .get("node")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 let entry = input.get("input").cloned();
                 return Ok(Outcome {
                     output: input,
@@ -546,7 +565,12 @@ impl Run<'_> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| {
-                    if outcome.ok { node.success_event } else { node.error_event }.to_string()
+                    if outcome.ok {
+                        node.success_event
+                    } else {
+                        node.error_event
+                    }
+                    .to_string()
                 });
             ctx.begin_conditions(&outcome.output, event);
         }
@@ -557,12 +581,13 @@ impl Run<'_> {
                 RouteWhen::Always => Ok(outcome.ok),
                 RouteWhen::Status(ok) => Ok(*ok == outcome.ok),
                 RouteWhen::Condition(text, cond) => {
-                    cond.is_true(ctx.data()).map_err(|reason| RunError::Condition {
-                        file: flow.name.clone(),
-                        node: node.id.clone(),
-                        condition: text.clone(),
-                        reason,
-                    })
+                    cond.is_true(ctx.data())
+                        .map_err(|reason| RunError::Condition {
+                            file: flow.name.clone(),
+                            node: node.id.clone(),
+                            condition: text.clone(),
+                            reason,
+                        })
                 }
             };
             match holds {
@@ -584,12 +609,14 @@ impl Run<'_> {
         let chosen = chosen?;
         if !outcome.ok && !matched {
             // No route took the failure.
-            return Err(outcome.failure.clone().expect("a failed node has its error"));
+            return Err(outcome
+                .failure
+                .clone()
+                .expect("a failed node has its error"));
         }
         Ok(chosen)
     }
 }
-
 
 /// `greentic_control: {v: 1, action: "jump", flow, node?, payload?, max_redirects?}`
 /// in a component's output: continue in another flow, like `flow.goto`.
@@ -615,7 +642,10 @@ fn control_jump(flow: &Flow, node: &Node, output: &Value) -> Result<Option<Jump>
         })?;
     Ok(Some(Jump::Goto {
         flow: target.to_string(),
-        node: control.get("node").and_then(Value::as_str).map(str::to_string),
+        node: control
+            .get("node")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         entry: control.get("payload").cloned(),
         max_redirects: control
             .get("max_redirects")
@@ -626,7 +656,12 @@ fn control_jump(flow: &Flow, node: &Node, output: &Value) -> Result<Option<Jump>
 }
 
 /// `component.exec.config` goes to the component as the payload's `config`.
-fn merge_config(flow: &Flow, node: &Node, input: &mut Value, config: Value) -> Result<(), RunError> {
+fn merge_config(
+    flow: &Flow,
+    node: &Node,
+    input: &mut Value,
+    config: Value,
+) -> Result<(), RunError> {
     match input {
         Value::Object(map) if !map.contains_key("config") => {
             map.insert("config".into(), config);
@@ -655,14 +690,22 @@ fn emit_payload(input: Value) -> Value {
         Value::Object(map)
             if map.len() == 1 && (map.contains_key("payload") || map.contains_key("input")) =>
         {
-            map.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)
+            map.into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or(Value::Null)
         }
         other => other,
     }
 }
 
 /// A string field of a native node's rendered payload (the first of `keys`).
-fn string_field(flow: &Flow, node: &Node, input: &Value, keys: &[&str]) -> Result<String, RunError> {
+fn string_field(
+    flow: &Flow,
+    node: &Node,
+    input: &Value,
+    keys: &[&str],
+) -> Result<String, RunError> {
     keys.iter()
         .find_map(|k| input.get(*k))
         .and_then(Value::as_str)

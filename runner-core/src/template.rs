@@ -14,6 +14,7 @@
 //!
 //! Every template is compiled once, when the flow loads.
 
+use handlebars::JsonTruthy;
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
@@ -80,6 +81,16 @@ pub(crate) struct Templates {
     needs: ContextNeeds,
 }
 
+/// Mustache sections over a path (`{{#a.b}}…{{/a.b}}`, `{{^a.b}}…{{/a.b}}`),
+/// which handlebars.js accepts and handlebars-rust does not, are rewritten to
+/// `{{#each (__section a.b)}}…{{/each}}` / `{{#unless a.b}}…{{/unless}}`.
+/// `__section` yields the items a Mustache section iterates: the list itself,
+/// `[value]` for another truthy value, `[]` for a falsy or missing one.
+const SECTION_HELPER: &str = "__section";
+
+/// Block helpers handlebars-rust has; any other `{{#name}}` is a Mustache section.
+const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with", "lookup", "raw"];
+
 /// Name of the helper `{{default value fallback}}`: `value` unless it is
 /// missing, `null` or `""`. The Handlebars way to write Liquid's `| default:`.
 const DEFAULT_HELPER: &str = "default";
@@ -99,6 +110,7 @@ impl Templates {
         registry.register_escape_fn(handlebars::no_escape);
         registry.register_helper(TYPED_HELPER, Box::new(typed_value_helper));
         registry.register_helper(DEFAULT_HELPER, Box::new(default_helper));
+        registry.register_helper(SECTION_HELPER, Box::new(SectionItems));
         Templates {
             registry,
             file: file.to_string(),
@@ -155,6 +167,7 @@ impl Templates {
         text: &str,
     ) -> Result<InputTemplate, TemplateError> {
         self.note_text(text);
+        let rewritten = mustache_sections(text);
         let error = |reason: String| TemplateError {
             file: self.file.clone(),
             node: node.to_string(),
@@ -167,7 +180,7 @@ impl Templates {
                 "`{expr}` uses a `|` filter (Liquid/Jinja style), which Handlebars does not have; write `{{{{default x \"fallback\"}}}}` or `{{{{#if x}}}}{{{{x}}}}{{{{else}}}}fallback{{{{/if}}}}`"
             )));
         }
-        let compiled = Template::compile(text).map_err(|e| {
+        let compiled = Template::compile(&rewritten).map_err(|e| {
             let at = e
                 .pos()
                 .map(|(l, c)| format!(" at {l}:{c}"))
@@ -182,7 +195,7 @@ impl Templates {
             error(format!("syntax error{at}: {reason}"))
         })?;
         let name = format!("{node}{field}");
-        if let Some(path) = single_path_expression(text, &compiled) {
+        if let Some(path) = single_path_expression(&rewritten, &compiled) {
             if let Some(segments) = simple_path(&path) {
                 return Ok(InputTemplate::Lookup {
                     path: segments,
@@ -375,6 +388,81 @@ fn default_helper(
         other => out.write(&other.to_string())?,
     }
     Ok(())
+}
+
+/// The items of a Mustache section over its parameter (see [`SECTION_HELPER`]).
+struct SectionItems;
+
+impl handlebars::HelperDef for SectionItems {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<handlebars::ScopedJson<'rc>, RenderError> {
+        let items = match h.param(0) {
+            Some(p) if !p.is_value_missing() => match p.value() {
+                Value::Array(items) => items.clone(),
+                v if v.is_truthy(false) => vec![v.clone()],
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        Ok(handlebars::ScopedJson::Derived(Value::Array(items)))
+    }
+}
+
+/// Rewrites Mustache sections over a path into Handlebars blocks (see
+/// [`SECTION_HELPER`]); everything else is left as written.
+fn mustache_sections(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("{{#") && !text.contains("{{^") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 32);
+    // What each open block was: Some(closer) for a rewritten section.
+    let mut open: Vec<(String, Option<&'static str>)> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        let tag = &rest[at..];
+        let Some(end) = tag.find("}}") else {
+            out.push_str(tag);
+            return std::borrow::Cow::Owned(out);
+        };
+        let inner = &tag[2..end];
+        let body = inner.trim();
+        let single = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+        let mut replaced = None;
+        if let Some(name) = body.strip_prefix('#') {
+            let name = name.trim();
+            let first = name.split_whitespace().next().unwrap_or("");
+            if single(name) && !BLOCK_HELPERS.contains(&name) && !name.starts_with('>') {
+                replaced = Some(format!("{{{{#each ({SECTION_HELPER} {name})}}}}"));
+                open.push((name.to_string(), Some("{{/each}}")));
+            } else {
+                open.push((first.to_string(), None));
+            }
+        } else if let Some(name) = body.strip_prefix('^').map(str::trim) {
+            if single(name) {
+                replaced = Some(format!("{{{{#unless {name}}}}}"));
+                open.push((name.to_string(), Some("{{/unless}}")));
+            }
+        } else if let Some(name) = body.strip_prefix('/').map(str::trim) {
+            if let Some((opened, closer)) = open.pop() {
+                if let Some(closer) = closer.filter(|_| opened == name) {
+                    replaced = Some(closer.to_string());
+                }
+            }
+        }
+        match replaced {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(&tag[..end + 2]),
+        }
+        rest = &tag[end + 2..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether `text` reads the root `name` (`name.` / `name[` / `{{name}}`, not

@@ -20,7 +20,10 @@ fn load(yaml: &str) -> Flow {
 }
 
 fn load_err(yaml: &str) -> String {
-    Flow::load(&source(yaml)).map(|_| ()).unwrap_err().to_string()
+    Flow::load(&source(yaml))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
 }
 
 /// A host for native nodes: echo components, a map for flow state, a log.
@@ -54,12 +57,18 @@ impl runner_core::NodeInvoker for Host {
     }
 }
 
-fn run_with(host: &mut Host, yaml: &str, entry: Value, options: &RunOptions) -> Result<Value, RunError> {
+fn run_with(
+    host: &mut Host,
+    yaml: &str,
+    entry: Value,
+    options: &RunOptions,
+) -> Result<Value, RunError> {
     load(yaml).run(entry, host, options)
 }
 
 fn run(yaml: &str, entry: Value) -> Value {
-    run_with(&mut Host::default(), yaml, entry, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    run_with(&mut Host::default(), yaml, entry, &RunOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 // --- loader parity with greentic-flow -------------------------------------
@@ -76,11 +85,20 @@ fn unknown_top_level_keys_are_accepted_x_keys_silently() {
 
 #[test]
 fn every_compiler_type_loads_and_unknown_types_are_a_note() {
-    for t in ["messaging", "event", "events", "component-config", "job", "http"] {
+    for t in [
+        "messaging",
+        "event",
+        "events",
+        "component-config",
+        "job",
+        "http",
+    ] {
         let flow = load(&format!("id: x\ntype: {t}\nnodes:\n  a:\n    echo: {{}}\n"));
         assert!(flow.plan().notes.is_empty(), "{t}");
     }
-    let notes = load("id: x\ntype: digital_worker\nnodes:\n  a:\n    echo: {}\n").plan().notes;
+    let notes = load("id: x\ntype: digital_worker\nnodes:\n  a:\n    echo: {}\n")
+        .plan()
+        .notes;
     assert!(notes[0].contains("flow type `digital_worker`"), "{notes:?}");
 }
 
@@ -106,18 +124,34 @@ nodes:
     let flow = load(yaml);
     let plan = flow.plan();
     assert_eq!(
-        (plan.nodes[0].component.as_str(), plan.nodes[0].operation.as_str()),
+        (
+            plan.nodes[0].component.as_str(),
+            plan.nodes[0].operation.as_str()
+        ),
         ("ai.greentic.echo", "shout")
     );
     assert_eq!(
-        (plan.nodes[1].component.as_str(), plan.nodes[1].operation.as_str()),
+        (
+            plan.nodes[1].component.as_str(),
+            plan.nodes[1].operation.as_str()
+        ),
         ("./c.wasm", "whisper")
     );
-    assert!(plan.notes.iter().any(|n| n.contains("`telemetry`") && n.contains("`annotations`")), "{:?}", plan.notes);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("`telemetry`") && n.contains("`annotations`")),
+        "{:?}",
+        plan.notes
+    );
     // `config` reaches the component as the payload's `config`, templated.
     let mut host = Host::default();
     let out = flow
-        .run(json!({"t": "hi", "who": "ada"}), &mut host, &RunOptions::default())
+        .run(
+            json!({"t": "hi", "who": "ada"}),
+            &mut host,
+            &RunOptions::default(),
+        )
         .unwrap();
     assert_eq!(out, json!({}));
     let mut seen = Vec::new();
@@ -125,25 +159,51 @@ nodes:
         seen.push(call.input.clone());
         Ok(json!({}))
     };
-    flow.run(json!({"t": "hi", "who": "ada"}), &mut capture, &RunOptions::default())
-        .unwrap();
-    assert_eq!(seen[0], json!({"text": "hi", "config": {"loud": true, "who": "ada"}}));
+    flow.run(
+        json!({"t": "hi", "who": "ada"}),
+        &mut capture,
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        seen[0],
+        json!({"text": "hi", "config": {"loud": true, "who": "ada"}})
+    );
 }
 
 #[test]
 fn legacy_dialects_are_named_with_their_v2_spelling() {
-    let messaging = load_err("id: x\ntype: messaging\nin: start\nnodes:\n  start:\n    card: {}\n    routes:\n      - end\n");
-    assert!(messaging.contains("greentic-messaging dialect"), "{messaging}");
-    assert!(messaging.contains("routing: out") && messaging.contains("start: <node>"), "{messaging}");
+    let messaging = load_err(
+        "id: x\ntype: messaging\nin: start\nnodes:\n  start:\n    card: {}\n    routes:\n      - end\n",
+    );
+    assert!(
+        messaging.contains("greentic-messaging dialect"),
+        "{messaging}"
+    );
+    assert!(
+        messaging.contains("routing: out") && messaging.contains("start: <node>"),
+        "{messaging}"
+    );
     assert!(messaging.contains("node `start`"), "{messaging}");
-    let list = load_err("id: x\nnodes:\n  - id: a\n    component: echo\nedges:\n  - from: a\n    to: b\n");
+    let list =
+        load_err("id: x\nnodes:\n  - id: a\n    component: echo\nedges:\n  - from: a\n    to: b\n");
     assert!(list.contains("list-of-nodes flow with `edges`"), "{list}");
-    let next = load_err("id: x\nnodes:\n  a:\n    echo: {}\n    routing:\n      - next: b\n  b:\n    echo: {}\n");
-    assert!(next.contains("`next:` is an older spelling") && next.contains("`to: <node>`"), "{next}");
-    let when = load_err("id: x\nnodes:\n  a:\n    echo: {}\n    routing:\n      - to: a\n        when: x\n");
+    let next = load_err(
+        "id: x\nnodes:\n  a:\n    echo: {}\n    routing:\n      - next: b\n  b:\n    echo: {}\n",
+    );
+    assert!(
+        next.contains("`next:` is an older spelling") && next.contains("`to: <node>`"),
+        "{next}"
+    );
+    let when = load_err(
+        "id: x\nnodes:\n  a:\n    echo: {}\n    routing:\n      - to: a\n        when: x\n",
+    );
     assert!(when.contains("write `condition:"), "{when}");
     let wait = load_err("id: x\nnodes:\n  a:\n    session.wait: { reason: r }\n");
-    assert!(wait.contains("`session.wait` is a native node of greentic-runner"), "{wait}");
+    assert!(
+        wait.contains("`session.wait` is a native node of greentic-runner"),
+        "{wait}"
+    );
 }
 
 #[test]
@@ -163,16 +223,24 @@ fn summary_sidecar_adds_component_id_and_digest() {
     .unwrap();
     let plan = flow.plan();
     assert_eq!(plan.nodes[0].component, "../c/qa.wasm");
-    assert_eq!(plan.nodes[0].component_id.as_deref(), Some("ai.greentic.qa"));
+    assert_eq!(
+        plan.nodes[0].component_id.as_deref(),
+        Some("ai.greentic.qa")
+    );
     assert_eq!(plan.nodes[0].digest.as_deref(), Some(digest.as_str()));
     assert_eq!(plan.nodes[1].component, "repo://placeholder/templating");
     let bad = Flow::load(&FlowSource {
-        resolve_summary_json: Some(r#"{"nodes": {"a": {"component_id": "c", "digest": "md5:1"}}}"#.into()),
+        resolve_summary_json: Some(
+            r#"{"nodes": {"a": {"component_id": "c", "digest": "md5:1"}}}"#.into(),
+        ),
         ..source("id: x\nnodes:\n  a:\n    text: {}\n")
     })
     .unwrap_err()
     .to_string();
-    assert!(bad.starts_with("flows/f.ygtc.resolve.summary.json: node `a`: digest `md5:1`"), "{bad}");
+    assert!(
+        bad.starts_with("flows/f.ygtc.resolve.summary.json: node `a`: digest `md5:1`"),
+        "{bad}"
+    );
 }
 
 // --- template context --------------------------------------------------------
@@ -185,9 +253,15 @@ nodes:
   a:
     echo: { a: "{{in.text}}", b: "{{entry.input.text}}", c: "{{in.input.text}}" }
 "#;
-    assert_eq!(run(yaml, json!({"text": "hi"})), json!({"a": "hi", "b": "hi", "c": "hi"}));
+    assert_eq!(
+        run(yaml, json!({"text": "hi"})),
+        json!({"a": "hi", "b": "hi", "c": "hi"})
+    );
     // An explicit `input` wrapper is kept as it is.
-    let out = run("id: x\nnodes:\n  a:\n    echo: { b: \"{{entry.input.text}}\" }\n", json!({"input": {"text": "wrapped"}}));
+    let out = run(
+        "id: x\nnodes:\n  a:\n    echo: { b: \"{{entry.input.text}}\" }\n",
+        json!({"input": {"text": "wrapped"}}),
+    );
     assert_eq!(out, json!({"b": "wrapped"}));
 }
 
@@ -206,7 +280,10 @@ nodes:
       step: "{{state.step}}"
 "#;
     let out = run(yaml, json!({"msg": {"text": "hello"}}));
-    assert_eq!(out, json!({"ok": true, "payload": "hello", "entry": "hello", "step": 2}));
+    assert_eq!(
+        out,
+        json!({"ok": true, "payload": "hello", "entry": "hello", "step": 2})
+    );
 }
 
 #[test]
@@ -232,7 +309,10 @@ nodes:
 "#;
     let mut host = Host::default();
     let out = run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap();
-    assert_eq!(out, json!({"greeting": "hello eu", "copy": 1, "last": "made", "region": "eu"}));
+    assert_eq!(
+        out,
+        json!({"greeting": "hello eu", "copy": 1, "last": "made", "region": "eu"})
+    );
     // `vars_out` is the runner's: never sent to the component.
     let flow = load(yaml);
     let mut inputs = Vec::new();
@@ -240,12 +320,16 @@ nodes:
         inputs.push(call.input.clone());
         Ok(call.input.clone())
     };
-    flow.run(json!({}), &mut capture, &RunOptions::default()).unwrap();
+    flow.run(json!({}), &mut capture, &RunOptions::default())
+        .unwrap();
     assert_eq!(inputs[0], json!({"message": "made"}));
     // Caller values win over defaults.
     let mut vars = Map::new();
     vars.insert("counter".into(), json!(7));
-    let options = RunOptions { vars, ..Default::default() };
+    let options = RunOptions {
+        vars,
+        ..Default::default()
+    };
     let out = run_with(&mut Host::default(), yaml, json!({}), &options).unwrap();
     assert_eq!(out["copy"], json!(7));
 }
@@ -255,13 +339,19 @@ fn a_missing_required_var_fails_before_any_node_runs() {
     let yaml = "id: x\nparameters:\n  vars_init:\n    region: { required: true }\nnodes:\n  a:\n    echo: {}\n";
     let mut host = Host::default();
     let err = run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap_err();
-    assert!(matches!(err, RunError::MissingVar { ref var, .. } if var == "region"), "{err}");
+    assert!(
+        matches!(err, RunError::MissingVar { ref var, .. } if var == "region"),
+        "{err}"
+    );
     assert!(host.calls.is_empty());
 }
 
 #[test]
 fn now_is_one_instant_per_node() {
-    let out = run("id: x\nnodes:\n  a:\n    echo: { iso: \"{{now.iso}}\", again: \"{{now.iso}}\", ms: \"{{now.epoch_ms}}\", date: \"{{now.date}}\" }\n", json!({}));
+    let out = run(
+        "id: x\nnodes:\n  a:\n    echo: { iso: \"{{now.iso}}\", again: \"{{now.iso}}\", ms: \"{{now.epoch_ms}}\", date: \"{{now.date}}\" }\n",
+        json!({}),
+    );
     assert_eq!(out["iso"], out["again"]);
     let iso = out["iso"].as_str().unwrap();
     assert!(iso.ends_with('Z') && iso.len() == 24, "{iso}");
@@ -271,11 +361,19 @@ fn now_is_one_instant_per_node() {
 
 #[test]
 fn liquid_filters_fail_at_load_with_the_handlebars_way() {
-    let err = load_err("id: x\nnodes:\n  a:\n    echo: { p: \"{{ params.provider_id | default(\\\"x\\\") }}\" }\n");
-    assert!(err.contains("`|` filter (Liquid/Jinja style)") && err.contains("{{default x"), "{err}");
+    let err = load_err(
+        "id: x\nnodes:\n  a:\n    echo: { p: \"{{ params.provider_id | default(\\\"x\\\") }}\" }\n",
+    );
+    assert!(
+        err.contains("`|` filter (Liquid/Jinja style)") && err.contains("{{default x"),
+        "{err}"
+    );
     assert!(err.contains("node `a`"), "{err}");
     // The default helper is the Handlebars spelling, strict mode included.
-    let out = run("id: x\nnodes:\n  a:\n    echo: { p: \"{{default entry.missing \\\"fallback\\\"}}\", q: \"{{default entry.v \\\"no\\\"}}\" }\n", json!({"v": "yes"}));
+    let out = run(
+        "id: x\nnodes:\n  a:\n    echo: { p: \"{{default entry.missing \\\"fallback\\\"}}\", q: \"{{default entry.v \\\"no\\\"}}\" }\n",
+        json!({"v": "yes"}),
+    );
     assert_eq!(out, json!({"p": "fallback", "q": "yes"}));
     // Handlebars' own block params are not filters.
     load("id: x\nnodes:\n  a:\n    echo: { p: \"{{#each entry.xs as |x|}}{{x}}{{/each}}\" }\n");
@@ -291,10 +389,16 @@ fn templating_override_beats_the_flow_setting() {
     .unwrap();
     let mut host = Host::default();
     assert_eq!(
-        lenient.run(json!({}), &mut host, &RunOptions::default()).unwrap(),
+        lenient
+            .run(json!({}), &mut host, &RunOptions::default())
+            .unwrap(),
         json!({"p": null})
     );
-    assert!(load(yaml).run(json!({}), &mut host, &RunOptions::default()).is_err());
+    assert!(
+        load(yaml)
+            .run(json!({}), &mut host, &RunOptions::default())
+            .is_err()
+    );
 }
 
 // --- native nodes ----------------------------------------------------------
@@ -315,10 +419,16 @@ nodes:
 "#;
     let mut host = Host::default();
     let out = run_with(&mut host, yaml, json!({"q": "it"}), &RunOptions::default()).unwrap();
-    assert_eq!(out, json!([{"text": "first"}, {"text": "second"}, {"text": "final"}]));
+    assert_eq!(
+        out,
+        json!([{"text": "first"}, {"text": "second"}, {"text": "final"}])
+    );
     assert_eq!(host.logs, vec![r#"x/log: {"message":"working on it"}"#]);
     // The last emit is not doubled when it is also the last output.
-    let out = run("id: x\nnodes:\n  a:\n    emit.response: { text: only }\n", json!({}));
+    let out = run(
+        "id: x\nnodes:\n  a:\n    emit.response: { text: only }\n",
+        json!({}),
+    );
     assert_eq!(out, json!([{"text": "only"}]));
 }
 
@@ -337,12 +447,21 @@ nodes:
     let mut host = Host::default();
     let out = run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap();
     assert_eq!(out, json!({"key": "count", "value": 0, "found": true}));
-    assert_eq!(host.state.get(&("counter".into(), "count".into())), Some(&json!(0)));
+    assert_eq!(
+        host.state.get(&("counter".into(), "count".into())),
+        Some(&json!(0))
+    );
     // Without a state store the node fails with a clear error.
     let flow = load(yaml);
     let mut echo = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> { Ok(call.input.clone()) };
-    let err = flow.run(json!({}), &mut echo, &RunOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("node `read` (state.get)") && err.contains("no state store"), "{err}");
+    let err = flow
+        .run(json!({}), &mut echo, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("node `read` (state.get)") && err.contains("no state store"),
+        "{err}"
+    );
 }
 
 fn library(flows: &[&str]) -> HashMap<String, Arc<Flow>> {
@@ -386,12 +505,27 @@ nodes:
     let out = run_with(&mut host, yaml, json!({"n": "4"}), &options).unwrap();
     // The callee has its own vars; goto carries the caller's along.
     assert_eq!(out, json!({"landed": "44", "v": "kept"}));
-    assert!(!host.calls.iter().any(|c| c.starts_with("never") || c.starts_with("t0")), "{:?}", host.calls);
+    assert!(
+        !host
+            .calls
+            .iter()
+            .any(|c| c.starts_with("never") || c.starts_with("t0")),
+        "{:?}",
+        host.calls
+    );
 
-    let err = run_with(&mut Host::default(), "id: m\nnodes:\n  c:\n    flow.call: { flow: ghost }\n", json!({}), &options)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("flow `ghost` not found (flows available to this run: sub, target)"), "{err}");
+    let err = run_with(
+        &mut Host::default(),
+        "id: m\nnodes:\n  c:\n    flow.call: { flow: ghost }\n",
+        json!({}),
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("flow `ghost` not found (flows available to this run: sub, target)"),
+        "{err}"
+    );
     assert!(load("id: m\nnodes:\n  c:\n    flow.call: { flow: sub }\n  d:\n    flow.goto: { flow_id: target }\n").plan().calls == vec!["sub", "target"]);
 }
 
@@ -403,8 +537,13 @@ fn redirect_loops_stop_at_max_redirects() {
         library: library(&[ping, pong]),
         ..Default::default()
     };
-    let err = run_with(&mut Host::default(), ping, json!({}), &options).unwrap_err().to_string();
-    assert!(err.contains("more than 3 redirects") || err.contains("more than 5 redirects"), "{err}");
+    let err = run_with(&mut Host::default(), ping, json!({}), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("more than 3 redirects") || err.contains("more than 5 redirects"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -419,7 +558,13 @@ fn a_control_jump_in_a_component_output_is_honoured() {
         "router".into(),
         Ok(json!({"greentic_control": {"v": 1, "action": "jump", "flow": "elsewhere", "payload": {"why": "asked"}}})),
     );
-    let out = run_with(&mut host, "id: m\nnodes:\n  r:\n    router: {}\n  n:\n    echo: {}\n", json!({}), &options).unwrap();
+    let out = run_with(
+        &mut host,
+        "id: m\nnodes:\n  r:\n    router: {}\n  n:\n    echo: {}\n",
+        json!({}),
+        &options,
+    )
+    .unwrap();
     assert_eq!(out, json!({"arrived": "asked"}));
 }
 
@@ -443,7 +588,10 @@ nodes:
   no:
     echo: { which: no }
 "#;
-    assert_eq!(run(yaml, json!({"text": "hello world"})), json!({"which": "yes"}));
+    assert_eq!(
+        run(yaml, json!({"text": "hello world"})),
+        json!({"which": "yes"})
+    );
     assert_eq!(run(yaml, json!({"text": "bye"})), json!({"which": "no"}));
 }
 
@@ -477,7 +625,10 @@ fn a_failure_follows_an_error_route_instead_of_failing_the_run() {
         }),
     );
     let out = run_with(&mut host, ERROR_ROUTED, json!({}), &RunOptions::default()).unwrap();
-    assert_eq!(out, json!({"which": "recover", "error": "boom", "ok": false}));
+    assert_eq!(
+        out,
+        json!({"which": "recover", "error": "boom", "ok": false})
+    );
     // On success the same node takes the other route.
     assert_eq!(run(ERROR_ROUTED, json!({}))["which"], json!("fine"));
 }
@@ -501,7 +652,10 @@ nodes:
     echo: { which: bad, detail: "{{node.call.reason}}" }
 "#;
     let mut host = Host::default();
-    host.answers.insert("flaky".into(), Err(NodeFailure::NotOk(json!({"reason": "nope"}))));
+    host.answers.insert(
+        "flaky".into(),
+        Err(NodeFailure::NotOk(json!({"reason": "nope"}))),
+    );
     let out = run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap();
     assert_eq!(out, json!({"which": "bad", "detail": "nope"}));
     assert_eq!(run(yaml, json!({}))["which"], json!("good"));
@@ -513,13 +667,22 @@ fn an_unconditional_route_never_swallows_an_error() {
     let mut host = Host::default();
     host.answers.insert(
         "flaky".into(),
-        Err(NodeFailure::Error { code: "boom".into(), message: "m".into(), retryable: false, backoff_ms: None }),
+        Err(NodeFailure::Error {
+            code: "boom".into(),
+            message: "m".into(),
+            retryable: false,
+            backoff_ms: None,
+        }),
     );
     let err = run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap_err();
-    assert!(matches!(err, RunError::Node { ref code, .. } if code == "boom"), "{err}");
+    assert!(
+        matches!(err, RunError::Node { ref code, .. } if code == "boom"),
+        "{err}"
+    );
     // A node with error routes whose conditions all fail still fails the run.
     let mut host = Host::default();
-    host.answers.insert("flaky".into(), Err(NodeFailure::NotOk(json!({}))));
+    host.answers
+        .insert("flaky".into(), Err(NodeFailure::NotOk(json!({}))));
     let yaml = "id: x\nnodes:\n  call:\n    flaky: {}\n    routing:\n      - to: next\n        condition: event == \"on_error\" && out.retry\n  next:\n    echo: {}\n";
     let err = run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap_err();
     assert!(err.to_string().contains("ok = false"), "{err}");
@@ -544,14 +707,49 @@ nodes:
     echo: { which: no }
 "#;
     let mut host = Host::default();
-    host.answers.insert("approval".into(), Ok(json!({"outcome": "denied"})));
-    assert_eq!(run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap(), json!({"which": "no"}));
+    host.answers
+        .insert("approval".into(), Ok(json!({"outcome": "denied"})));
+    assert_eq!(
+        run_with(&mut host, yaml, json!({}), &RunOptions::default()).unwrap(),
+        json!({"which": "no"})
+    );
 }
 
 #[test]
 fn flow_errors_name_file_and_node() {
     let err = Flow::load(&source("id: x\nnodes:\n  a:\n    var.set: {}\n")).unwrap();
-    let e = err.run(json!({}), &mut Host::default(), &RunOptions::default()).unwrap_err();
-    assert!(e.to_string().starts_with("flows/f.ygtc: node `a` (var.set): the payload needs `name`"), "{e}");
-    let _: FlowError = Flow::load(&source("id: x\nnodes:\n  a:\n    in_map: {}\n    echo: {}\n")).unwrap_err();
+    let e = err
+        .run(json!({}), &mut Host::default(), &RunOptions::default())
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("flows/f.ygtc: node `a` (var.set): the payload needs `name`"),
+        "{e}"
+    );
+    let _: FlowError = Flow::load(&source(
+        "id: x\nnodes:\n  a:\n    in_map: {}\n    echo: {}\n",
+    ))
+    .unwrap_err();
+}
+
+#[test]
+fn mustache_sections_over_paths_render_as_in_handlebars_js() {
+    let yaml = r#"
+id: x
+nodes:
+  a:
+    echo:
+      list: "{{#entry.days}}[{{date}}]{{/entry.days}}"
+      object: "{{#entry.place}}<{{name}}>{{/entry.place}}"
+      missing: "{{#entry.nothing}}never{{/entry.nothing}}{{^entry.nothing}}none{{/entry.nothing}}"
+      nested: "{{#if entry.place}}{{#entry.days}}{{date}};{{/entry.days}}{{/if}}"
+"#;
+    let out = run(
+        yaml,
+        json!({"days": [{"date": "mon"}, {"date": "tue"}], "place": {"name": "Oslo"}}),
+    );
+    assert_eq!(
+        out,
+        json!({"list": "[mon][tue]", "object": "<Oslo>", "missing": "none", "nested": "mon;tue;"})
+    );
 }

@@ -332,7 +332,8 @@ fn sidecar_resolves_components_for_op_nodes() {
     assert_eq!(plan.components, vec!["fetcher", "./w.wasm", "other"]);
 
     // Any source kind is planned by its reference; the host resolves it.
-    let oci = r#"{"nodes": {"a": {"source": {"kind": "oci", "ref": "oci://ghcr.io/x/fetcher:1"}}}}"#;
+    let oci =
+        r#"{"nodes": {"a": {"source": {"kind": "oci", "ref": "oci://ghcr.io/x/fetcher:1"}}}}"#;
     let plan = Flow::load(&FlowSource {
         resolve_json: Some(oci.into()),
         ..source(yaml)

@@ -162,12 +162,13 @@ fn distinct_components_flow(name: &str, count: usize) -> std::path::PathBuf {
 
 #[test]
 fn every_node_slot_is_wired() {
-    let flow = distinct_components_flow("eight-slots", 8);
+    let slots = host_shim::runner::SLOT_COUNT;
+    let flow = distinct_components_flow("all-slots", slots);
     let out = host_shim(&["run", flow.to_str().unwrap(), "-q"]);
     assert_eq!(out.code, 0, "{out}");
-    // Each node wraps the previous output: unwrap all eight levels.
+    // Each node wraps the previous output: unwrap every level.
     let mut value = out.json();
-    for i in (0..8).rev() {
+    for i in (0..slots).rev() {
         assert_eq!(value["i"], json!(i), "{out}");
         value = value["prev"].clone();
     }
@@ -176,14 +177,15 @@ fn every_node_slot_is_wired() {
 
 #[test]
 fn more_components_than_slots_is_a_clear_error() {
-    let flow = distinct_components_flow("nine-slots", 9);
+    let slots = host_shim::runner::SLOT_COUNT;
+    let flow = distinct_components_flow("too-many-slots", slots + 1);
     let out = host_shim(&["run", flow.to_str().unwrap(), "-q"]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(
-        out.stderr
-            .contains("uses 9 distinct components; the runner has 8 node slots"),
-        "{out}"
+    let expected = format!(
+        "use {} distinct components; the runner has {slots} node slots",
+        slots + 1
     );
+    assert!(out.stderr.contains(&expected), "{out}");
 }
 
 #[test]
@@ -277,4 +279,99 @@ fn a_missing_runner_is_reported() {
             .contains("loading the runner component `no/runner.wasm`"),
         "{out}"
     );
+}
+
+#[test]
+fn check_dir_reports_every_flow_and_names_legacy_dialects() {
+    let dir = scratch("check-dir");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("good.ygtc"),
+        "id: good\ntype: messaging\nx-generated-by: t\nnodes:\n  a:\n    component.exec: { component: echo, input: {} }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sub/unbound.ygtc"),
+        "id: unbound\ntype: job\nnodes:\n  a:\n    some-missing-tool: { x: 1 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("legacy.yaml"),
+        "id: legacy\ntype: messaging\nin: a\nnodes:\n  a:\n    card: {}\n    routes: [end]\n",
+    )
+    .unwrap();
+    // Not flows: skipped, not failed.
+    std::fs::write(dir.join("pack.yaml"), "id: p\nversion: 1\n").unwrap();
+    std::fs::write(dir.join("index.ygtc"), "# placeholder\nversion: 0.1\n").unwrap();
+
+    let path = dir.to_str().unwrap();
+    let out = host_shim(&["check", path]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stdout.contains("ok    ") && out.stdout.contains("good.ygtc"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("older greentic-messaging dialect"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("component `some-missing-tool` not found"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("3 flows: 1 ok, 2 failed"), "{out}");
+
+    // With the echo stand-in, only the legacy file fails; --json for tools.
+    let out = host_shim(&["check", path, "--stub-missing", "--json"]);
+    assert_eq!(out.code, 2, "{out}");
+    let report = out.json();
+    assert_eq!(
+        (report["ok"].clone(), report["failed"].clone()),
+        (json!(2), json!(1)),
+        "{out}"
+    );
+    let flows = report["flows"].as_array().unwrap();
+    let unbound = flows
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().ends_with("unbound.ygtc"))
+        .unwrap();
+    assert_eq!(unbound["stubbed"].as_array().unwrap().len(), 1, "{out}");
+    let legacy = flows.iter().find(|f| f["ok"] == json!(false)).unwrap();
+    assert!(
+        legacy["error"].as_str().unwrap().contains("routes:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn flow_variables_and_templating_can_be_set_from_the_command_line() {
+    let dir = scratch("vars-cli");
+    let flow = dir.join("flow.yaml");
+    std::fs::write(
+        &flow,
+        "id: v\nparameters:\n  vars_init:\n    region: { required: true }\nnodes:\n  a:\n    component.exec: { component: echo, input: { r: \"{{vars.region}}\", m: \"{{entry.missing}}\" } }\n",
+    )
+    .unwrap();
+    let path = flow.to_str().unwrap();
+    let out = host_shim(&["run", path, "--var", "region=eu", "-q"]);
+    assert_eq!(out.code, 1, "strict by default: {out}");
+    assert!(
+        out.stderr.contains("missing variable `entry.missing`"),
+        "{out}"
+    );
+    let out = host_shim(&[
+        "run",
+        path,
+        "--var",
+        "region={\"zone\": 2}",
+        "--templating",
+        "lenient",
+        "-q",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json(), json!({"r": {"zone": 2}, "m": null}));
+    let out = host_shim(&["run", path, "--var", "=x", "-q"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("expected NAME=VALUE"), "{out}");
 }

@@ -412,3 +412,87 @@ fn composed_flows_give_identical_results_on_three_engines() {
         }
     }
 }
+
+#[test]
+fn flow_state_and_called_flows_are_composed_and_gated() {
+    // The golden flows use state.get/state.set and flow.call/flow.goto.
+    let dir = scratch("compose-flow-state");
+    let app = dir.join("state.wasm");
+    let out = compose("tests/flows/native-state/flow.yaml", &app, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        imports_of(&app)
+            .iter()
+            .any(|i| i.starts_with("greentic:state/state-store@")),
+        "an approved flow's state is the app's import"
+    );
+    let run = host_shim(&[
+        "run",
+        "tests/flows/native-state/flow.yaml",
+        "--composed",
+        app.to_str().unwrap(),
+        "--input",
+        "{\"user\": \"ada\"}",
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["after"], json!({"visits": 1, "name": "ada"}));
+
+    // Refused by the profile; with --deny-state the app composes without a
+    // state import and the node fails at run time.
+    let refused = compose(
+        "tests/flows/native-state/flow.yaml",
+        &dir.join("refused.wasm"),
+        &["--profile", "no-state"],
+    );
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(refused.stderr.contains("flow:native_state"), "{refused}");
+    let denied_app = dir.join("denied.wasm");
+    let denied = compose(
+        "tests/flows/native-state/flow.yaml",
+        &denied_app,
+        &["--profile", "no-state", "--deny-state"],
+    );
+    assert_eq!(denied.code, 0, "{denied}");
+    assert!(
+        !imports_of(&denied_app)
+            .iter()
+            .any(|i| i.starts_with("greentic:state/"))
+    );
+    let run = host_shim(&[
+        "run",
+        "tests/flows/native-state/flow.yaml",
+        "--composed",
+        denied_app.to_str().unwrap(),
+        "--input",
+        "{\"user\": \"ada\"}",
+        "-q",
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stderr.contains("node `before` (state.get)"), "{run}");
+
+    // A flow that uses no state gets no state import from the runner either.
+    let plain = dir.join("plain.wasm");
+    assert_eq!(compose("examples/hello/flow.yaml", &plain, &[]).code, 0);
+    assert!(
+        !imports_of(&plain)
+            .iter()
+            .any(|i| i.starts_with("greentic:state/"))
+    );
+
+    // Called flows' components are composed in, and the caller passes the library.
+    let calls = dir.join("calls.wasm");
+    let out = compose("tests/flows/flow-call/flow.yaml", &calls, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    let run = host_shim(&[
+        "run",
+        "tests/flows/flow-call/flow.yaml",
+        "--composed",
+        calls.to_str().unwrap(),
+        "--input",
+        "@tests/flows/flow-call/input.json",
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json(), json!({"queued": "refunds"}));
+}

@@ -185,6 +185,9 @@ mod tests {
             assert!(wit.contains(&import), "runner.wit lacks `{import}`");
         }
         let extra = format!("  import {};\n", slot_name(SLOT_COUNT));
-        assert!(!wit.contains(&extra), "runner.wit has more than {SLOT_COUNT} slots");
+        assert!(
+            !wit.contains(&extra),
+            "runner.wit has more than {SLOT_COUNT} slots"
+        );
     }
 }
