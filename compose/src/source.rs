@@ -110,7 +110,7 @@ pub fn load_flow(path: &Path) -> Result<FlowSource, SourceError> {
 pub struct FlowSet<P> {
     /// The flow itself: file, source, plan.
     pub main: (PathBuf, FlowSource, P),
-    /// Flows it reaches (transitively), by flow id, in discovery order.
+    /// Flows it reaches (transitively), sorted by flow id.
     pub library: Vec<(PathBuf, FlowSource, P)>,
     /// Called flow ids that no file provides (the call fails if it runs).
     pub missing: Vec<String>,
@@ -173,6 +173,8 @@ where
         queue.extend(calls(&callee_plan));
         library.push((file, callee_source, callee_plan));
     }
+    // By flow id: the order slots are laid out in (the runner sorts the same way).
+    library.sort_by_key(|(_, _, plan)| id(plan));
     Ok(FlowSet {
         main,
         library,

@@ -99,8 +99,20 @@ impl wit::Guest for Runner {
             }
         };
         let mut library = HashMap::new();
+        // Distinct components of the flow, then of the library by flow id: the
+        // slot layout `compose` builds (it walks the flows in that order).
+        let mut plan_order: Vec<String> = flow.plan().components;
+        let mut callees = Vec::with_capacity(request.library.len());
         for source_flow in request.library {
-            let callee = load(source(source_flow)).map_err(|e| to_wit(RunError::Flow(e)))?;
+            callees.push(load(source(source_flow)).map_err(|e| to_wit(RunError::Flow(e)))?);
+        }
+        callees.sort_by(|a, b| a.id().cmp(b.id()));
+        for callee in callees {
+            for component in callee.plan().components {
+                if !plan_order.contains(&component) {
+                    plan_order.push(component);
+                }
+            }
             library.insert(callee.id().to_string(), callee);
         }
         let options = RunOptions {
@@ -114,9 +126,9 @@ impl wit::Guest for Runner {
             vars,
             library,
         };
-        // No bindings: component i of the plan is in slot i, the layout `compose` builds.
+        // No bindings: component i of the plan order is in slot i.
         let bindings = if request.bindings.is_empty() {
-            flow.plan().components.into_iter().zip(0..).collect()
+            plan_order.into_iter().zip(0..).collect()
         } else {
             request
                 .bindings
