@@ -25,6 +25,10 @@ const EXAMPLE_COMPONENTS: &[&str] = &[
     "state-probe",
     "legacy-v04",
     "legacy-v05",
+    "logger",
+    "secret-reader",
+    "http-fetch",
+    "asset-reader",
 ];
 /// Components of `components/` that compositions are built from.
 const COMPOSE_PARTS: &[&str] = &["empty-slot", "state-memory", "state-deny"];

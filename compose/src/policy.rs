@@ -1,10 +1,12 @@
-//! Capability gating: which node components may use the state store.
+//! Capability gating: which node components may use which host interfaces.
 //!
-//! A component gets `greentic:state/state-store` only when (a) its manifest
-//! declares `capabilities.host.state` and (b) the selected profile allows it.
-//! The operations it gets are those both grant. Anything else — no manifest, a
-//! manifest without `host.state`, a profile that does not list it — means no
-//! state (fail closed).
+//! [`CAPABILITIES`] is the one gating table (interface -> manifest field ->
+//! profile field), shared by host-shim and the composition. A component gets a
+//! gated interface only when (a) its manifest declares it and (b) the selected
+//! profile allows it; for state, the operations it gets are those both grant.
+//! Anything else — no manifest, a manifest without the field, a profile that
+//! does not list it — means no such import (fail closed). Telemetry is not
+//! gated: every component may log.
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +66,14 @@ pub struct Manifest {
     pub state: Option<Grant>,
     /// `limits`, as declared.
     pub limits: Limits,
+    /// Secret keys declared in `capabilities.host.secrets.required` and
+    /// `secret_requirements` (`None`: neither is declared).
+    pub secrets: Option<Vec<String>>,
+    /// `capabilities.host.http.client`.
+    pub http_client: bool,
+    /// Guest paths of `capabilities.wasi.filesystem.mounts` with
+    /// `host_class: assets` (read-only pack/flow assets).
+    pub asset_mounts: Vec<String>,
 }
 
 /// A manifest's `limits`: `{"memory_mb", "wall_time_ms", "fuel"}`, each optional.
@@ -156,11 +166,63 @@ impl Manifest {
             wall_time_ms: limit("wall_time_ms")?,
             fuel: limit("fuel")?,
         };
+        // Secret requirements: strings or `{"key": …}` objects, in either place.
+        let mut secrets: Option<Vec<String>> = None;
+        for pointer in [
+            "/capabilities/host/secrets/required",
+            "/secret_requirements",
+        ] {
+            match doc.pointer(pointer) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    let keys = secrets.get_or_insert_with(Vec::new);
+                    for item in items {
+                        let key = item
+                            .as_str()
+                            .or_else(|| item.get("key").and_then(Value::as_str))
+                            .or_else(|| item.get("name").and_then(Value::as_str));
+                        match key {
+                            Some(k) if !k.is_empty() => keys.push(k.to_string()),
+                            _ => bail!(
+                                "`{}`: `{}` holds secret keys (strings or {{\"key\": …}}); found {item}",
+                                path.display(),
+                                &pointer[1..].replace('/', ".")
+                            ),
+                        }
+                    }
+                }
+                Some(_) => bail!(
+                    "`{}`: `{}` must be a list of secret keys",
+                    path.display(),
+                    &pointer[1..].replace('/', ".")
+                ),
+            }
+        }
+        let http_client = match doc.pointer("/capabilities/host/http/client") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => bail!(
+                "`{}`: `capabilities.host.http.client` must be a bool",
+                path.display()
+            ),
+        };
+        let asset_mounts = doc
+            .pointer("/capabilities/wasi/filesystem/mounts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|m| m.get("host_class").and_then(Value::as_str) == Some("assets"))
+            .filter_map(|m| m.get("guest_path").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
         Ok(Manifest {
             path: path.to_path_buf(),
             id,
             state,
             limits,
+            secrets,
+            http_client,
+            asset_mounts,
         })
     }
 }
@@ -174,7 +236,21 @@ pub struct Profile {
     pub state_allow: Vec<String>,
     /// Operations allowed to those components.
     pub state_operations: Grant,
+    /// Component ids allowed the secrets they declare (patterns as for state).
+    pub secrets_allow: Vec<String>,
+    /// Hosts components with `http.client` may reach: `host` (the scheme's
+    /// default port), `host:port`, `host:*`, `*.domain`. Empty: no HTTP.
+    pub http_allow: Vec<String>,
+    /// Per-request timeout for outbound HTTP (a request may ask for less).
+    pub http_timeout_ms: u64,
+    /// Largest HTTP response body a component may receive.
+    pub http_max_response_bytes: u64,
 }
+
+/// Defaults of the HTTP limits.
+pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 30_000;
+/// 16 MiB, the node payload cap.
+pub const DEFAULT_HTTP_MAX_RESPONSE_BYTES: u64 = 16 << 20;
 
 impl Profile {
     /// The default profile: every component whose manifest declares state gets
@@ -184,6 +260,10 @@ impl Profile {
             name: "default".into(),
             state_allow: vec!["*".into()],
             state_operations: Grant::ALL,
+            secrets_allow: vec!["*".into()],
+            http_allow: vec![],
+            http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            http_max_response_bytes: DEFAULT_HTTP_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -193,12 +273,15 @@ impl Profile {
             name: "no-state".into(),
             state_allow: vec![],
             state_operations: Grant::default(),
+            ..Profile::default_profile()
         }
     }
 
     /// `default`, `no-state`, or a path to a profile file:
-    /// `{"name": "...", "state": {"allow": ["counter", "ai.greentic.*"], "operations": ["read", "write", "delete"]}}`
-    /// (`operations` defaults to all three).
+    /// `{"name": "...", "state": {"allow": ["counter", "ai.greentic.*", "flow:*"], "operations": ["read", "write", "delete"]},
+    ///   "secrets": {"allow": ["*"]}, "http": {"allow": ["api.example.com", "127.0.0.1:*"], "timeout_ms": 30000, "max_response_bytes": 16777216}}`
+    /// (`operations` defaults to all three, `secrets.allow` to `["*"]`,
+    /// `http.allow` to none).
     pub fn select(spec: &str) -> Result<Profile, PolicyError> {
         match spec {
             "default" => return Ok(Profile::default_profile()),
@@ -255,20 +338,53 @@ impl Profile {
             }
             Some(_) => bail!("profile `{spec}`: `state.operations` must be a list"),
         };
+        let list = |section: &str, default: Vec<String>| -> Result<Vec<String>, PolicyError> {
+            match doc.pointer(&format!("/{section}/allow")) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        PolicyError(format!(
+                            "profile `{spec}`: `{section}.allow` must be a list of strings"
+                        ))
+                    }),
+                Some(_) => bail!("profile `{spec}`: `{section}.allow` must be a list of strings"),
+            }
+        };
+        let number = |pointer: &str, default: u64| -> Result<u64, PolicyError> {
+            match doc.pointer(pointer) {
+                None | Some(Value::Null) => Ok(default),
+                Some(v) => v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                    PolicyError(format!(
+                        "profile `{spec}`: `{}` must be a positive integer",
+                        &pointer[1..].replace('/', ".")
+                    ))
+                }),
+            }
+        };
         Ok(Profile {
             name,
             state_allow,
             state_operations,
+            secrets_allow: list("secrets", vec!["*".into()])?,
+            http_allow: list("http", vec![])?,
+            http_timeout_ms: number("/http/timeout_ms", DEFAULT_HTTP_TIMEOUT_MS)?,
+            http_max_response_bytes: number(
+                "/http/max_response_bytes",
+                DEFAULT_HTTP_MAX_RESPONSE_BYTES,
+            )?,
         })
     }
 
+    /// Adds hosts to `http.allow` (`host-shim --allow-host`).
+    pub fn allow_hosts(&mut self, hosts: &[String]) {
+        self.http_allow.extend(hosts.iter().cloned());
+    }
+
     fn allows(&self, id: &str) -> bool {
-        self.state_allow
-            .iter()
-            .any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => id.starts_with(prefix),
-                None => pattern == id,
-            })
+        matches_any(&self.state_allow, id)
     }
 }
 
@@ -280,9 +396,9 @@ pub enum Denial {
         "it has no manifest (`<name>.manifest.json` or `component.manifest.json` next to the .wasm)"
     )]
     NoManifest,
-    /// The manifest does not declare the capability.
-    #[error("its manifest `{0}` does not declare `capabilities.host.state`")]
-    NotDeclared(PathBuf),
+    /// The manifest does not declare the capability (the manifest field).
+    #[error("its manifest `{0}` does not declare `{1}`")]
+    NotDeclared(PathBuf, &'static str),
     /// The manifest declares it with no operation.
     #[error("its manifest `{0}` grants no state operation")]
     NothingDeclared(PathBuf),
@@ -291,6 +407,18 @@ pub enum Denial {
     Profile {
         /// Profile name.
         profile: String,
+        /// Component id.
+        id: String,
+    },
+    /// The profile does not allow another capability (named) for this component.
+    #[error("profile `{profile}` does not allow {capability} for `{id}` (profile field `{field}`)")]
+    ProfileCapability {
+        /// Profile name.
+        profile: String,
+        /// `secrets`, `http`.
+        capability: &'static str,
+        /// The profile field that would allow it.
+        field: &'static str,
         /// Component id.
         id: String,
     },
@@ -310,7 +438,7 @@ pub fn approve(manifest: Option<&Manifest>, profile: &Profile) -> Result<Approva
     let manifest = manifest.ok_or(Denial::NoManifest)?;
     let declared = manifest
         .state
-        .ok_or_else(|| Denial::NotDeclared(manifest.path.clone()))?;
+        .ok_or_else(|| Denial::NotDeclared(manifest.path.clone(), "capabilities.host.state"))?;
     if declared.is_empty() {
         return Err(Denial::NothingDeclared(manifest.path.clone()));
     }
@@ -342,6 +470,161 @@ pub fn approve_flow(flow_id: &str, profile: &Profile) -> Result<(), Denial> {
     }
 }
 
+fn matches_any(patterns: &[String], id: &str) -> bool {
+    patterns
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => pattern == id,
+        })
+}
+
+/// A host interface a component may import only when approved (telemetry: always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// `greentic:state/state-store`
+    State,
+    /// `greentic:secrets-store/secrets-store`
+    Secrets,
+    /// `greentic:http/http-client`
+    Http,
+    /// `greentic:telemetry/logger-api`
+    Telemetry,
+}
+
+/// One row of the gating table.
+#[derive(Debug, Clone, Copy)]
+pub struct CapabilityRow {
+    /// The capability.
+    pub capability: Capability,
+    /// Import names start with this (any version).
+    pub interface: &'static str,
+    /// Where a manifest declares it (`None`: always granted).
+    pub manifest_field: Option<&'static str>,
+    /// Where a profile allows it.
+    pub profile_field: Option<&'static str>,
+}
+
+/// The gating table: interface -> manifest field -> profile field. Adding a
+/// capability is one row here and one host module.
+pub const CAPABILITIES: &[CapabilityRow] = &[
+    CapabilityRow {
+        capability: Capability::State,
+        interface: "greentic:state/state-store@",
+        manifest_field: Some("capabilities.host.state"),
+        profile_field: Some("state.allow"),
+    },
+    CapabilityRow {
+        capability: Capability::Secrets,
+        interface: "greentic:secrets-store/secrets-store@",
+        manifest_field: Some("capabilities.host.secrets.required"),
+        profile_field: Some("secrets.allow"),
+    },
+    CapabilityRow {
+        capability: Capability::Http,
+        interface: "greentic:http/http-client@",
+        manifest_field: Some("capabilities.host.http.client"),
+        profile_field: Some("http.allow"),
+    },
+    CapabilityRow {
+        capability: Capability::Telemetry,
+        interface: "greentic:telemetry/logger-api@",
+        manifest_field: None,
+        profile_field: None,
+    },
+];
+
+/// The gating row of an import name, if it is a gated host interface.
+pub fn capability_of(import: &str) -> Option<&'static CapabilityRow> {
+    CAPABILITIES
+        .iter()
+        .find(|row| import.starts_with(row.interface))
+}
+
+/// What an approved component may do with a capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapabilityGrant {
+    /// State: namespace and operations.
+    State(Approval),
+    /// Secrets: the keys its manifest declares.
+    Secrets(Vec<String>),
+    /// HTTP: the hosts the profile allows.
+    Http(Vec<String>),
+    /// Telemetry: always.
+    Telemetry,
+}
+
+/// Decides whether a component with `manifest` may use `capability` under `profile`.
+pub fn approve_capability(
+    capability: Capability,
+    manifest: Option<&Manifest>,
+    profile: &Profile,
+) -> Result<CapabilityGrant, Denial> {
+    let denied = |capability, field, id: &str| Denial::ProfileCapability {
+        profile: profile.name.clone(),
+        capability,
+        field,
+        id: id.to_string(),
+    };
+    match capability {
+        Capability::Telemetry => Ok(CapabilityGrant::Telemetry),
+        Capability::State => approve(manifest, profile).map(CapabilityGrant::State),
+        Capability::Secrets => {
+            let manifest = manifest.ok_or(Denial::NoManifest)?;
+            let keys = manifest.secrets.clone().ok_or_else(|| {
+                Denial::NotDeclared(manifest.path.clone(), "capabilities.host.secrets.required")
+            })?;
+            if !matches_any(&profile.secrets_allow, &manifest.id) {
+                return Err(denied("secrets", "secrets.allow", &manifest.id));
+            }
+            Ok(CapabilityGrant::Secrets(keys))
+        }
+        Capability::Http => {
+            let manifest = manifest.ok_or(Denial::NoManifest)?;
+            if !manifest.http_client {
+                return Err(Denial::NotDeclared(
+                    manifest.path.clone(),
+                    "capabilities.host.http.client",
+                ));
+            }
+            if profile.http_allow.is_empty() {
+                return Err(denied("outbound HTTP", "http.allow", &manifest.id));
+            }
+            Ok(CapabilityGrant::Http(profile.http_allow.clone()))
+        }
+    }
+}
+
+/// Whether `host:port` (of a URL with `default_port` for its scheme) is in
+/// `allow`: `host` matches the default port, `host:port` that port, `host:*`
+/// any port, and a leading `*.` any subdomain. Hosts compare case-insensitively.
+pub fn host_allowed(allow: &[String], host: &str, port: u16, default_port: u16) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    allow.iter().any(|pattern| {
+        let pattern = pattern.to_ascii_lowercase();
+        let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && !h.ends_with(':') => {
+                (h.to_string(), Some(p.to_string()))
+            }
+            _ => (pattern.clone(), None),
+        };
+        let pattern_host = pattern_host.trim_start_matches('[').trim_end_matches(']');
+        let host_ok = match pattern_host.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => pattern_host == host,
+        };
+        let port_ok = match pattern_port.as_deref() {
+            None => port == default_port,
+            Some("*") => true,
+            Some(p) => p.parse::<u16>() == Ok(port),
+        };
+        host_ok && port_ok
+    })
+}
+
 /// Greentic identifier characters.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -360,6 +643,9 @@ mod tests {
             id: "ai.greentic.counter".into(),
             state,
             limits: Limits::default(),
+            secrets: None,
+            http_client: false,
+            asset_mounts: vec![],
         }
     }
 
@@ -428,7 +714,7 @@ mod tests {
         assert_eq!(approve(None, &p), Err(Denial::NoManifest));
         assert!(matches!(
             approve(Some(&manifest(None)), &p),
-            Err(Denial::NotDeclared(_))
+            Err(Denial::NotDeclared(_, _))
         ));
         assert!(matches!(
             approve(Some(&manifest(Some(Grant::default()))), &p),
@@ -456,6 +742,7 @@ mod tests {
             name: "p".into(),
             state_allow: vec!["ai.greentic.*".into()],
             state_operations: read_only,
+            ..Profile::default_profile()
         };
         assert_eq!(
             approve(Some(&manifest(Some(Grant::ALL))), &prefix)
@@ -468,5 +755,97 @@ mod tests {
             ..prefix
         };
         assert!(approve(Some(&manifest(Some(Grant::ALL))), &other).is_err());
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    fn manifest(secrets: Option<Vec<&str>>, http: bool) -> Manifest {
+        Manifest {
+            path: "m.json".into(),
+            id: "ai.greentic.tool".into(),
+            state: None,
+            limits: Limits::default(),
+            secrets: secrets.map(|k| k.into_iter().map(String::from).collect()),
+            http_client: http,
+            asset_mounts: vec![],
+        }
+    }
+
+    #[test]
+    fn every_gated_import_has_one_row() {
+        for (import, capability) in [
+            ("greentic:state/state-store@1.0.0", Capability::State),
+            (
+                "greentic:secrets-store/secrets-store@1.0.0",
+                Capability::Secrets,
+            ),
+            ("greentic:http/http-client@1.1.0", Capability::Http),
+            ("greentic:telemetry/logger-api@1.0.0", Capability::Telemetry),
+        ] {
+            assert_eq!(capability_of(import).unwrap().capability, capability);
+        }
+        assert!(capability_of("wasi:http/outgoing-handler@0.2.0").is_none());
+    }
+
+    #[test]
+    fn secrets_and_http_need_manifest_and_profile() {
+        let default = Profile::default_profile();
+        let with_keys = manifest(Some(vec!["API_KEY"]), false);
+        assert_eq!(
+            approve_capability(Capability::Secrets, Some(&with_keys), &default),
+            Ok(CapabilityGrant::Secrets(vec!["API_KEY".into()]))
+        );
+        assert!(matches!(
+            approve_capability(Capability::Secrets, Some(&manifest(None, false)), &default),
+            Err(Denial::NotDeclared(_, "capabilities.host.secrets.required"))
+        ));
+        assert_eq!(
+            approve_capability(Capability::Secrets, None, &default),
+            Err(Denial::NoManifest)
+        );
+        let strict = Profile {
+            secrets_allow: vec!["other.*".into()],
+            ..default.clone()
+        };
+        assert!(matches!(
+            approve_capability(Capability::Secrets, Some(&with_keys), &strict),
+            Err(Denial::ProfileCapability {
+                capability: "secrets",
+                ..
+            })
+        ));
+        // HTTP: declared, but the default profile allows no host.
+        let http = manifest(None, true);
+        let err = approve_capability(Capability::Http, Some(&http), &default).unwrap_err();
+        assert!(err.to_string().contains("http.allow"), "{err}");
+        let mut open = default.clone();
+        open.allow_hosts(&["127.0.0.1:*".into()]);
+        assert!(approve_capability(Capability::Http, Some(&http), &open).is_ok());
+        assert!(approve_capability(Capability::Http, Some(&manifest(None, false)), &open).is_err());
+        assert_eq!(
+            approve_capability(Capability::Telemetry, None, &default),
+            Ok(CapabilityGrant::Telemetry)
+        );
+    }
+
+    #[test]
+    fn host_patterns() {
+        let allow: Vec<String> = ["api.example.com", "127.0.0.1:*", "*.corp.test", "svc:8080"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(host_allowed(&allow, "api.example.com", 443, 443));
+        assert!(host_allowed(&allow, "API.example.com", 443, 443));
+        assert!(!host_allowed(&allow, "api.example.com", 8443, 443));
+        assert!(host_allowed(&allow, "127.0.0.1", 9999, 80));
+        assert!(host_allowed(&allow, "a.corp.test", 80, 80));
+        assert!(!host_allowed(&allow, "corp.test.evil", 80, 80));
+        assert!(!host_allowed(&allow, "evilcorp.test", 80, 80));
+        assert!(host_allowed(&allow, "svc", 8080, 80));
+        assert!(!host_allowed(&allow, "svc", 80, 80));
+        assert!(!host_allowed(&allow, "localhost", 80, 80));
     }
 }

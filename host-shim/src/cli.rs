@@ -11,6 +11,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Show components' log lines (telemetry) on stderr; `-vv` adds debug.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Subcommands.
@@ -65,6 +68,17 @@ pub struct ComponentArgs {
     /// flow's format and routing can be checked (or dry-run) without them.
     #[arg(long)]
     pub stub_missing: bool,
+    /// A secret for components whose manifest declares it: `KEY=VALUE`
+    /// (`TENANT/KEY=VALUE` for one tenant); repeatable. Never printed.
+    #[arg(long = "secret", value_name = "KEY=VALUE")]
+    pub secrets: Vec<String>,
+    /// Secrets from a file: dotenv `KEY=VALUE` lines or a JSON object.
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// A host components with `http.client` may reach (`host`, `host:port`,
+    /// `host:*`, `*.domain`), added to the profile's `http.allow`; repeatable.
+    #[arg(long = "allow-host", value_name = "PATTERN")]
+    pub allow_hosts: Vec<String>,
     /// Override the flows' `templating:` setting.
     #[arg(long, value_enum, value_name = "MODE")]
     pub templating: Option<Templating>,

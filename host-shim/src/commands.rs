@@ -16,11 +16,17 @@ use crate::cli::{
 use crate::{CheckReport, Failure, Host, HostOptions, RunSettings};
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
+    let default_filter = match cli.verbose {
+        0 => "warn",
+        1 => "warn,component=info",
+        _ => "info,component=debug",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     // First Ctrl-C: ask running nodes to cancel (then stop them); second: quit.
     let _ = ctrlc::set_handler(|| {
@@ -44,10 +50,21 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
     }
 }
 
-fn host(common: &ComponentArgs) -> Result<Host, Failure> {
-    let profile = compose::policy::Profile::select(&common.profile)
+/// The profile named by `--profile`, with `--allow-host` added.
+fn profile(common: &ComponentArgs) -> Result<compose::policy::Profile, Failure> {
+    let mut profile = compose::policy::Profile::select(&common.profile)
         .map_err(|e| Failure::Invalid(e.into()))?;
+    profile.allow_hosts(&common.allow_hosts);
+    Ok(profile)
+}
+
+fn host(common: &ComponentArgs) -> Result<Host, Failure> {
+    let profile = profile(common)?;
+    let secrets =
+        crate::caps::secrets::SecretSource::new(common.secrets_file.as_deref(), &common.secrets)
+            .map_err(Failure::Invalid)?;
     Host::new(HostOptions {
+        secrets,
         state: common.state.clone(),
         profile,
         component_dirs: common.components.clone(),
@@ -284,8 +301,7 @@ fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
 }
 
 fn compose(args: ComposeArgs) -> Result<(), Failure> {
-    let profile = compose::policy::Profile::select(&args.common.profile)
-        .map_err(|e| Failure::Invalid(e.into()))?;
+    let profile = profile(&args.common)?;
     let wiring = match args.state_provider {
         StateProvider::Import => compose::StateWiring::Import,
         StateProvider::Memory => compose::StateWiring::Memory,

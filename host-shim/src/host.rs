@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use compose::{ComponentRef, ComponentResolver, FlowSet, SourceError};
 use wasmtime::Engine;
-use wasmtime::component::Linker;
 
+use crate::caps::secrets::SecretSource;
 use crate::engine::{ComponentCache, new_engine};
 use crate::limits::NodeLimits;
-use crate::nodes::{NodeComponent, NodeSlot, NodeState, RunScope, node_linker};
+use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
 use crate::runner::{
     ErrorKind, FlowPlan, FlowSource, Linking, RunError, RunRequest, RunnerComponent,
     RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
@@ -20,7 +20,9 @@ use crate::state_store::scope::RunTenant;
 use crate::state_store::{StateBackend, StateCtx};
 use compose::is_state_import;
 use compose::policy::Grant;
-use compose::policy::{Manifest, Profile, approve, approve_flow};
+use compose::policy::{
+    CapabilityGrant, Manifest, Profile, approve_capability, approve_flow, capability_of,
+};
 
 /// How to set up a [`Host`].
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct HostOptions {
     pub stub_missing: bool,
     /// Overrides every flow's `templating:` (true = strict).
     pub strict_templating: Option<bool>,
+    /// Secret values for components approved for secrets.
+    pub secrets: SecretSource,
 }
 
 impl Default for HostOptions {
@@ -58,6 +62,7 @@ impl Default for HostOptions {
             node_limits: NodeLimits::default(),
             stub_missing: false,
             strict_templating: None,
+            secrets: SecretSource::default(),
         }
     }
 }
@@ -188,8 +193,7 @@ struct Prepared {
 pub struct Host {
     cache: ComponentCache,
     runner: RunnerComponent,
-    plain_linker: Linker<NodeState>,
-    state_linker: Linker<NodeState>,
+    secrets: std::sync::Arc<SecretSource>,
     state_store: std::sync::Arc<dyn greentic_state::StateStore>,
     profile: Profile,
     node_limits: NodeLimits,
@@ -225,8 +229,7 @@ impl Host {
         Ok(Host {
             cache,
             runner,
-            plain_linker: node_linker(&engine, false)?,
-            state_linker: node_linker(&engine, true)?,
+            secrets: std::sync::Arc::new(options.secrets),
             state_store: options.state.open()?,
             profile: options.profile,
             node_limits: options.node_limits,
@@ -306,7 +309,7 @@ impl Host {
     /// instance, resolves and links every component they use into slots, and
     /// gates the flows' own state.
     fn prepare(&mut self, path: &Path, settings: &RunSettings) -> Result<Prepared, Failure> {
-        let scope = self.scope(settings)?;
+        let scope = self.scope(settings, path)?;
         let (mut instance, set) =
             plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
         let mut report = CheckReport {
@@ -446,7 +449,7 @@ impl Host {
         .map_err(|e| invalid(e, format!("`{}` is not a composed flow", app.display())))?;
         // The composition was approved when it was made; the components that
         // use the app's state import share one namespace, named after the app file.
-        let scope = self.scope(settings)?;
+        let scope = self.scope(settings, flow)?;
         let stem = app.file_stem().and_then(|s| s.to_str()).unwrap_or("app");
         let id: String = stem
             .chars()
@@ -473,7 +476,8 @@ impl Host {
         Ok((instance, to_wit_source(&set.main.1), library))
     }
 
-    fn scope(&self, settings: &RunSettings) -> Result<RunScope, Failure> {
+    /// What the node instances of one run of the flow at `flow` share.
+    fn scope(&self, settings: &RunSettings, flow: &Path) -> Result<RunScope, Failure> {
         let tenant = RunTenant::new(
             &settings.env,
             &settings.tenant,
@@ -485,14 +489,19 @@ impl Host {
             store: self.state_store.clone(),
             tenant,
             progress: settings.progress,
+            secrets: self.secrets.clone(),
+            http_timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
+            http_max_response_bytes: self.profile.http_max_response_bytes,
+            assets: assets_dir(flow),
         })
     }
 }
 
 impl Host {
     /// Compiles and links a node component: its limits come from its manifest
-    /// (else the host defaults), and the state-store import is linked only for
-    /// approved components.
+    /// (else the host defaults), and each gated host interface it imports is
+    /// linked only if the gating table approves it; an import it may not have
+    /// refuses the component before anything runs.
     fn link(&self, path: &Path, reference: &str) -> anyhow::Result<NodeComponent> {
         let component = self.cache.load(path)?;
         let manifest = Manifest::find(path)?;
@@ -500,31 +509,81 @@ impl Host {
             Some(m) => self.node_limits.with_manifest(&m.limits),
             None => self.node_limits,
         };
-        let state_import = component
-            .component_type()
-            .imports(self.cache.engine())
-            .map(|(name, _)| name.to_string())
-            .find(|name| is_state_import(name));
-        let Some(interface) = state_import else {
-            return Ok(NodeComponent::new(
-                reference,
-                &component,
-                &self.plain_linker,
-                None,
-                limits,
-            )?);
+        let mut granted = Granted {
+            asset_mounts: manifest
+                .as_ref()
+                .map(|m| m.asset_mounts.clone())
+                .unwrap_or_default(),
+            ..Granted::default()
         };
-        match approve(manifest.as_ref(), &self.profile) {
-            Ok(approval) => Ok(NodeComponent::new(
-                reference,
-                &component,
-                &self.state_linker,
-                Some(approval),
-                limits,
-            )?),
-            Err(denial) => anyhow::bail!("imports `{interface}` but may not use state: {denial}"),
+        for (import, _) in component.component_type().imports(self.cache.engine()) {
+            let Some(row) = capability_of(import) else {
+                continue;
+            };
+            let grant = approve_capability(row.capability, manifest.as_ref(), &self.profile)
+                .map_err(|denial| anyhow!("imports `{import}` but may not use it: {denial}"))?;
+            match grant {
+                CapabilityGrant::State(approval) => granted.state = Some(approval),
+                CapabilityGrant::Secrets(keys) => granted.secrets = Some(keys),
+                CapabilityGrant::Http(hosts) => granted.http = Some(hosts),
+                CapabilityGrant::Telemetry => {}
+            }
         }
+        if let Some(m) = &manifest {
+            warn_manifest_mismatch(m, &component, self.cache.engine());
+        }
+        let linker = node_linker(self.cache.engine(), &granted)?;
+        Ok(NodeComponent::new(
+            reference, &component, &linker, granted, limits,
+        )?)
     }
+}
+
+/// A manifest's `world` that names an ABI the binary does not export: the
+/// binary wins; the mismatch is worth a warning.
+fn warn_manifest_mismatch(
+    manifest: &Manifest,
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+) {
+    let Ok(text) = std::fs::read_to_string(&manifest.path) else {
+        return;
+    };
+    let Some(world) = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|d| d.get("world").and_then(|w| w.as_str()).map(str::to_string))
+    else {
+        return;
+    };
+    let Some((package, version)) = world.split_once('@') else {
+        return;
+    };
+    let package = package.split('/').next().unwrap_or(package);
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let matches = exports
+        .iter()
+        .any(|e| e.starts_with(&format!("{package}/")) && e.ends_with(&format!("@{version}")));
+    if !matches {
+        tracing::warn!(
+            manifest = %manifest.path.display(),
+            "the manifest's world `{world}` is not what the component exports ({}); using the binary's",
+            exports.join(", ")
+        );
+    }
+}
+
+/// The `assets/` directory of the flow at `flow`: next to it, or one or two
+/// levels up (a pack's `flows/<id>/flow.ygtc`).
+fn assets_dir(flow: &Path) -> Option<PathBuf> {
+    let dir = flow.parent().unwrap_or(Path::new("."));
+    [dir.to_path_buf(), dir.join(".."), dir.join("../..")]
+        .into_iter()
+        .map(|d| d.join("assets"))
+        .find(|d| d.is_dir())
 }
 
 fn error_kind_name(kind: ErrorKind) -> &'static str {

@@ -15,17 +15,24 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::caps::http::{self, HttpCtx, HttpView};
+use crate::caps::secrets::{self, SecretSource, SecretsCtx, SecretsView};
+use crate::caps::telemetry::{self, TelemetryCtx, TelemetryView};
 use crate::legacy::{self, LegacyInstance, LegacyPre, NODE_EXPORTS};
 use crate::limits::{Deadline, NodeLimiter, NodeLimits, classify};
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{self, StateCtx, StateView};
 use compose::policy::{Approval, Grant};
 
-/// What a node component's Store holds.
+/// What a node component's Store holds: WASI, one context per host
+/// capability (empty unless approved), limits.
 pub struct NodeState {
     wasi: WasiCtx,
     table: ResourceTable,
     state: StateCtx,
+    telemetry: TelemetryCtx,
+    secrets: SecretsCtx,
+    http: HttpCtx,
     limiter: NodeLimiter,
     deadline: Deadline,
 }
@@ -36,7 +43,26 @@ impl StateView for NodeState {
     }
 }
 
-/// What every node instance of one run shares: the state backend and the run's tenant.
+impl TelemetryView for NodeState {
+    fn telemetry(&mut self) -> &mut TelemetryCtx {
+        &mut self.telemetry
+    }
+}
+
+impl SecretsView for NodeState {
+    fn secrets(&mut self) -> &mut SecretsCtx {
+        &mut self.secrets
+    }
+}
+
+impl HttpView for NodeState {
+    fn http(&mut self) -> &mut HttpCtx {
+        &mut self.http
+    }
+}
+
+/// What every node instance of one run shares: the backends, the run's tenant
+/// and the run's host resources.
 #[derive(Clone)]
 pub struct RunScope {
     /// The state backend.
@@ -45,6 +71,28 @@ pub struct RunScope {
     pub tenant: RunTenant,
     /// Report progress of streaming (legacy) components on stderr.
     pub progress: bool,
+    /// Secret values, for components approved for secrets.
+    pub secrets: std::sync::Arc<SecretSource>,
+    /// Outbound HTTP limits (the profile's).
+    pub http_timeout: std::time::Duration,
+    /// Largest HTTP response body.
+    pub http_max_response_bytes: u64,
+    /// The flow's (or pack's) `assets/` directory, preopened read-only for
+    /// components whose manifest mounts `assets`.
+    pub assets: Option<std::path::PathBuf>,
+}
+
+/// The capabilities a node component was approved for (telemetry: always).
+#[derive(Debug, Clone, Default)]
+pub struct Granted {
+    /// State store namespace and operations.
+    pub state: Option<Approval>,
+    /// Secret keys it may read.
+    pub secrets: Option<Vec<String>>,
+    /// Hosts it may reach.
+    pub http: Option<Vec<String>>,
+    /// Guest paths where the assets directory is mounted.
+    pub asset_mounts: Vec<String>,
 }
 
 impl WasiView for NodeState {
@@ -74,15 +122,24 @@ impl control::Host for NodeState {
     fn yield_now(&mut self) {}
 }
 
-/// The linker node components are instantiated with: WASI and `control`, and
-/// the state store only when `with_state` (for approved components).
-pub fn node_linker(engine: &Engine, with_state: bool) -> Result<Linker<NodeState>> {
+/// The linker a node component is instantiated with: WASI (every `wasi:*@0.2.x`
+/// a component imports links by semver to wasmtime-wasi's), `control`,
+/// telemetry, and each gated capability only when `granted` has it — a
+/// component importing one it was not granted cannot instantiate.
+pub fn node_linker(engine: &Engine, granted: &Granted) -> Result<Linker<NodeState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     control::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s)?;
     legacy::add_control_to_linker(&mut linker)?;
-    if with_state {
+    telemetry::add_to_linker(&mut linker)?;
+    if granted.state.is_some() {
         state_store::add_to_linker(&mut linker)?;
+    }
+    if granted.secrets.is_some() {
+        secrets::add_to_linker(&mut linker)?;
+    }
+    if granted.http.is_some() {
+        http::add_to_linker(&mut linker)?;
     }
     Ok(linker)
 }
@@ -100,20 +157,20 @@ pub struct NodeComponent {
     name: String,
     pre: InstancePre<NodeState>,
     abi: Abi,
-    state: Option<Approval>,
+    granted: Granted,
     limits: NodeLimits,
 }
 
 impl NodeComponent {
     /// Links `component` and binds the highest node ABI it exports, of
     /// `node@0.6.0`, `@0.5.0`, `@0.4.0`; fails if it exports none or imports
-    /// something `linker` does not provide. `state` is its approval
-    /// for the state store, if any; `limits` apply to each invocation.
+    /// something `linker` does not provide. `granted` are its approved
+    /// capabilities (as `linker` was built); `limits` apply to each invocation.
     pub fn new(
         name: &str,
         component: &Component,
         linker: &Linker<NodeState>,
-        state: Option<Approval>,
+        granted: Granted,
         limits: NodeLimits,
     ) -> Result<Self> {
         let pre = linker
@@ -149,7 +206,7 @@ impl NodeComponent {
             name: name.to_string(),
             pre,
             abi,
-            state,
+            granted,
             limits,
         })
     }
@@ -216,6 +273,10 @@ impl NodeSlot {
         let (store, live) = self.live.as_mut().expect("just instantiated");
         let budget = limits.budget(envelope.ctx.deadline_ms);
         store.data_mut().deadline = crate::limits::Deadline::start(budget);
+        store
+            .data_mut()
+            .telemetry
+            .at(&envelope.flow_id, &envelope.step_id);
         store
             .set_fuel(limits.fuel.unwrap_or(crate::limits::UNMETERED))
             .map_err(|e| node_error("internal", format!("{e:#}")))?;
@@ -305,11 +366,26 @@ impl NodeSlot {
 
     fn instantiate_store(&self) -> Result<(Store<NodeState>, wasmtime::component::Instance)> {
         let engine = self.component.pre.engine();
-        let wasi = WasiCtx::builder().inherit_stderr().build();
-        // Unapproved components have no state import; their context grants nothing anyway.
-        let (id, grant) = match &self.component.state {
+        let granted = &self.component.granted;
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        if let Some(assets) = &self.scope.assets {
+            for guest_path in &granted.asset_mounts {
+                wasi.preopened_dir(
+                    assets,
+                    guest_path,
+                    wasmtime_wasi::DirPerms::READ,
+                    wasmtime_wasi::FilePerms::READ,
+                )?;
+            }
+        }
+        let wasi = wasi.build();
+        let name = self.component.name.as_str();
+        // Capabilities not granted get contexts that grant nothing (the
+        // import is not even linked for them).
+        let (id, grant) = match &granted.state {
             Some(approval) => (approval.id.as_str(), approval.grant),
-            None => (self.component.name.as_str(), Grant::default()),
+            None => (name, Grant::default()),
         };
         let state = StateCtx::new(
             self.scope.store.clone(),
@@ -317,12 +393,28 @@ impl NodeSlot {
             id,
             grant,
         );
+        let tenant = self.scope.tenant.ctx().tenant_id.as_str().to_string();
+        let secrets = SecretsCtx::new(
+            self.scope.secrets.clone(),
+            &tenant,
+            name,
+            granted.secrets.clone().unwrap_or_default(),
+        );
+        let http = HttpCtx::new(
+            name,
+            granted.http.clone().unwrap_or_default(),
+            self.scope.http_timeout,
+            self.scope.http_max_response_bytes,
+        );
         let mut store = Store::new(
             engine,
             NodeState {
                 wasi,
                 table: ResourceTable::new(),
                 state,
+                telemetry: TelemetryCtx::new(name, &tenant),
+                secrets,
+                http,
                 limiter: NodeLimiter::new(&self.component.limits),
                 deadline: Deadline::far(),
             },

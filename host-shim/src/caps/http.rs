@@ -1,0 +1,224 @@
+//! `greentic:http/http-client@1.1.0` (and `@1.0.0`): real outbound HTTP for
+//! approved components, with [ureq](https://crates.io/crates/ureq). Only hosts
+//! the profile's `http.allow` lists are reachable (checked again on every
+//! redirect hop, which the host follows itself); every request has a timeout
+//! (the profile's, or less if the request asks) and a response-size cap.
+//! Failures reach the guest as `host-error {code, message}` with the codes
+//! `denied`, `invalid-request`, `timeout`, `too-large`, `unavailable`.
+//! `allow-insecure` is ignored: TLS certificates are always verified.
+
+use std::time::Duration;
+
+use greentic_interfaces_wasmtime::host_helpers::v1::http_client::{
+    HttpClientErrorV1_1 as HostError, HttpClientHostV1_1, RequestOptionsV1_1 as RequestOptions,
+    RequestV1_1 as Request, ResponseV1_1 as Response, TenantCtxV1_1 as TenantCtx,
+    add_http_client_compat_to_linker,
+};
+use ureq::http::Uri;
+use wasmtime::component::Linker;
+
+/// Redirect hops the host follows when a request asks it to.
+const MAX_REDIRECTS: u32 = 5;
+
+/// A component instance's outbound HTTP: what the profile allows.
+#[derive(Debug, Clone, Default)]
+pub struct HttpCtx {
+    component: String,
+    /// Host patterns (see [`compose::policy::host_allowed`]); empty: no HTTP.
+    allow: Vec<String>,
+    timeout: Duration,
+    max_response_bytes: u64,
+}
+
+impl HttpCtx {
+    /// HTTP for `component` to the hosts in `allow`.
+    pub fn new(
+        component: &str,
+        allow: Vec<String>,
+        timeout: Duration,
+        max_response_bytes: u64,
+    ) -> Self {
+        HttpCtx {
+            component: component.to_string(),
+            allow,
+            timeout,
+            max_response_bytes,
+        }
+    }
+
+    /// Checks a URL against the allow list; returns it parsed.
+    fn check(&self, url: &str) -> Result<Uri, HostError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| error("invalid-request", format!("`{url}` is not a URL: {e}")))?;
+        let default_port = match uri.scheme_str() {
+            Some("http") => 80,
+            Some("https") => 443,
+            _ => {
+                return Err(error(
+                    "invalid-request",
+                    format!("`{url}`: only http and https URLs"),
+                ));
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| error("invalid-request", format!("`{url}` has no host")))?;
+        let port = uri.port_u16().unwrap_or(default_port);
+        if !compose::policy::host_allowed(&self.allow, host, port, default_port) {
+            tracing::warn!(component = %self.component, host, port, "refused an HTTP request to a host the profile does not allow");
+            return Err(error(
+                "denied",
+                format!("{host}:{port} is not in the profile's http.allow"),
+            ));
+        }
+        Ok(uri)
+    }
+
+    fn agent(&self, timeout: Duration) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    fn send_once(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        uri: Uri,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, HostError> {
+        let mut builder = ureq::http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .map_err(|e| error("invalid-request", e.to_string()))?;
+        let mut response = agent.run(request).map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_response_bytes)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(limit) => error(
+                    "too-large",
+                    format!("the response body exceeds {limit} bytes"),
+                ),
+                other => transport_error(other),
+            })?;
+        Ok(Response {
+            status,
+            headers,
+            body: Some(body),
+        })
+    }
+}
+
+fn error(code: &str, message: String) -> HostError {
+    HostError {
+        code: code.into(),
+        message,
+    }
+}
+
+fn transport_error(e: ureq::Error) -> HostError {
+    match e {
+        ureq::Error::Timeout(_) => error("timeout", e.to_string()),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => error("invalid-request", e.to_string()),
+        other => error("unavailable", other.to_string()),
+    }
+}
+
+/// Gives the linker access to a Store's [`HttpCtx`].
+pub trait HttpView {
+    /// The context.
+    fn http(&mut self) -> &mut HttpCtx;
+}
+
+impl HttpClientHostV1_1 for HttpCtx {
+    fn send(
+        &mut self,
+        req: Request,
+        opts: Option<RequestOptions>,
+        _ctx: Option<TenantCtx>,
+    ) -> Result<Response, HostError> {
+        let timeout = opts
+            .as_ref()
+            .and_then(|o| o.timeout_ms)
+            .map(|ms| Duration::from_millis(ms.into()).min(self.timeout))
+            .unwrap_or(self.timeout);
+        let follow = opts
+            .as_ref()
+            .and_then(|o| o.follow_redirects)
+            .unwrap_or(false);
+        let agent = self.agent(timeout);
+        let mut uri = self.check(&req.url)?;
+        let mut method = req.method.to_ascii_uppercase();
+        let mut body = req.body;
+        for _ in 0..=MAX_REDIRECTS {
+            let response =
+                self.send_once(&agent, &method, uri.clone(), &req.headers, body.as_deref())?;
+            let location = response
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.clone());
+            let (true, Some(location)) =
+                (follow && (300..400).contains(&response.status), location)
+            else {
+                return Ok(response);
+            };
+            // Each hop is checked against the allow list like the first.
+            let next = resolve_location(&uri, &location);
+            uri = self.check(&next)?;
+            if response.status == 303
+                || ((response.status == 301 || response.status == 302) && method == "POST")
+            {
+                method = "GET".into();
+                body = None;
+            }
+        }
+        Err(error(
+            "unavailable",
+            format!("more than {MAX_REDIRECTS} redirects"),
+        ))
+    }
+}
+
+/// A `Location` header resolved against the request URI.
+fn resolve_location(base: &Uri, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let scheme = base.scheme_str().unwrap_or("http");
+    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
+    if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let path = base.path();
+        let dir = &path[..path.rfind('/').map(|i| i + 1).unwrap_or(0)];
+        format!("{scheme}://{authority}{dir}{location}")
+    }
+}
+
+/// Adds `greentic:http/http-client@1.1.0` and `@1.0.0` to `linker`.
+pub fn add_to_linker<T: HttpView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    add_http_client_compat_to_linker(linker, |state: &mut T| state.http())
+}
