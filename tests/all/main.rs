@@ -3,6 +3,7 @@
 //! workspace.
 
 mod abi;
+mod capabilities;
 mod cli;
 mod compose;
 mod flows;

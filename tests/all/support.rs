@@ -53,11 +53,21 @@ pub fn host_shim(args: &[&str]) -> Outcome {
 
 /// Runs `host-shim` with `args` and the given cache directory.
 pub fn host_shim_with_cache(args: &[&str], cache: &Path) -> Outcome {
+    host_shim_with(args, cache, &[])
+}
+
+/// Runs `host-shim` with `args` and extra environment variables.
+pub fn host_shim_env(args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    host_shim_with(args, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"), env)
+}
+
+fn host_shim_with(args: &[&str], cache: &Path, env: &[(&str, &str)]) -> Outcome {
     let output = Command::new(env!("CARGO_BIN_EXE_host-shim"))
         .args(args)
         .current_dir(workspace())
         .env("GREENTIC_CACHE_DIR", cache)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("host-shim runs");
     Outcome {
