@@ -245,6 +245,18 @@ impl NodeInvoker for Slots {
             ))
         })?;
         match result {
+            // Components in the wild answer `ok = true` with 0 bytes: an error
+            // naming the component, not a CBOR decoding failure.
+            Ok(result) if result.output_cbor.is_empty() => {
+                if result.ok {
+                    Err(NodeFailure::BadOutput(format!(
+                        "component `{}` answered `ok = true` with an empty output",
+                        call.component
+                    )))
+                } else {
+                    Err(NodeFailure::NotOk(Value::Object(Default::default())))
+                }
+            }
             Ok(result) => {
                 let output =
                     crate::cbor_to_json(&result.output_cbor).map_err(NodeFailure::BadOutput)?;

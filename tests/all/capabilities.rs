@@ -29,16 +29,31 @@ fn component_logs_become_tagged_events_shown_with_v() {
     );
     let quiet = run_flow(&f, &["--input", "{\"who\": \"ada\"}"]);
     assert_eq!(quiet.code, 0, "{quiet}");
-    assert_eq!(quiet.json()["logged"], json!(true), "the import is linked for every component");
+    assert_eq!(
+        quiet.json()["logged"],
+        json!(true),
+        "the import is linked for every component"
+    );
     assert!(!quiet.stderr.contains("hello ada"), "{quiet}");
-    let shown = host_shim(&["run", f.to_str().unwrap(), "--input", "{\"who\": \"ada\"}", "-v"]);
+    let shown = host_shim(&[
+        "run",
+        f.to_str().unwrap(),
+        "--input",
+        "{\"who\": \"ada\"}",
+        "-v",
+    ]);
     assert_eq!(shown.code, 0, "{shown}");
     let line = shown
         .stderr
         .lines()
         .find(|l| l.contains("hello ada"))
         .unwrap_or_else(|| panic!("no log line: {shown}"));
-    for tag in ["flow=logs", "node=say", "component=logger", "tenant=default"] {
+    for tag in [
+        "flow=logs",
+        "node=say",
+        "component=logger",
+        "tenant=default",
+    ] {
         assert!(line.contains(tag), "{tag} missing in {line:?}");
     }
     // The manifest names another world than the binary exports: a warning, the binary wins.
@@ -65,28 +80,86 @@ fn secrets_reach_only_declared_keys_and_are_never_printed() {
     let path = f.to_str().unwrap();
     let value = "s3cret-value-91";
     let out = host_shim_env(
-        &["run", path, "--input", &format!("{{\"expect\": \"{value}\"}}"), "--secret", &format!("API_TOKEN={value}"), "-vv"],
-        &[("GREENTIC_SECRET_DATABASE_URL", "postgres://never"), ("RUST_LOG", "trace")],
+        &[
+            "run",
+            path,
+            "--input",
+            &format!("{{\"expect\": \"{value}\"}}"),
+            "--secret",
+            &format!("API_TOKEN={value}"),
+            "-vv",
+        ],
+        &[
+            ("GREENTIC_SECRET_DATABASE_URL", "postgres://never"),
+            ("RUST_LOG", "trace"),
+        ],
     );
     assert_eq!(out.code, 0, "{out}");
     let got = out.json();
-    assert_eq!(got["declared"], json!({"key": "API_TOKEN", "found": true, "length": value.len(), "matches": true}));
-    assert_eq!(got["second"], json!({"key": "SECOND_TOKEN", "found": false}));
-    assert!(got["undeclared"]["error"].as_str().unwrap().contains("denied"), "{out}");
+    assert_eq!(
+        got["declared"],
+        json!({"key": "API_TOKEN", "found": true, "length": value.len(), "matches": true})
+    );
+    assert_eq!(
+        got["second"],
+        json!({"key": "SECOND_TOKEN", "found": false})
+    );
+    assert!(
+        got["undeclared"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("denied"),
+        "{out}"
+    );
     // Only the test's own input carries the value; the host never prints it.
-    let printed = format!("{}{}", out.stdout, out.stderr).replace(&format!("\"expect\": \"{value}\""), "");
+    let printed =
+        format!("{}{}", out.stdout, out.stderr).replace(&format!("\"expect\": \"{value}\""), "");
     assert!(!printed.contains("postgres://never"), "{out}");
-    assert!(!out.stderr.contains(value), "a secret value reached stderr: {out}");
+    assert!(
+        !out.stderr.contains(value),
+        "a secret value reached stderr: {out}"
+    );
 
     // From the environment and from a file; tenant-scoped entries win for their tenant.
-    let env = host_shim_env(&["run", path, "--input", "{\"expect\": \"e\"}", "-q"], &[("GREENTIC_SECRET_API_TOKEN", "e")]);
+    let env = host_shim_env(
+        &["run", path, "--input", "{\"expect\": \"e\"}", "-q"],
+        &[("GREENTIC_SECRET_API_TOKEN", "e")],
+    );
     assert_eq!(env.json()["declared"]["matches"], json!(true), "{env}");
     let file = dir.join("secrets.env");
     std::fs::write(&file, "API_TOKEN=everyone\nacme/API_TOKEN=acme-only\n").unwrap();
-    let for_acme = run_flow(&f, &["--secrets-file", file.to_str().unwrap(), "--tenant", "acme", "--input", "{\"expect\": \"acme-only\"}"]);
-    assert_eq!(for_acme.json()["declared"]["matches"], json!(true), "{for_acme}");
-    let for_other = run_flow(&f, &["--secrets-file", file.to_str().unwrap(), "--tenant", "other", "--input", "{\"expect\": \"everyone\"}"]);
-    assert_eq!(for_other.json()["declared"]["matches"], json!(true), "{for_other}");
+    let for_acme = run_flow(
+        &f,
+        &[
+            "--secrets-file",
+            file.to_str().unwrap(),
+            "--tenant",
+            "acme",
+            "--input",
+            "{\"expect\": \"acme-only\"}",
+        ],
+    );
+    assert_eq!(
+        for_acme.json()["declared"]["matches"],
+        json!(true),
+        "{for_acme}"
+    );
+    let for_other = run_flow(
+        &f,
+        &[
+            "--secrets-file",
+            file.to_str().unwrap(),
+            "--tenant",
+            "other",
+            "--input",
+            "{\"expect\": \"everyone\"}",
+        ],
+    );
+    assert_eq!(
+        for_other.json()["declared"]["matches"],
+        json!(true),
+        "{for_other}"
+    );
 }
 
 #[test]
@@ -97,20 +170,40 @@ fn unapproved_components_are_refused_before_anything_runs() {
         &dir,
         "id: refused\nnodes:\n  first:\n    component.exec: { component: logger, input: { message: must-not-appear } }\n  read:\n    component.exec: { component: ./secret-reader.wasm, input: { key: API_TOKEN } }\n",
     );
-    std::fs::copy(built_component("secret-reader"), dir.join("secret-reader.wasm")).unwrap();
+    std::fs::copy(
+        built_component("secret-reader"),
+        dir.join("secret-reader.wasm"),
+    )
+    .unwrap();
     // No manifest next to this copy: no secrets.
     let out = host_shim(&["run", f.to_str().unwrap(), "-v"]);
-    expect_failure(&out, 2, "imports `greentic:secrets-store/secrets-store@1.0.0` but may not use it: it has no manifest");
+    expect_failure(
+        &out,
+        2,
+        "imports `greentic:secrets-store/secrets-store@1.0.0` but may not use it: it has no manifest",
+    );
     assert!(out.stderr.contains("node `read`"), "{out}");
     assert!(!out.stderr.contains("must-not-appear"), "a node ran: {out}");
     // A profile can refuse what the manifest declares.
     let profile = dir.join("profile.json");
     std::fs::write(&profile, r#"{"name": "locked", "secrets": {"allow": []}}"#).unwrap();
-    let g = flow(&dir, "id: p\nnodes:\n  read:\n    component.exec: { component: secret-reader, input: { key: API_TOKEN } }\n");
+    let g = flow(
+        &dir,
+        "id: p\nnodes:\n  read:\n    component.exec: { component: secret-reader, input: { key: API_TOKEN } }\n",
+    );
     let out = run_flow(&g, &["--profile", profile.to_str().unwrap()]);
-    expect_failure(&out, 2, "profile `locked` does not allow secrets for `greentic.tests.secret-reader` (profile field `secrets.allow`)");
+    expect_failure(
+        &out,
+        2,
+        "profile `locked` does not allow secrets for `greentic.tests.secret-reader` (profile field `secrets.allow`)",
+    );
     // check refuses the same way.
-    let out = host_shim(&["check", g.to_str().unwrap(), "--profile", profile.to_str().unwrap()]);
+    let out = host_shim(&[
+        "check",
+        g.to_str().unwrap(),
+        "--profile",
+        profile.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 2, "{out}");
 }
 
@@ -141,15 +234,27 @@ fn serve(count: usize) -> (u16, Arc<Mutex<Vec<String>>>) {
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             log.lock().unwrap().push(request_line.trim().to_string());
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
             let (status, extra, payload) = match path.as_str() {
                 "/big" => ("200 OK", String::new(), "x".repeat(64 * 1024)),
                 "/slow" => {
                     std::thread::sleep(std::time::Duration::from_secs(3));
                     ("200 OK", String::new(), "late".into())
                 }
-                "/redirect-out" => ("302 Found", "Location: http://localhost:1/\r\n".into(), String::new()),
-                _ => ("200 OK", String::new(), format!("hello from {path} ({} bytes in)", body.len())),
+                "/redirect-out" => (
+                    "302 Found",
+                    "Location: http://localhost:1/\r\n".into(),
+                    String::new(),
+                ),
+                _ => (
+                    "200 OK",
+                    String::new(),
+                    format!("hello from {path} ({} bytes in)", body.len()),
+                ),
             };
             let _ = write!(
                 stream,
@@ -170,11 +275,25 @@ fn http_reaches_allowed_hosts_only_within_limits() {
         "id: fetch\nnodes:\n  get:\n    component.exec: { component: http-fetch, input: { method: \"{{default in.method \\\"GET\\\"}}\", url: \"{{in.url}}\", body: \"{{default in.body \\\"\\\"}}\", timeout_ms: \"{{default in.timeout_ms 30000}}\" } }\n",
     );
     let profile = dir.join("profile.json");
-    std::fs::write(&profile, r#"{"http": {"allow": ["127.0.0.1:*"], "max_response_bytes": 1024, "timeout_ms": 1000}}"#).unwrap();
+    std::fs::write(
+        &profile,
+        r#"{"http": {"allow": ["127.0.0.1:*"], "max_response_bytes": 1024, "timeout_ms": 1000}}"#,
+    )
+    .unwrap();
     let run = |input: serde_json::Value| {
-        run_flow(&f, &["--profile", profile.to_str().unwrap(), "--input", &input.to_string()])
+        run_flow(
+            &f,
+            &[
+                "--profile",
+                profile.to_str().unwrap(),
+                "--input",
+                &input.to_string(),
+            ],
+        )
     };
-    let ok = run(json!({"url": format!("http://127.0.0.1:{port}/hi"), "method": "POST", "body": "ping"}));
+    let ok = run(
+        json!({"url": format!("http://127.0.0.1:{port}/hi"), "method": "POST", "body": "ping"}),
+    );
     assert_eq!(ok.code, 0, "{ok}");
     assert_eq!(ok.json()["status"], json!(200));
     assert_eq!(ok.json()["body"], json!("hello from /hi (4 bytes in)"));
@@ -187,15 +306,41 @@ fn http_reaches_allowed_hosts_only_within_limits() {
     let before = seen.lock().unwrap().len();
     let other = run(json!({"url": format!("http://localhost:{port}/hi")}));
     assert_eq!(other.json()["error"]["code"], json!("denied"), "{other}");
-    assert_eq!(seen.lock().unwrap().len(), before, "a refused request reached the server");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "a refused request reached the server"
+    );
     let scheme = run(json!({"url": "file:///etc/passwd"}));
-    assert_eq!(scheme.json()["error"]["code"], json!("invalid-request"), "{scheme}");
+    assert_eq!(
+        scheme.json()["error"]["code"],
+        json!("invalid-request"),
+        "{scheme}"
+    );
     // Without a profile that allows hosts, the component does not even start.
-    let refused = run_flow(&f, &["--input", &json!({"url": format!("http://127.0.0.1:{port}/")}).to_string()]);
-    expect_failure(&refused, 2, "does not allow outbound HTTP for `greentic.tests.http-fetch`");
+    let refused = run_flow(
+        &f,
+        &[
+            "--input",
+            &json!({"url": format!("http://127.0.0.1:{port}/")}).to_string(),
+        ],
+    );
+    expect_failure(
+        &refused,
+        2,
+        "does not allow outbound HTTP for `greentic.tests.http-fetch`",
+    );
     // `--allow-host` adds to the profile.
     let (port2, _) = serve(1);
-    let flag = run_flow(&f, &["--allow-host", &format!("127.0.0.1:{port2}"), "--input", &json!({"url": format!("http://127.0.0.1:{port2}/flag")}).to_string()]);
+    let flag = run_flow(
+        &f,
+        &[
+            "--allow-host",
+            &format!("127.0.0.1:{port2}"),
+            "--input",
+            &json!({"url": format!("http://127.0.0.1:{port2}/flag")}).to_string(),
+        ],
+    );
     assert_eq!(flag.json()["status"], json!(200), "{flag}");
 }
 
@@ -212,8 +357,14 @@ fn assets_are_a_read_only_preopen() {
     assert_eq!(out.code, 0, "{out}");
     let got = out.json();
     assert_eq!(got["read"]["text"], json!("{\"title\": \"hi\"}"));
-    assert!(got["escape"]["error"].is_string(), "left the preopen: {out}");
-    assert!(got["write"]["error"].is_string(), "wrote into assets: {out}");
+    assert!(
+        got["escape"]["error"].is_string(),
+        "left the preopen: {out}"
+    );
+    assert!(
+        got["write"]["error"].is_string(),
+        "wrote into assets: {out}"
+    );
     assert!(!dir.join("assets/new.txt").exists());
     // A component whose manifest mounts nothing sees no /assets.
     let plain = dir.join("plain");
@@ -221,7 +372,10 @@ fn assets_are_a_read_only_preopen() {
     std::fs::copy(built_component("asset-reader"), plain.join("reader.wasm")).unwrap();
     std::fs::create_dir_all(plain.join("assets")).unwrap();
     std::fs::write(plain.join("assets/a.txt"), "a").unwrap();
-    let g = flow(&plain, "id: p\nnodes:\n  read:\n    component.exec: { component: ./reader.wasm, input: { path: a.txt } }\n");
+    let g = flow(
+        &plain,
+        "id: p\nnodes:\n  read:\n    component.exec: { component: ./reader.wasm, input: { path: a.txt } }\n",
+    );
     let out = run_flow(&g, &[]);
     assert!(out.json()["error"].is_string(), "{out}");
 }

@@ -58,7 +58,11 @@ pub fn host_shim_with_cache(args: &[&str], cache: &Path) -> Outcome {
 
 /// Runs `host-shim` with `args` and extra environment variables.
 pub fn host_shim_env(args: &[&str], env: &[(&str, &str)]) -> Outcome {
-    host_shim_with(args, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"), env)
+    host_shim_with(
+        args,
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
+        env,
+    )
 }
 
 fn host_shim_with(args: &[&str], cache: &Path, env: &[(&str, &str)]) -> Outcome {

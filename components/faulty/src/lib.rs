@@ -3,6 +3,7 @@
 //!
 //! - `trap`: hits `unreachable`
 //! - `bad-cbor`: answers bytes that are not CBOR
+//! - `empty`: answers `ok = true` with no output bytes
 //! - `not-ok`: answers `ok = false`
 //! - `fail`: a non-retryable `node-error` with code `E_FAULTY`
 //! - `flaky` `{succeed_at, backoff_ms?}`: a retryable error (with `backoff_ms`
@@ -42,6 +43,7 @@ impl node::Guest for Faulty {
         match op.as_str() {
             "trap" => core::arch::wasm32::unreachable(),
             "bad-cbor" => raw(vec![0xff, 0xfe, 0x00], true),
+            "empty" => raw(Vec::new(), true),
             "not-ok" => raw(envelope.payload_cbor, false),
             "fail" => Err(node_kit::error("E_FAULTY", "failed as asked")),
             "flaky" => {
