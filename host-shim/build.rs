@@ -29,6 +29,9 @@ const EXAMPLE_COMPONENTS: &[&str] = &[
     "secret-reader",
     "http-fetch",
     "asset-reader",
+    "runtime-counter",
+    "legacy-v04-pre-i18n",
+    "legacy-v05-pre-i18n",
 ];
 /// Components of `components/` that compositions are built from.
 const COMPOSE_PARTS: &[&str] = &["empty-slot", "state-memory", "state-deny"];
@@ -113,19 +116,31 @@ fn main() {
         components_dir.display()
     );
 
-    // Host bindings for the legacy JSON ABIs, from greentic-interfaces 0.4.
+    // Host bindings for the legacy JSON ABIs, from greentic-interfaces 0.4, in
+    // both record shapes found in the wild (with and without `i18n-id`).
     let legacy =
         greentic_runner_wit::legacy_bundled_wit().expect("finding greentic-interfaces 0.4");
     let mut legacy_bindings = String::new();
-    for (module, version) in [("v05", "0.5.0"), ("v04", "0.4.0")] {
-        let dir = greentic_runner_wit::stage_package(
+    for (module, version, pre_i18n) in [
+        ("v05", "0.5.0", false),
+        ("v04", "0.4.0", false),
+        ("v05_pre_i18n", "0.5.0", true),
+        ("v04_pre_i18n", "0.4.0", true),
+    ] {
+        let stage = if pre_i18n {
+            greentic_runner_wit::stage_package_pre_i18n
+        } else {
+            greentic_runner_wit::stage_package
+        };
+        let dir = stage(
             &legacy,
             &format!("greentic-component-{version}"),
-            &out.join(format!("legacy-{version}")),
+            &out.join(format!("legacy-{module}")),
         )
         .expect("staging legacy WIT");
         legacy_bindings.push_str(&format!(
-            "/// `greentic:component@{version}`.\npub mod {module} {{ wasmtime::component::bindgen!({{ path: {:?}, world: \"greentic:component/component@{version}\" }}); }}\n",
+            "/// `greentic:component@{version}`{}.\npub mod {module} {{ wasmtime::component::bindgen!({{ path: {:?}, world: \"greentic:component/component@{version}\" }}); }}\n",
+            if pre_i18n { " without `i18n-id`" } else { "" },
             dir.display().to_string()
         ));
     }

@@ -492,6 +492,18 @@ pub enum Capability {
     Telemetry,
 }
 
+impl Capability {
+    /// What it gives, for messages ("may not use …").
+    pub fn noun(self) -> &'static str {
+        match self {
+            Capability::State => "state",
+            Capability::Secrets => "secrets",
+            Capability::Http => "outbound HTTP",
+            Capability::Telemetry => "telemetry",
+        }
+    }
+}
+
 /// One row of the gating table.
 #[derive(Debug, Clone, Copy)]
 pub struct CapabilityRow {

@@ -521,7 +521,12 @@ impl Host {
                 continue;
             };
             let grant = approve_capability(row.capability, manifest.as_ref(), &self.profile)
-                .map_err(|denial| anyhow!("imports `{import}` but may not use it: {denial}"))?;
+                .map_err(|denial| {
+                    anyhow!(
+                        "imports `{import}` but may not use {}: {denial}",
+                        row.capability.noun()
+                    )
+                })?;
             match grant {
                 CapabilityGrant::State(approval) => granted.state = Some(approval),
                 CapabilityGrant::Secrets(keys) => granted.secrets = Some(keys),

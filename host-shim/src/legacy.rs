@@ -5,6 +5,11 @@
 //! same (0.5.0 only adds a config record), so one adapter, written once as a
 //! macro over the two generated binding modules, serves both.
 //!
+//! Two record shapes exist under each version: with `i18n-id` in `tenant-ctx`
+//! and `exec-ctx` (greentic-interfaces 0.4.113's WIT, guest crates from
+//! 0.4.109) and without it (older guest crates). The host binds both and picks
+//! one by inspecting the component's own `invoke` signature.
+//!
 //! `invoke-stream` is used when progress is wanted: `progress` events are
 //! reported, `data` events make the output (one event: its value; several: an
 //! array), and the list must end with `done` or `error`. `on-start` runs when
@@ -25,7 +30,7 @@ mod bindings {
     include!(concat!(env!("OUT_DIR"), "/legacy_bindings.rs"));
 }
 
-pub use bindings::{v04, v05};
+pub use bindings::{v04, v04_pre_i18n, v05, v05_pre_i18n};
 
 /// Export names of the node interface per ABI, in negotiation order.
 pub const NODE_EXPORTS: [&str; 3] = [
@@ -41,6 +46,10 @@ pub enum LegacyPre {
     V05(v05::ComponentPre<NodeState>),
     /// `greentic:component@0.4.0`
     V04(v04::ComponentPre<NodeState>),
+    /// `greentic:component@0.5.0` without `i18n-id`
+    V05PreI18n(v05_pre_i18n::ComponentPre<NodeState>),
+    /// `greentic:component@0.4.0` without `i18n-id`
+    V04PreI18n(v04_pre_i18n::ComponentPre<NodeState>),
 }
 
 /// A legacy component's instance.
@@ -49,6 +58,10 @@ pub enum LegacyInstance {
     V05(v05::Component),
     /// `greentic:component@0.4.0`
     V04(v04::Component),
+    /// `greentic:component@0.5.0` without `i18n-id`
+    V05PreI18n(v05_pre_i18n::Component),
+    /// `greentic:component@0.4.0` without `i18n-id`
+    V04PreI18n(v04_pre_i18n::Component),
 }
 
 /// Adds the legacy `control` interfaces (answered like 0.6's) to `linker`.
@@ -61,6 +74,8 @@ pub fn add_control_to_linker(linker: &mut Linker<NodeState>) -> wasmtime::Result
         linker,
         |s| s,
     )?;
+    // The pre-i18n shapes import the very same `control` interfaces (no record
+    // in them changed), so the definitions above serve them too.
     Ok(())
 }
 
@@ -78,11 +93,15 @@ control_host!(v05);
 control_host!(v04);
 
 impl LegacyPre {
-    /// Binds `pre` as the legacy ABI named by `export` (from [`NODE_EXPORTS`]).
+    /// Binds `pre` as the legacy ABI named by `export` (from [`NODE_EXPORTS`]),
+    /// in the record shape the component's `invoke` takes.
     pub fn new(export: &str, pre: &InstancePre<NodeState>) -> wasmtime::Result<Self> {
-        Ok(match export {
-            e if e == NODE_EXPORTS[1] => LegacyPre::V05(v05::ComponentPre::new(pre.clone())?),
-            _ => LegacyPre::V04(v04::ComponentPre::new(pre.clone())?),
+        let with_i18n = exec_ctx_has_i18n(export, pre)?;
+        Ok(match (export == NODE_EXPORTS[1], with_i18n) {
+            (true, true) => LegacyPre::V05(v05::ComponentPre::new(pre.clone())?),
+            (false, true) => LegacyPre::V04(v04::ComponentPre::new(pre.clone())?),
+            (true, false) => LegacyPre::V05PreI18n(v05_pre_i18n::ComponentPre::new(pre.clone())?),
+            (false, false) => LegacyPre::V04PreI18n(v04_pre_i18n::ComponentPre::new(pre.clone())?),
         })
     }
 
@@ -91,12 +110,52 @@ impl LegacyPre {
         Ok(match self {
             LegacyPre::V05(pre) => LegacyInstance::V05(pre.instantiate(store)?),
             LegacyPre::V04(pre) => LegacyInstance::V04(pre.instantiate(store)?),
+            LegacyPre::V05PreI18n(pre) => LegacyInstance::V05PreI18n(pre.instantiate(store)?),
+            LegacyPre::V04PreI18n(pre) => LegacyInstance::V04PreI18n(pre.instantiate(store)?),
         })
     }
 }
 
-/// An `exec-ctx` of module `$m` from a 0.6 envelope.
+/// Whether the `exec-ctx` that `export`'s `invoke` takes has an `i18n-id`
+/// field: read from the component's own types, not assumed.
+fn exec_ctx_has_i18n(export: &str, pre: &InstancePre<NodeState>) -> wasmtime::Result<bool> {
+    use wasmtime::component::types::{ComponentItem, Type};
+    let engine = pre.engine();
+    let Some(ComponentItem::ComponentInstance(interface)) =
+        pre.component().component_type().get_export(engine, export)
+    else {
+        wasmtime::bail!("`{export}` is not an exported interface");
+    };
+    let Some(ComponentItem::ComponentFunc(invoke)) = interface.get_export(engine, "invoke") else {
+        wasmtime::bail!("`{export}` exports no `invoke` function");
+    };
+    let Some((_, Type::Record(exec_ctx))) = invoke.params().next() else {
+        wasmtime::bail!("`{export}`'s `invoke` does not take an `exec-ctx` record first");
+    };
+    Ok(exec_ctx.fields().any(|f| f.name == "i18n-id"))
+}
+
+/// An `exec-ctx` of module `$m` from a 0.6 envelope (`pre_i18n`: the shape
+/// without `i18n-id`).
 macro_rules! exec_ctx {
+    ($m:ident, $env:expr, pre_i18n) => {{
+        use $m::exports::greentic::component::node as n;
+        let env: &InvocationEnvelope = $env;
+        n::ExecCtx {
+            tenant: n::TenantCtx {
+                tenant: env.ctx.tenant_id.clone(),
+                team: env.ctx.team_id.clone(),
+                user: env.ctx.user_id.clone(),
+                trace_id: Some(env.ctx.trace_id.clone()),
+                correlation_id: Some(env.ctx.correlation_id.clone()),
+                deadline_unix_ms: (env.ctx.deadline_ms != 0).then_some(env.ctx.deadline_ms),
+                attempt: env.attempt,
+                idempotency_key: env.ctx.idempotency_key.clone(),
+            },
+            flow_id: env.flow_id.clone(),
+            node_id: Some(env.step_id.clone()),
+        }
+    }};
     ($m:ident, $env:expr) => {{
         use $m::exports::greentic::component::node as n;
         let env: &InvocationEnvelope = $env;
@@ -120,9 +179,9 @@ macro_rules! exec_ctx {
 }
 
 macro_rules! invoke_legacy {
-    ($m:ident, $component:expr, $store:expr, $op:expr, $env:expr, $progress:expr) => {{
+    ($m:ident, $component:expr, $store:expr, $op:expr, $env:expr, $progress:expr $(, $shape:ident)?) => {{
         use $m::exports::greentic::component::node as n;
-        let ctx = exec_ctx!($m, $env);
+        let ctx = exec_ctx!($m, $env $(, $shape)?);
         let input = match runner_core::cbor_to_json(&$env.payload_cbor) {
             Ok(v) => v.to_string(),
             Err(e) => return Ok(Err(node_error("invalid-input", e))),
@@ -186,6 +245,14 @@ impl LegacyInstance {
                 .greentic_component_node()
                 .call_on_start(store, &exec_ctx!(v04, env))?
                 .map(|_| ()),
+            LegacyInstance::V05PreI18n(c) => c
+                .greentic_component_node()
+                .call_on_start(store, &exec_ctx!(v05_pre_i18n, env, pre_i18n))?
+                .map(|_| ()),
+            LegacyInstance::V04PreI18n(c) => c
+                .greentic_component_node()
+                .call_on_start(store, &exec_ctx!(v04_pre_i18n, env, pre_i18n))?
+                .map(|_| ()),
         })
     }
 
@@ -205,6 +272,14 @@ impl LegacyInstance {
                 .greentic_component_node()
                 .call_on_stop(store, &exec_ctx!(v04, env), reason)?
                 .map(|_| ()),
+            LegacyInstance::V05PreI18n(c) => c
+                .greentic_component_node()
+                .call_on_stop(store, &exec_ctx!(v05_pre_i18n, env, pre_i18n), reason)?
+                .map(|_| ()),
+            LegacyInstance::V04PreI18n(c) => c
+                .greentic_component_node()
+                .call_on_stop(store, &exec_ctx!(v04_pre_i18n, env, pre_i18n), reason)?
+                .map(|_| ()),
         })
     }
 
@@ -219,6 +294,12 @@ impl LegacyInstance {
         match self {
             LegacyInstance::V05(c) => invoke_legacy!(v05, c, store, op, env, progress),
             LegacyInstance::V04(c) => invoke_legacy!(v04, c, store, op, env, progress),
+            LegacyInstance::V05PreI18n(c) => {
+                invoke_legacy!(v05_pre_i18n, c, store, op, env, progress, pre_i18n)
+            }
+            LegacyInstance::V04PreI18n(c) => {
+                invoke_legacy!(v04_pre_i18n, c, store, op, env, progress, pre_i18n)
+            }
         }
     }
 }

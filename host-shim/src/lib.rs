@@ -18,6 +18,7 @@
 pub mod caps;
 pub mod cli;
 mod commands;
+pub mod component_runtime;
 pub mod engine;
 mod host;
 pub mod legacy;

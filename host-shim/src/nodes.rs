@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::caps::http::{self, HttpCtx, HttpView};
 use crate::caps::secrets::{self, SecretSource, SecretsCtx, SecretsView};
 use crate::caps::telemetry::{self, TelemetryCtx, TelemetryView};
+use crate::component_runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
 use crate::legacy::{self, LegacyInstance, LegacyPre, NODE_EXPORTS};
 use crate::limits::{Deadline, NodeLimiter, NodeLimits, classify};
 use crate::state_store::scope::RunTenant;
@@ -149,6 +150,7 @@ pub fn node_linker(engine: &Engine, granted: &Granted) -> Result<Linker<NodeStat
 enum Abi {
     V06(GuestIndices),
     Legacy(LegacyPre),
+    Runtime(RuntimePre),
 }
 
 /// A node component, linked and checked once, instantiated per run.
@@ -182,12 +184,13 @@ impl NodeComponent {
             .exports(engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        let Some(export) = NODE_EXPORTS
+        let export = NODE_EXPORTS
             .iter()
-            .find(|e| exports.iter().any(|x| x == *e))
-        else {
+            .chain(std::iter::once(&RUNTIME_EXPORT))
+            .find(|e| exports.iter().any(|x| x == *e));
+        let Some(export) = export else {
             wasmtime::bail!(
-                "component `{name}` exports none of the node interfaces {} (it exports: {})",
+                "component `{name}` exports none of the node interfaces {}, {RUNTIME_EXPORT} (it exports: {})",
                 NODE_EXPORTS.join(", "),
                 if exports.is_empty() {
                     "nothing".to_string()
@@ -198,6 +201,8 @@ impl NodeComponent {
         };
         let abi = if *export == NODE_EXPORTS[0] {
             Abi::V06(GuestIndices::new(&pre)?)
+        } else if *export == RUNTIME_EXPORT {
+            Abi::Runtime(RuntimePre::new(&pre)?)
         } else {
             Abi::Legacy(LegacyPre::new(export, &pre)?)
         };
@@ -216,6 +221,7 @@ impl NodeComponent {
 enum Live {
     V06(node::Guest),
     Legacy(LegacyInstance),
+    Runtime(RuntimeInstance),
 }
 
 /// A node component's instance for one run, created on first use.
@@ -235,6 +241,14 @@ impl NodeSlot {
             scope,
             live: None,
             last_call: None,
+        }
+    }
+
+    /// A new run on the same instance: run-scoped node state (the
+    /// component-runtime ABI's `new-state`) starts empty again.
+    pub fn new_run(&mut self) {
+        if let Some((_, Live::Runtime(runtime))) = &mut self.live {
+            runtime.new_run();
         }
     }
 
@@ -287,6 +301,15 @@ impl NodeSlot {
             |percent: u8| eprintln!("host-shim: node `{node_id}` ({name}): {percent}%");
         let result = match live {
             Live::V06(guest) => guest.call_invoke(&mut *store, op, envelope),
+            Live::Runtime(runtime) => runtime
+                .run(store, &envelope.step_id, envelope.payload_cbor.clone())
+                .map(|output| {
+                    Ok(InvocationResult {
+                        ok: true,
+                        output_cbor: output,
+                        output_metadata_cbor: None,
+                    })
+                }),
             Live::Legacy(legacy) => {
                 let progress = self
                     .scope
@@ -331,6 +354,10 @@ impl NodeSlot {
             Abi::V06(indices) => Live::V06(
                 indices
                     .load(&mut store, &instance)
+                    .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?,
+            ),
+            Abi::Runtime(pre) => Live::Runtime(
+                pre.instantiate(&mut store, &instance)
                     .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?,
             ),
             Abi::Legacy(pre) => {

@@ -175,6 +175,9 @@ impl RunnerInstance {
 
     /// Runs a flow; the outer error is a trap of the runner itself.
     pub fn run(&mut self, request: &RunRequest) -> Result<Result<String, RunError>> {
+        for slot in self.store.data_mut().slots.iter_mut().flatten() {
+            slot.new_run();
+        }
         self.runner
             .greentic_runner_run()
             .call_run(&mut self.store, request)

@@ -1,6 +1,7 @@
-//! ABI negotiation: node components on `greentic:component/node@0.6.0` and on
-//! the legacy JSON ABIs `@0.5.0` and `@0.4.0` in one flow; streaming,
-//! lifecycle hooks and error mapping of the legacy ABIs.
+//! ABI negotiation: node components on `greentic:component/node@0.6.0`, on
+//! `component-runtime@0.6.0`, and on the legacy JSON ABIs `@0.5.0` and
+//! `@0.4.0` in both record shapes, in one flow; streaming, lifecycle hooks and
+//! error mapping of the legacy ABIs.
 
 use serde_json::json;
 
@@ -134,4 +135,72 @@ fn legacy_components_cannot_be_composed() {
             .contains("does not export `greentic:component/node@0.6.0`"),
         "{out}"
     );
+}
+
+#[test]
+fn legacy_components_of_both_record_shapes_run() {
+    // `-pre-i18n` components were built from the WIT without `i18n-id`:
+    // linking them with the other shape fails with a record-size mismatch.
+    let f = flow(
+        "abi-shapes",
+        r#"id: shapes
+nodes:
+  old4:
+    component.exec: { component: legacy-v04-pre-i18n, operation: upper, input: { s: "{{entry.s}}" } }
+  old5:
+    component.exec: { component: legacy-v05-pre-i18n, operation: upper, input: { s: "{{entry.s}}" } }
+  new4:
+    component.exec: { component: legacy-v04, operation: upper, input: { s: "{{entry.s}}" } }
+  started:
+    component.exec: { component: legacy-v05-pre-i18n, operation: started, input: {} }
+  all:
+    echo: { old4: "{{node.old4}}", old5: "{{node.old5}}", new4: "{{node.new4}}", started: "{{node.started.started}}" }
+"#,
+    );
+    let out = run_flow(&f, &["--input", r#"{"s": "hi"}"#, "--progress"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.json(),
+        json!({
+            "old4": {"s": "HI", "abi": "legacy-v04-pre-i18n"},
+            "old5": {"s": "HI", "abi": "legacy-v05-pre-i18n"},
+            "new4": {"s": "HI", "abi": "legacy-v04"},
+            "started": true
+        })
+    );
+}
+
+#[test]
+fn component_runtime_components_get_their_state_back_per_node() {
+    let f = flow(
+        "abi-runtime",
+        r#"id: runtime
+nodes:
+  a:
+    component.exec: { component: runtime-counter, input: { add: 2 } }
+  b:
+    component.exec: { component: runtime-counter, input: { add: 100 } }
+  a_again:
+    component.exec: { component: runtime-counter, input: { add: 1 } }
+    routing:
+      - to: a_again
+        condition: out.count < 3
+      - to: all
+  all:
+    echo: { a: "{{node.a.count}}", b: "{{node.b.count}}", again: "{{node.a_again.count}}", seen: "{{node.a.seen}}" }
+"#,
+    );
+    let out = run_flow(&f, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    // Each node starts from an empty state; a node's own state comes back on its next call.
+    assert_eq!(
+        out.json(),
+        json!({"a": 2, "b": 100, "again": 3, "seen": {"add": 2}})
+    );
+    // A fresh run starts from empty state again (it is never persisted).
+    let again = run_flow(&f, &["--repeat", "2"]);
+    assert_eq!(again.code, 0, "{again}");
+    let lines: Vec<&str> = again.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{again}");
+    assert_eq!(lines[0], lines[1], "state leaked between runs: {again}");
 }

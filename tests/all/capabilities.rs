@@ -180,7 +180,7 @@ fn unapproved_components_are_refused_before_anything_runs() {
     expect_failure(
         &out,
         2,
-        "imports `greentic:secrets-store/secrets-store@1.0.0` but may not use it: it has no manifest",
+        "imports `greentic:secrets-store/secrets-store@1.0.0` but may not use secrets: it has no manifest",
     );
     assert!(out.stderr.contains("node `read`"), "{out}");
     assert!(!out.stderr.contains("must-not-appear"), "a node ran: {out}");

@@ -163,6 +163,22 @@ pub fn stage_package(bundled: &Path, package: &str, out: &Path) -> io::Result<Pa
     Ok(out.to_path_buf())
 }
 
+/// Like [`stage_package`], in the record shape older guest crates built the
+/// legacy ABIs with (greentic-interfaces-guest 0.4.78, before `i18n-id` was
+/// added to `tenant-ctx` and `exec-ctx`): the same WIT with the `i18n-id`
+/// fields dropped. Both shapes exist in the wild under the same version.
+pub fn stage_package_pre_i18n(bundled: &Path, package: &str, out: &Path) -> io::Result<PathBuf> {
+    stage_package(bundled, package, out)?;
+    let file = out.join("package.wit");
+    let text = fs::read_to_string(&file)?;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("i18n-id:"))
+        .collect();
+    fs::write(&file, kept.join("\n") + "\n")?;
+    Ok(out.to_path_buf())
+}
+
 /// Files whose change must re-run a build script that staged the WIT.
 pub fn watched_files() -> Vec<PathBuf> {
     let mut files = vec![runner_wit_dir().join("runner.wit")];

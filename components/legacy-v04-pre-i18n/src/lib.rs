@@ -1,0 +1,2 @@
+//! `legacy-v04-pre-i18n`: the legacy node of `legacy-common`, in the record shape without `i18n-id`, on `greentic:component@0.4.0`.
+include!("../../legacy-common/node.rs");
