@@ -495,3 +495,65 @@ fn node_error(code: &str, message: String) -> NodeError {
         details: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component importing `imports` (WAT instance types), exporting nothing.
+    fn importer(engine: &Engine, imports: &str) -> Component {
+        let wat = format!("(component {imports})");
+        Component::from_binary(engine, &wat::parse_str(&wat).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn newer_wasi_patch_versions_and_insecure_seed_link() {
+        let engine = crate::engine::new_engine().unwrap();
+        let component = importer(
+            &engine,
+            r#"
+            (import "wasi:random/insecure-seed@0.2.9" (instance
+              (export "insecure-seed" (func (result (tuple u64 u64))))))
+            (import "wasi:random/insecure@0.2.9" (instance
+              (export "get-insecure-random-u64" (func (result u64)))))
+            (import "wasi:cli/environment@0.2.9" (instance
+              (export "get-arguments" (func (result (list string))))))
+            (import "wasi:clocks/monotonic-clock@0.2.3" (instance
+              (export "now" (func (result u64)))))
+            "#,
+        );
+        let linker = node_linker(&engine, &Granted::default()).unwrap();
+        linker
+            .instantiate_pre(&component)
+            .expect("WASI 0.2.x imports link by semver");
+    }
+
+    #[test]
+    fn ungranted_capabilities_are_not_linked_but_telemetry_is() {
+        // Imports with a deliberately wrong signature: linking fails either way,
+        // with "implementation is missing" only when the host lacks the name.
+        let engine = crate::engine::new_engine().unwrap();
+        let wrong = |name: &str| {
+            importer(&engine, &format!(r#"(import "{name}" (instance (export "{}" (func))))"#,
+                if name.contains("http") { "send" } else { "log" }))
+        };
+        let defined = |linker: &Linker<NodeState>, c: &Component| {
+            let err = linker.instantiate_pre(c).err().map(|e| format!("{e:#}")).unwrap_or_default();
+            !err.is_empty() && !err.contains("implementation is missing")
+        };
+        let http = wrong("greentic:http/http-client@1.1.0");
+        let log = wrong("greentic:telemetry/logger-api@1.0.0");
+        let plain = node_linker(&engine, &Granted::default()).unwrap();
+        assert!(
+            !defined(&plain, &http),
+            "HTTP is linked without a grant: {:?}",
+            plain.instantiate_pre(&http).err().map(|e| format!("{e:#}"))
+        );
+        assert!(defined(&plain, &log), "telemetry is not linked");
+        let granted = Granted {
+            http: Some(vec!["example.com".into()]),
+            ..Granted::default()
+        };
+        assert!(defined(&node_linker(&engine, &granted).unwrap(), &http));
+    }
+}
