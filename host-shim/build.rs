@@ -34,7 +34,12 @@ const EXAMPLE_COMPONENTS: &[&str] = &[
     "legacy-v05-pre-i18n",
 ];
 /// Components of `components/` that compositions are built from.
-const COMPOSE_PARTS: &[&str] = &["empty-slot", "state-memory", "state-deny"];
+const COMPOSE_PARTS: &[&str] = &[
+    "empty-slot",
+    "state-memory",
+    "state-deny",
+    "telemetry-stderr",
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

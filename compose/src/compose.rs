@@ -22,7 +22,10 @@ use thiserror::Error;
 use wac_graph::types::{ItemKind, Package};
 use wac_graph::{CompositionGraph, EncodeOptions, NodeId};
 
-use crate::policy::{Denial, Grant, Manifest, PolicyError, Profile, approve, approve_flow};
+use crate::policy::{
+    Capability, Denial, Grant, Manifest, PolicyError, Profile, approve, approve_capability,
+    approve_flow, capability_of,
+};
 use crate::source::{
     ComponentRef, ComponentResolver, SourceError, distinct_components, load_flow_set,
 };
@@ -43,6 +46,7 @@ pub const RUN_EXPORT: &str = "greentic:runner/run@0.1.0";
 
 const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
 const STATE_EXPORT: &str = "greentic:state/state-store@1.1.0";
+const TELEMETRY_EXPORT: &str = "greentic:telemetry/logger-api@1.0.0";
 
 /// Import names of the state-store interface, any version.
 pub fn is_state_import(name: &str) -> bool {
@@ -60,11 +64,13 @@ pub struct Parts {
     pub state_memory: Vec<u8>,
     /// State-store provider that refuses every call.
     pub state_deny: Vec<u8>,
+    /// Telemetry logger that writes to stderr (WASI).
+    pub telemetry_stderr: Vec<u8>,
 }
 
 impl Parts {
     /// Reads the runner from `runner` and the other parts from `dir`
-    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`).
+    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`, `telemetry-stderr.wasm`).
     pub fn read(runner: &Path, dir: &Path) -> Result<Parts, ComposeError> {
         let read = |path: PathBuf| {
             std::fs::read(&path).map_err(|source| ComposeError::Read { path, source })
@@ -74,6 +80,7 @@ impl Parts {
             empty_slot: read(dir.join("empty-slot.wasm"))?,
             state_memory: read(dir.join("state-memory.wasm"))?,
             state_deny: read(dir.join("state-deny.wasm"))?,
+            telemetry_stderr: read(dir.join("telemetry-stderr.wasm"))?,
         })
     }
 }
@@ -88,9 +95,22 @@ pub enum StateWiring {
     Memory,
 }
 
+/// Where node components' log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TelemetryWiring {
+    /// To a logger inside the composition that writes to stderr (the app then
+    /// needs nothing but WASI for it).
+    #[default]
+    Stderr,
+    /// To one `greentic:telemetry/logger-api` import of the composed component.
+    Import,
+}
+
 /// How to compose.
 #[derive(Debug, Clone)]
 pub struct ComposeOptions {
+    /// Where components' log lines go.
+    pub telemetry: TelemetryWiring,
     /// Which components may use state.
     pub profile: Profile,
     /// Where approved components' state goes.
@@ -124,6 +144,11 @@ pub struct ComposedNode {
     pub slot: usize,
     /// Its state wiring.
     pub state: StateDecision,
+    /// Approved capability imports (secrets, HTTP, telemetry when imported)
+    /// left to the composed component's host.
+    pub imported: Vec<String>,
+    /// Whether its log lines go to the in-composition stderr logger.
+    pub logs_to_stderr: bool,
 }
 
 /// A composed flow.
@@ -190,6 +215,18 @@ pub enum ComposeError {
         /// Why not.
         reason: Denial,
     },
+    /// A component imports secrets or HTTP but is not approved for them.
+    #[error("component `{reference}` imports `{interface}` but may not use {capability}: {reason}")]
+    CapabilityNotAllowed {
+        /// The component.
+        reference: String,
+        /// The import.
+        interface: String,
+        /// What it would give (`secrets`, `outbound HTTP`).
+        capability: &'static str,
+        /// Why not.
+        reason: Denial,
+    },
     /// A composition can only give a component all of the state store or none.
     #[error(
         "component `{reference}` is granted only part of the state store ({grant:?}); a composition can wire all of it or deny it, so grant read, write and delete, or run it under host-shim"
@@ -210,7 +247,7 @@ pub enum ComposeError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The composed component would import something not on the allow-list.
-    #[error("the composed component would import `{name}`{}, which no host is expected to provide; only WASI, type-only interfaces and (when chosen) the state store may remain", from.as_ref().map(|f| format!(" (needed by {f})")).unwrap_or_default())]
+    #[error("the composed component would import `{name}`{}, which no host is expected to provide; only WASI, type-only interfaces and (when chosen or approved) the state store, secrets, HTTP and telemetry may remain", from.as_ref().map(|f| format!(" (needed by {f})")).unwrap_or_default())]
     UnexpectedImport {
         /// The import.
         name: String,
@@ -285,12 +322,16 @@ pub fn compose(
         })?;
         let (instance, state) =
             composer.add_node(slot, reference, &bytes, manifest.as_ref(), parts)?;
+        let (imported, logs_to_stderr) =
+            composer.add_capabilities(instance, reference, manifest.as_ref(), parts)?;
         composer.wire(instance, NODE_EXPORT, runner, &slot_import(slot))?;
         nodes.push(ComposedNode {
             reference: reference.clone(),
             path,
             slot,
             state,
+            imported,
+            logs_to_stderr,
         });
     }
     if nodes.len() < greentic_runner_wit::SLOT_COUNT {
@@ -335,6 +376,8 @@ struct Composer<'a> {
     packages: usize,
     /// (import name, who imports it), for messages about unexpected imports.
     importers: Vec<(String, String)>,
+    /// The in-composition stderr logger, once a component needs it.
+    telemetry: Option<NodeId>,
 }
 
 impl<'a> Composer<'a> {
@@ -344,6 +387,7 @@ impl<'a> Composer<'a> {
             options,
             packages: 0,
             importers: Vec::new(),
+            telemetry: None,
         }
     }
 
@@ -451,6 +495,60 @@ impl<'a> Composer<'a> {
         Ok((node, decision))
     }
 
+    /// Gates a node's other capability imports with the shared table:
+    /// telemetry goes to the stderr logger part (or stays an import of the
+    /// app), approved secrets and HTTP imports stay imports of the app for
+    /// its host to provide, unapproved ones refuse the composition.
+    fn add_capabilities(
+        &mut self,
+        node: NodeId,
+        reference: &str,
+        manifest: Option<&Manifest>,
+        parts: &Parts,
+    ) -> Result<(Vec<String>, bool), ComposeError> {
+        let mut imported = Vec::new();
+        let mut logs_to_stderr = false;
+        for import in self.import_names(node) {
+            let Some(row) = capability_of(&import) else {
+                continue;
+            };
+            match row.capability {
+                Capability::State => {}
+                Capability::Telemetry => match self.options.telemetry {
+                    TelemetryWiring::Import => imported.push(import),
+                    TelemetryWiring::Stderr => {
+                        let logger = match self.telemetry {
+                            Some(logger) => logger,
+                            None => {
+                                let logger = self.instantiate(
+                                    "greentic:telemetry-stderr",
+                                    &parts.telemetry_stderr,
+                                    "the telemetry-stderr part",
+                                )?;
+                                self.telemetry = Some(logger);
+                                logger
+                            }
+                        };
+                        self.wire(logger, TELEMETRY_EXPORT, node, &import)?;
+                        logs_to_stderr = true;
+                    }
+                },
+                Capability::Secrets | Capability::Http => {
+                    approve_capability(row.capability, manifest, &self.options.profile).map_err(
+                        |reason| ComposeError::CapabilityNotAllowed {
+                            reference: reference.to_string(),
+                            interface: import.clone(),
+                            capability: row.capability.noun(),
+                            reason,
+                        },
+                    )?;
+                    imported.push(import);
+                }
+            }
+        }
+        Ok((imported, logs_to_stderr))
+    }
+
     /// Gates the runner's own state import (flow-level `state.get`/`state.set`):
     /// flows that use it and that the profile allows get the composition's
     /// state choice; flows that do not use it get the refusing provider, so the
@@ -522,11 +620,13 @@ impl<'a> Composer<'a> {
     ) -> Result<Vec<String>, ComposeError> {
         let state_imported = nodes.iter().any(|n| n.state == StateDecision::Imported)
             || *flow_state == StateDecision::Imported;
+        let approved = |name: &str| nodes.iter().any(|n| n.imported.iter().any(|i| i == name));
         let mut names = Vec::new();
         for (name, kind, _) in self.graph.imports() {
             let allowed = name.starts_with("wasi:")
                 || self.types_only(kind)
-                || (state_imported && is_state_import(name));
+                || (state_imported && is_state_import(name))
+                || approved(name);
             if !allowed {
                 let from = self
                     .importers

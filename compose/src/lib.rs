@@ -16,7 +16,7 @@ mod source;
 
 pub use compose::{
     ComposeError, ComposeOptions, ComposedNode, Composition, Parts, RUN_EXPORT, StateDecision,
-    StateWiring, compose, is_state_import, slot_import,
+    StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
 };
 pub use greentic_runner_wit::{SLOT_COUNT, slot_name};
 pub use source::{

@@ -157,6 +157,15 @@ pub enum StateProvider {
     Memory,
 }
 
+/// Where a composition sends components' log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TelemetryProvider {
+    /// A logger part inside the composition, writing to stderr.
+    Stderr,
+    /// One telemetry import of the composed component, for its host to provide.
+    Import,
+}
+
 /// `host-shim compose`.
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
@@ -173,6 +182,10 @@ pub struct ComposeArgs {
     /// refuses every call, instead of refusing to compose.
     #[arg(long)]
     pub deny_state: bool,
+    /// Where components' log lines go: a logger inside the app writing to
+    /// stderr, or the app's own `greentic:telemetry/logger-api` import.
+    #[arg(long, value_enum, default_value = "stderr")]
+    pub telemetry: TelemetryProvider,
 }
 
 /// `host-shim check`.

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    CheckArgs, Cli, Command, ComponentArgs, ComposeArgs, RunArgs, StateProvider, Templating,
+    CheckArgs, Cli, Command, ComponentArgs, ComposeArgs, RunArgs, StateProvider, TelemetryProvider,
+    Templating,
 };
 use crate::{CheckReport, Failure, Host, HostOptions, RunSettings};
 
@@ -306,11 +307,16 @@ fn compose(args: ComposeArgs) -> Result<(), Failure> {
         StateProvider::Import => compose::StateWiring::Import,
         StateProvider::Memory => compose::StateWiring::Memory,
     };
+    let telemetry = match args.telemetry {
+        TelemetryProvider::Stderr => compose::TelemetryWiring::Stderr,
+        TelemetryProvider::Import => compose::TelemetryWiring::Import,
+    };
     let composition = crate::compose_file(
         &args.common.flow,
         args.common.components.clone(),
         profile,
         wiring,
+        telemetry,
         args.deny_state,
     )?;
     std::fs::write(&args.output, &composition.bytes).map_err(|e| {
@@ -327,8 +333,18 @@ fn compose(args: ComposeArgs) -> Result<(), Failure> {
                 compose::StateDecision::Memory => "state: in-memory, its own".to_string(),
                 compose::StateDecision::Denied(why) => format!("state: denied ({why})"),
             };
+            let mut extra = String::new();
+            if node.logs_to_stderr {
+                extra.push_str(", logs: stderr part");
+            }
+            if !node.imported.is_empty() {
+                extra.push_str(&format!(
+                    ", the app's imports: {}",
+                    node.imported.join(", ")
+                ));
+            }
             eprintln!(
-                "host-shim: slot {} <- {} ({}), {state}",
+                "host-shim: slot {} <- {} ({}), {state}{extra}",
                 node.slot,
                 node.reference,
                 node.path.display()

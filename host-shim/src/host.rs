@@ -8,7 +8,9 @@ use anyhow::{Context, anyhow};
 use compose::{ComponentRef, ComponentResolver, FlowSet, SourceError};
 use wasmtime::Engine;
 
-use crate::caps::secrets::SecretSource;
+use crate::caps::http::HttpCtx;
+use crate::caps::secrets::{SecretSource, SecretsCtx};
+use crate::caps::telemetry::TelemetryCtx;
 use crate::engine::{ComponentCache, new_engine};
 use crate::limits::NodeLimits;
 use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
@@ -21,7 +23,7 @@ use crate::state_store::{StateBackend, StateCtx};
 use compose::is_state_import;
 use compose::policy::Grant;
 use compose::policy::{
-    CapabilityGrant, Manifest, Profile, approve_capability, approve_flow, capability_of,
+    Capability, CapabilityGrant, Manifest, Profile, approve_capability, approve_flow, capability_of,
 };
 
 /// How to set up a [`Host`].
@@ -435,15 +437,24 @@ impl Host {
             .load(app)
             .map_err(|e| invalid(e, format!("loading `{}`", app.display())))?;
         let engine = self.cache.engine().clone();
-        let imports_state = component
+        let imports: Vec<String> = component
             .component_type()
             .imports(&engine)
-            .any(|(name, _)| is_state_import(name));
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let imports_any = |c: Capability| {
+            imports
+                .iter()
+                .any(|i| capability_of(i).is_some_and(|row| row.capability == c))
+        };
         let runner = RunnerComponent::new(
             &engine,
             &component,
             Linking::Composed {
-                state: imports_state,
+                state: imports.iter().any(|name| is_state_import(name)),
+                telemetry: imports_any(Capability::Telemetry),
+                secrets: imports_any(Capability::Secrets),
+                http: imports_any(Capability::Http),
             },
         )
         .map_err(|e| invalid(e, format!("`{}` is not a composed flow", app.display())))?;
@@ -467,13 +478,58 @@ impl Host {
             &format!("composed.{id}"),
             Grant::ALL,
         );
-        let (instance, set) = plan_set(&runner, flow, self.strict_templating, state)?;
+        let (mut instance, set) = plan_set(&runner, flow, self.strict_templating, state)?;
+        // The composition merged its components' secrets and HTTP imports into
+        // one each: the app may read the secrets its approved components
+        // declare and reach the hosts the profile allows.
+        let tenant = settings.tenant.clone();
+        let secret_keys = self.declared_secrets(&set)?;
+        instance.set_capabilities(
+            TelemetryCtx::new(&format!("composed {}", app.display()), &tenant),
+            SecretsCtx::new(self.secrets.clone(), &tenant, "composed app", secret_keys),
+            HttpCtx::new(
+                "composed app",
+                self.profile.http_allow.clone(),
+                std::time::Duration::from_millis(self.profile.http_timeout_ms),
+                self.profile.http_max_response_bytes,
+            ),
+        );
         let library = set
             .library
             .iter()
             .map(|(_, s, _)| to_wit_source(s))
             .collect();
         Ok((instance, to_wit_source(&set.main.1), library))
+    }
+
+    /// Secret keys declared by the components of `set` that the profile lets
+    /// read secrets.
+    fn declared_secrets(&self, set: &FlowSet<FlowPlan>) -> Result<Vec<String>, Failure> {
+        let mut keys = Vec::new();
+        let components = compose::distinct_components(
+            set.flows()
+                .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),
+            |n| n.component.as_str(),
+        );
+        for (flow_file, node) in components {
+            let resolved = self.resolver.resolve(
+                flow_file,
+                ComponentRef {
+                    node: &node.id,
+                    reference: &node.component,
+                    component_id: node.component_id.as_deref(),
+                    digest: node.digest.as_deref(),
+                },
+            )?;
+            let manifest =
+                Manifest::find(&resolved.path).map_err(|e| Failure::Invalid(e.into()))?;
+            if let Ok(CapabilityGrant::Secrets(declared)) =
+                approve_capability(Capability::Secrets, manifest.as_ref(), &self.profile)
+            {
+                keys.extend(declared);
+            }
+        }
+        Ok(keys)
     }
 
     /// What the node instances of one run of the flow at `flow` share.
@@ -615,6 +671,7 @@ pub fn compose_file(
     component_dirs: Vec<PathBuf>,
     profile: Profile,
     state: compose::StateWiring,
+    telemetry: compose::TelemetryWiring,
     deny_unapproved: bool,
 ) -> Result<compose::Composition, Failure> {
     let parts = compose::Parts::read(
@@ -624,6 +681,7 @@ pub fn compose_file(
     .map_err(|e| Failure::Invalid(e.into()))?;
     let resolver = ComponentResolver::new(component_search_dirs(component_dirs));
     let options = compose::ComposeOptions {
+        telemetry,
         profile,
         state,
         deny_unapproved,

@@ -534,11 +534,20 @@ mod tests {
         // with "implementation is missing" only when the host lacks the name.
         let engine = crate::engine::new_engine().unwrap();
         let wrong = |name: &str| {
-            importer(&engine, &format!(r#"(import "{name}" (instance (export "{}" (func))))"#,
-                if name.contains("http") { "send" } else { "log" }))
+            importer(
+                &engine,
+                &format!(
+                    r#"(import "{name}" (instance (export "{}" (func))))"#,
+                    if name.contains("http") { "send" } else { "log" }
+                ),
+            )
         };
         let defined = |linker: &Linker<NodeState>, c: &Component| {
-            let err = linker.instantiate_pre(c).err().map(|e| format!("{e:#}")).unwrap_or_default();
+            let err = linker
+                .instantiate_pre(c)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
             !err.is_empty() && !err.contains("implementation is missing")
         };
         let http = wrong("greentic:http/http-client@1.1.0");

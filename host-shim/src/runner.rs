@@ -11,6 +11,9 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::caps::http::{HttpCtx, HttpView};
+use crate::caps::secrets::{SecretsCtx, SecretsView};
+use crate::caps::telemetry::{TelemetryCtx, TelemetryView};
 use crate::limits::UNMETERED;
 use crate::nodes::NodeSlot;
 use crate::state_store::{self, StateCtx, StateView};
@@ -36,6 +39,28 @@ pub struct RunnerState {
     table: ResourceTable,
     slots: Vec<Option<NodeSlot>>,
     state: StateCtx,
+    /// A composed flow's capability imports (unused by a bare runner).
+    telemetry: TelemetryCtx,
+    secrets: SecretsCtx,
+    http: HttpCtx,
+}
+
+impl TelemetryView for RunnerState {
+    fn telemetry(&mut self) -> &mut TelemetryCtx {
+        &mut self.telemetry
+    }
+}
+
+impl SecretsView for RunnerState {
+    fn secrets(&mut self) -> &mut SecretsCtx {
+        &mut self.secrets
+    }
+}
+
+impl HttpView for RunnerState {
+    fn http(&mut self) -> &mut HttpCtx {
+        &mut self.http
+    }
 }
 
 impl StateView for RunnerState {
@@ -48,11 +73,17 @@ impl StateView for RunnerState {
 pub enum Linking {
     /// The bare runner: host-shim serves its node slots.
     Slots,
-    /// A composed flow: nodes are inside; the host provides WASI and, if the
-    /// composition imports it, the state store.
+    /// A composed flow: nodes are inside; the host provides WASI and what the
+    /// composition imports of the state store, telemetry, secrets and HTTP.
     Composed {
         /// Whether the composed component imports the state store.
         state: bool,
+        /// ... the telemetry logger.
+        telemetry: bool,
+        /// ... the secrets store.
+        secrets: bool,
+        /// ... the HTTP client.
+        http: bool,
     },
 }
 
@@ -100,9 +131,23 @@ impl RunnerComponent {
                 state_store::add_to_linker(&mut linker)?;
                 SLOT_COUNT
             }
-            Linking::Composed { state } => {
+            Linking::Composed {
+                state,
+                telemetry,
+                secrets,
+                http,
+            } => {
                 if state {
                     state_store::add_to_linker(&mut linker)?;
+                }
+                if telemetry {
+                    crate::caps::telemetry::add_to_linker(&mut linker)?;
+                }
+                if secrets {
+                    crate::caps::secrets::add_to_linker(&mut linker)?;
+                }
+                if http {
+                    crate::caps::http::add_to_linker(&mut linker)?;
                 }
                 0
             }
@@ -139,6 +184,9 @@ impl RunnerComponent {
                 table: ResourceTable::new(),
                 slots,
                 state,
+                telemetry: TelemetryCtx::default(),
+                secrets: SecretsCtx::default(),
+                http: HttpCtx::default(),
             },
         );
         // The runner is ours: no fuel metering, and it only stops for a Ctrl-C
@@ -186,6 +234,19 @@ impl RunnerInstance {
     /// Puts node components into the slots (before `run`).
     pub fn set_slots(&mut self, slots: Vec<Option<NodeSlot>>) {
         self.store.data_mut().slots = slots;
+    }
+
+    /// Sets what a composed flow's capability imports act on (before `run`).
+    pub fn set_capabilities(
+        &mut self,
+        telemetry: TelemetryCtx,
+        secrets: SecretsCtx,
+        http: HttpCtx,
+    ) {
+        let data = self.store.data_mut();
+        data.telemetry = telemetry;
+        data.secrets = secrets;
+        data.http = http;
     }
 
     /// Sets what the runner's state-store import acts on (before `run`).

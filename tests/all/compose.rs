@@ -277,6 +277,53 @@ const CORPUS: &[Case] = &[
         input: None,
         repeat: 1,
     },
+    // The ecosystem forms: context roots, native nodes, error routes, sidecars,
+    // more components than the old 8 slots, and a component that logs.
+    Case {
+        flow: "tests/flows/generated-v2/flow.yaml",
+        input: Some("tests/flows/generated-v2/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/context-roots/flow.yaml",
+        input: Some("tests/flows/context-roots/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/native-emit/flow.yaml",
+        input: Some("tests/flows/native-emit/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/native-state/flow.yaml",
+        input: Some("tests/flows/native-state/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/error-route/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/condition-forms/flow.yaml",
+        input: Some("tests/flows/condition-forms/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/component-exec-spellings/flow.yaml",
+        input: Some("tests/flows/component-exec-spellings/input.json"),
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/many-components/flow.yaml",
+        input: None,
+        repeat: 1,
+    },
+    Case {
+        flow: "tests/flows/component-logs/flow.yaml",
+        input: Some("tests/flows/component-logs/input.json"),
+        repeat: 1,
+    },
 ];
 
 fn portability_dir() -> PathBuf {
@@ -495,4 +542,113 @@ fn flow_state_and_called_flows_are_composed_and_gated() {
     ]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json(), json!({"queued": "refunds"}));
+}
+
+#[test]
+fn capabilities_are_gated_at_composition() {
+    let dir = scratch("compose-capabilities");
+    // Logging components get the in-app stderr logger: the app imports no telemetry.
+    let logs = dir.join("logs.wasm");
+    let out = compose("tests/flows/component-logs/flow.yaml", &logs, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("logs: stderr part"), "{out}");
+    assert!(
+        !imports_of(&logs)
+            .iter()
+            .any(|i| i.starts_with("greentic:telemetry/"))
+    );
+    let run = host_shim(&[
+        "run",
+        "tests/flows/component-logs/flow.yaml",
+        "--composed",
+        logs.to_str().unwrap(),
+        "--input",
+        "@tests/flows/component-logs/input.json",
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr
+            .contains("[telemetry] component_logs/work info working on invoices"),
+        "{run}"
+    );
+    // ... or the app's own import, which host-shim provides.
+    let imported = dir.join("logs-import.wasm");
+    let out = compose(
+        "tests/flows/component-logs/flow.yaml",
+        &imported,
+        &["--telemetry", "import"],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        imports_of(&imported)
+            .iter()
+            .any(|i| i == "greentic:telemetry/logger-api@1.0.0")
+    );
+    let run = host_shim(&[
+        "run",
+        "tests/flows/component-logs/flow.yaml",
+        "--composed",
+        imported.to_str().unwrap(),
+        "--input",
+        "@tests/flows/component-logs/input.json",
+        "-v",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("working on invoices"), "{run}");
+
+    // An approved secrets reader keeps its import for the host; host-shim
+    // provides it with the keys approved components declare.
+    let flow = dir.join("secret.yaml");
+    std::fs::write(
+        &flow,
+        "id: s\nnodes:\n  a:\n    component.exec: { component: secret-reader, input: { key: API_TOKEN, expect: v } }\n  b:\n    component.exec: { component: secret-reader, input: { key: OTHER } }\n  all:\n    echo: { a: \"{{node.a}}\", b: \"{{node.b}}\" }\n",
+    )
+    .unwrap();
+    let app = dir.join("secret.wasm");
+    let out = compose(flow.to_str().unwrap(), &app, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        imports_of(&app)
+            .iter()
+            .any(|i| i.starts_with("greentic:secrets-store/"))
+    );
+    let run = host_shim(&[
+        "run",
+        flow.to_str().unwrap(),
+        "--composed",
+        app.to_str().unwrap(),
+        "--secret",
+        "API_TOKEN=v",
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["a"]["matches"], json!(true), "{run}");
+    assert!(
+        run.json()["b"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("denied"),
+        "{run}"
+    );
+
+    // Unapproved secrets or HTTP refuse the composition, naming component and reason.
+    std::fs::copy(built_component("secret-reader"), dir.join("bare.wasm")).unwrap();
+    let bare = dir.join("bare.yaml");
+    std::fs::write(&bare, "id: b\nnodes:\n  a:\n    component.exec: { component: ./bare.wasm, input: { key: API_TOKEN } }\n").unwrap();
+    let out = compose(bare.to_str().unwrap(), &dir.join("bare-app.wasm"), &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("component `./bare.wasm` imports `greentic:secrets-store/secrets-store@1.0.0` but may not use secrets: it has no manifest"), "{out}");
+    let http = dir.join("http.yaml");
+    std::fs::write(&http, "id: h\nnodes:\n  a:\n    component.exec: { component: http-fetch, input: { url: \"http://127.0.0.1:9/\" } }\n").unwrap();
+    let out = compose(http.to_str().unwrap(), &dir.join("http-app.wasm"), &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("may not use outbound HTTP"), "{out}");
+    let out = compose(
+        http.to_str().unwrap(),
+        &dir.join("http-app.wasm"),
+        &["--allow-host", "127.0.0.1:*"],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!dir.join("bare-app.wasm").exists());
 }

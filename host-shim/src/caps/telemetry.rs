@@ -46,12 +46,17 @@ pub trait TelemetryView {
 impl TelemetryLoggerHost for TelemetryCtx {
     fn log(
         &mut self,
-        _span: SpanContext,
+        span: SpanContext,
         fields: Vec<(String, String)>,
         _ctx: Option<TenantCtx>,
     ) -> Result<OpAck, TelemetryLoggerError> {
-        // Tags come from the host, never from the guest's span or context.
+        // Tags come from the host; only a composed app (where the host does not
+        // see node calls) falls back to the span's flow and node.
         self.lines += 1;
+        if self.flow.is_empty() {
+            self.flow = span.flow_id;
+            self.node = span.node_id.unwrap_or_default();
+        }
         let level = fields
             .iter()
             .find(|(k, _)| k == "level")
