@@ -15,7 +15,7 @@ use crate::engine::{ComponentCache, new_engine};
 use crate::limits::NodeLimits;
 use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
 use crate::runner::{
-    ErrorKind, FlowPlan, FlowSource, Linking, RunError, RunRequest, RunnerComponent,
+    ErrorKind, FlowPlan, FlowSource, Linking, NodePlan, RunError, RunRequest, RunnerComponent,
     RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
 };
 use crate::state_store::scope::RunTenant;
@@ -328,11 +328,7 @@ impl Host {
             stubbed: Vec::new(),
             missing_flows: set.missing.clone(),
         };
-        let components = compose::distinct_components(
-            set.flows()
-                .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),
-            |n| n.component.as_str(),
-        );
+        let components = self.resolved_components(&set)?;
         if components.len() > SLOT_COUNT {
             return Err(Failure::Invalid(anyhow!(
                 "{}: the flow and the flows it calls use {} distinct components; the runner has {SLOT_COUNT} node slots",
@@ -342,16 +338,7 @@ impl Host {
         }
         let mut slots = Vec::with_capacity(components.len());
         let mut bindings = Vec::with_capacity(components.len());
-        for (slot, (flow_file, node)) in components.iter().enumerate() {
-            let resolved = self.resolver.resolve(
-                flow_file,
-                ComponentRef {
-                    node: &node.id,
-                    reference: &node.component,
-                    component_id: node.component_id.as_deref(),
-                    digest: node.digest.as_deref(),
-                },
-            )?;
+        for (slot, (flow_file, node, resolved)) in components.iter().enumerate() {
             if resolved.stub {
                 report.stubbed.push(format!(
                     "{}: node `{}`: component `{}`",
@@ -502,16 +489,19 @@ impl Host {
         Ok((instance, to_wit_source(&set.main.1), library))
     }
 
-    /// Secret keys declared by the components of `set` that the profile lets
-    /// read secrets.
-    fn declared_secrets(&self, set: &FlowSet<FlowPlan>) -> Result<Vec<String>, Failure> {
-        let mut keys = Vec::new();
-        let components = compose::distinct_components(
+    /// The distinct components of a flow set (keyed by reference, in slot
+    /// order) with the flow file and first node using each, resolved to files.
+    fn resolved_components<'s>(
+        &self,
+        set: &'s FlowSet<FlowPlan>,
+    ) -> Result<Vec<(&'s Path, &'s NodePlan, compose::Resolved)>, Failure> {
+        compose::distinct_components(
             set.flows()
                 .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),
             |n| n.component.as_str(),
-        );
-        for (flow_file, node) in components {
+        )
+        .into_iter()
+        .map(|(flow_file, node)| {
             let resolved = self.resolver.resolve(
                 flow_file,
                 ComponentRef {
@@ -521,6 +511,16 @@ impl Host {
                     digest: node.digest.as_deref(),
                 },
             )?;
+            Ok((flow_file, node, resolved))
+        })
+        .collect()
+    }
+
+    /// Secret keys declared by the components of `set` that the profile lets
+    /// read secrets.
+    fn declared_secrets(&self, set: &FlowSet<FlowPlan>) -> Result<Vec<String>, Failure> {
+        let mut keys = Vec::new();
+        for (_, _, resolved) in self.resolved_components(set)? {
             let manifest =
                 Manifest::find(&resolved.path).map_err(|e| Failure::Invalid(e.into()))?;
             if let Ok(CapabilityGrant::Secrets(declared)) =

@@ -25,7 +25,7 @@ mod bindings {
 
 use bindings::RunnerPre;
 pub use bindings::exports::greentic::runner::run::{
-    ErrorKind, FlowPlan, FlowSource, RunError, RunRequest, SlotBinding, Tenant,
+    ErrorKind, FlowPlan, FlowSource, NodePlan, RunError, RunRequest, SlotBinding, Tenant,
 };
 
 /// Number of node slots the runner world imports.
