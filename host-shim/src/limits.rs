@@ -299,7 +299,10 @@ mod tests {
     #[test]
     fn grace_is_a_tenth_within_bounds_a_loaded_machine_can_keep() {
         assert_eq!(grace(Duration::from_secs(5)), Duration::from_millis(500));
-        assert_eq!(grace(Duration::from_millis(300)), Duration::from_millis(250));
+        assert_eq!(
+            grace(Duration::from_millis(300)),
+            Duration::from_millis(250)
+        );
         assert_eq!(grace(Duration::from_millis(20)), Duration::from_millis(250));
         assert_eq!(grace(Duration::from_secs(60)), Duration::from_secs(1));
     }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::support::{Outcome, built_component, host_shim, scratch, workspace};
+use crate::support::{Outcome, built_component, host_shim, host_shim_env, scratch, workspace};
 
 /// Composes `flow` into `out`; panics with the outcome unless it worked.
 fn compose(flow: &str, out: &Path, extra: &[&str]) -> Outcome {
@@ -198,6 +198,8 @@ struct Case {
     flow: &'static str,
     input: Option<&'static str>,
     repeat: u32,
+    /// Environment of the three engines' processes (secrets).
+    env: &'static [(&'static str, &'static str)],
 }
 
 const CORPUS: &[Case] = &[
@@ -205,77 +207,92 @@ const CORPUS: &[Case] = &[
         flow: "examples/hello/flow.yaml",
         input: Some("examples/hello/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "examples/seed-001/flow.yaml",
         input: Some("examples/seed-001/input.json"),
         repeat: 1,
+        env: &[],
     },
     // State with the in-composition provider, across calls of one instance.
     Case {
         flow: "examples/counter/flow.yaml",
         input: None,
         repeat: 3,
+        env: &[],
     },
     Case {
         flow: "tests/flows/typed-insertion/flow.yaml",
         input: Some("tests/flows/typed-insertion/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/string-templating/flow.yaml",
         input: Some("tests/flows/string-templating/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/routing-branch/flow.yaml",
         input: Some("tests/flows/routing-branch/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/loop/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/lenient/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/seed-001-unquoted/flow.yaml",
         input: Some("tests/flows/seed-001-unquoted/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/node-error/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/not-ok/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/bad-cbor/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/missing-variable/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/bad-condition/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/step-limit/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     // The ecosystem forms: context roots, native nodes, error routes, sidecars,
     // more components than the old 8 slots, and a component that logs.
@@ -283,46 +300,63 @@ const CORPUS: &[Case] = &[
         flow: "tests/flows/generated-v2/flow.yaml",
         input: Some("tests/flows/generated-v2/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/context-roots/flow.yaml",
         input: Some("tests/flows/context-roots/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/native-emit/flow.yaml",
         input: Some("tests/flows/native-emit/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/native-state/flow.yaml",
         input: Some("tests/flows/native-state/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/error-route/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/condition-forms/flow.yaml",
         input: Some("tests/flows/condition-forms/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/component-exec-spellings/flow.yaml",
         input: Some("tests/flows/component-exec-spellings/input.json"),
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/many-components/flow.yaml",
         input: None,
         repeat: 1,
+        env: &[],
     },
     Case {
         flow: "tests/flows/component-logs/flow.yaml",
         input: Some("tests/flows/component-logs/input.json"),
         repeat: 1,
+        env: &[],
+    },
+    // Secrets through the app's import: each engine's host reads
+    // `GREENTIC_SECRET_<KEY>` (tests/portability/secrets.mjs, run.py).
+    Case {
+        flow: "tests/flows/secret-reader/flow.yaml",
+        input: None,
+        repeat: 1,
+        env: &[("GREENTIC_SECRET_API_TOKEN", "open-sesame")],
     },
 ];
 
@@ -386,9 +420,10 @@ fn composed_flows_give_identical_results_on_three_engines() {
         if let Some(input_arg) = &input_arg {
             args.extend(["--input", input_arg.as_str()]);
         }
-        let wasmtime = host_shim(&args).stdout + "\n";
+        let wasmtime = host_shim_env(&args, case.env).stdout + "\n";
 
         let mut py = Command::new(python());
+        py.envs(case.env.iter().copied());
         py.arg(portability_dir().join("run.py")).args([
             app.to_str().unwrap(),
             case.flow,
@@ -398,6 +433,10 @@ fn composed_flows_give_identical_results_on_three_engines() {
         let wasmtime_py = engine_output(py, "wasmtime-py");
 
         let js_dir = out_dir.join(format!("app{i}"));
+        let secrets_map = format!(
+            "greentic:secrets-store/secrets-store@1.0.0=file://{}",
+            portability_dir().join("secrets.mjs").display()
+        );
         let status = Command::new(&jco)
             .args([
                 "transpile",
@@ -407,11 +446,14 @@ fn composed_flows_give_identical_results_on_three_engines() {
                 "--name",
                 "app",
                 "-q",
+                "--map",
+                &secrets_map,
             ])
             .status()
             .unwrap();
         assert!(status.success(), "jco transpile failed for {}", case.flow);
         let mut node = Command::new("node");
+        node.envs(case.env.iter().copied());
         node.arg(portability_dir().join("run.mjs")).args([
             js_dir.to_str().unwrap(),
             case.flow,

@@ -30,6 +30,16 @@ def flow_request(flow_path, input_path):
     return yaml, resolve, entry
 
 
+def secret_get(_store, key):
+    """`greentic:secrets-store/secrets-store@1.0.0#get`: the value of
+    `GREENTIC_SECRET_<KEY>` (as host-shim reads it), or none."""
+    name = "GREENTIC_SECRET_" + "".join(c.upper() if c.isalnum() else "_" for c in key)
+    value = os.environ.get(name)
+    # ok (option<list<u8>>) and err (an enum) lift to different Python types,
+    # so the ok value is returned untagged.
+    return None if value is None else value.encode()
+
+
 def record(**fields):
     r = Record()
     for name, value in fields.items():
@@ -62,6 +72,8 @@ def main():
     linker = Linker(engine)
     linker.add_wasip2()
     component = Component.from_file(engine, app)
+    # Defined for every app; only apps whose components read secrets import it.
+    linker.root().add_instance("greentic:secrets-store/secrets-store@1.0.0").add_func("get", secret_get)
     instance = linker.instantiate(store, component)
     run_iface = instance.get_export_index(store, "greentic:runner/run@0.1.0")
     run = instance.get_func(store, instance.get_export_index(store, "run", run_iface))
