@@ -213,7 +213,7 @@ pub enum ComposeError {
         /// The state import.
         interface: String,
         /// Why not.
-        reason: Denial,
+        reason: Box<Denial>,
     },
     /// A component imports secrets or HTTP but is not approved for them.
     #[error("component `{reference}` imports `{interface}` but may not use {capability}: {reason}")]
@@ -225,7 +225,7 @@ pub enum ComposeError {
         /// What it would give (`secrets`, `outbound HTTP`).
         capability: &'static str,
         /// Why not.
-        reason: Denial,
+        reason: Box<Denial>,
     },
     /// A composition can only give a component all of the state store or none.
     #[error(
@@ -476,7 +476,7 @@ impl<'a> Composer<'a> {
                 return Err(ComposeError::StateNotAllowed {
                     reference: reference.to_string(),
                     interface,
-                    reason,
+                    reason: Box::new(reason),
                 });
             }
         };
@@ -539,7 +539,7 @@ impl<'a> Composer<'a> {
                             reference: reference.to_string(),
                             interface: import.clone(),
                             capability: row.capability.noun(),
-                            reason,
+                            reason: Box::new(reason),
                         },
                     )?;
                     imported.push(import);
@@ -585,7 +585,7 @@ impl<'a> Composer<'a> {
                     return Err(ComposeError::StateNotAllowed {
                         reference: format!("flow:{flow}"),
                         interface: RUNNER_STATE_IMPORT.into(),
-                        reason,
+                        reason: Box::new(reason),
                     });
                 }
             }

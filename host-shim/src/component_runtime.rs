@@ -59,7 +59,7 @@ impl RuntimePre {
         store: &mut Store<NodeState>,
         instance: &Instance,
     ) -> wasmtime::Result<RuntimeInstance> {
-        let run: RunFunc = instance.get_typed_func(&mut *store, &self.run)?;
+        let run: RunFunc = instance.get_typed_func(&mut *store, self.run)?;
         Ok(RuntimeInstance {
             run,
             states: HashMap::new(),

@@ -1126,7 +1126,7 @@ impl<'a> Loader<'a> {
             if id == "schema_version" || id == "flow" {
                 continue;
             }
-            let resolved = out.entry(id.clone()).or_insert_with(Resolved::default);
+            let resolved = out.entry(id.clone()).or_default();
             match entry {
                 Json::String(s) => resolved.reference = Some(s.clone()),
                 Json::Object(o) => {

@@ -448,12 +448,11 @@ fn mustache_sections(text: &str) -> std::borrow::Cow<'_, str> {
                 replaced = Some(format!("{{{{#unless {name}}}}}"));
                 open.push((name.to_string(), Some("{{/unless}}")));
             }
-        } else if let Some(name) = body.strip_prefix('/').map(str::trim) {
-            if let Some((opened, closer)) = open.pop() {
-                if let Some(closer) = closer.filter(|_| opened == name) {
-                    replaced = Some(closer.to_string());
-                }
-            }
+        } else if let Some(name) = body.strip_prefix('/').map(str::trim)
+            && let Some((opened, closer)) = open.pop()
+            && let Some(closer) = closer.filter(|_| opened == name)
+        {
+            replaced = Some(closer.to_string());
         }
         match replaced {
             Some(r) => out.push_str(&r),
