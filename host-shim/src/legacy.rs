@@ -136,9 +136,15 @@ fn exec_ctx_has_i18n(export: &str, pre: &InstancePre<NodeState>) -> wasmtime::Re
 }
 
 /// An `exec-ctx` of module `$m` from a 0.6 envelope (`pre_i18n`: the shape
-/// without `i18n-id`).
+/// without `i18n-id`, whose records lack that field).
 macro_rules! exec_ctx {
-    ($m:ident, $env:expr, pre_i18n) => {{
+    ($m:ident, $env:expr) => {
+        exec_ctx!(@build $m, $env, [i18n_id: None,])
+    };
+    ($m:ident, $env:expr, pre_i18n) => {
+        exec_ctx!(@build $m, $env, [])
+    };
+    (@build $m:ident, $env:expr, [$($i18n:tt)*]) => {{
         use $m::exports::greentic::component::node as n;
         let env: &InvocationEnvelope = $env;
         n::ExecCtx {
@@ -147,31 +153,13 @@ macro_rules! exec_ctx {
                 team: env.ctx.team_id.clone(),
                 user: env.ctx.user_id.clone(),
                 trace_id: Some(env.ctx.trace_id.clone()),
+                $($i18n)*
                 correlation_id: Some(env.ctx.correlation_id.clone()),
                 deadline_unix_ms: (env.ctx.deadline_ms != 0).then_some(env.ctx.deadline_ms),
                 attempt: env.attempt,
                 idempotency_key: env.ctx.idempotency_key.clone(),
             },
-            flow_id: env.flow_id.clone(),
-            node_id: Some(env.step_id.clone()),
-        }
-    }};
-    ($m:ident, $env:expr) => {{
-        use $m::exports::greentic::component::node as n;
-        let env: &InvocationEnvelope = $env;
-        n::ExecCtx {
-            tenant: n::TenantCtx {
-                tenant: env.ctx.tenant_id.clone(),
-                team: env.ctx.team_id.clone(),
-                user: env.ctx.user_id.clone(),
-                trace_id: Some(env.ctx.trace_id.clone()),
-                i18n_id: None,
-                correlation_id: Some(env.ctx.correlation_id.clone()),
-                deadline_unix_ms: (env.ctx.deadline_ms != 0).then_some(env.ctx.deadline_ms),
-                attempt: env.attempt,
-                idempotency_key: env.ctx.idempotency_key.clone(),
-            },
-            i18n_id: None,
+            $($i18n)*
             flow_id: env.flow_id.clone(),
             node_id: Some(env.step_id.clone()),
         }

@@ -98,23 +98,34 @@ impl wit::Guest for Runner {
                 ))));
             }
         };
-        let mut library = HashMap::new();
-        // Distinct components of the flow, then of the library by flow id: the
-        // slot layout `compose` builds (it walks the flows in that order).
-        let mut plan_order: Vec<String> = flow.plan().components;
         let mut callees = Vec::with_capacity(request.library.len());
         for source_flow in request.library {
             callees.push(load(source(source_flow)).map_err(|e| to_wit(RunError::Flow(e)))?);
         }
         callees.sort_by(|a, b| a.id().cmp(b.id()));
-        for callee in callees {
-            for component in callee.plan().components {
-                if !plan_order.contains(&component) {
-                    plan_order.push(component);
+        // No bindings: component i of the slot layout `compose` builds is in
+        // slot i — the flow's distinct components, then the library's by flow id.
+        let bindings: HashMap<String, u32> = if request.bindings.is_empty() {
+            let mut order: Vec<String> = flow.plan().components;
+            for callee in &callees {
+                for component in callee.plan().components {
+                    if !order.contains(&component) {
+                        order.push(component);
+                    }
                 }
             }
-            library.insert(callee.id().to_string(), callee);
-        }
+            order.into_iter().zip(0..).collect()
+        } else {
+            request
+                .bindings
+                .into_iter()
+                .map(|b| (b.component, b.slot))
+                .collect()
+        };
+        let library = callees
+            .into_iter()
+            .map(|callee| (callee.id().to_string(), callee))
+            .collect();
         let options = RunOptions {
             tenant: Tenant {
                 env: request.tenant.env,
@@ -125,16 +136,6 @@ impl wit::Guest for Runner {
             max_steps: request.max_steps,
             vars,
             library,
-        };
-        // No bindings: component i of the plan order is in slot i.
-        let bindings = if request.bindings.is_empty() {
-            plan_order.into_iter().zip(0..).collect()
-        } else {
-            request
-                .bindings
-                .into_iter()
-                .map(|b| (b.component, b.slot))
-                .collect()
         };
         let mut slots = Slots {
             bindings,
