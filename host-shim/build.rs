@@ -39,6 +39,12 @@ const COMPOSE_PARTS: &[&str] = &[
     "state-memory",
     "state-deny",
     "telemetry-stderr",
+    "adapt-runtime",
+    "adapt-v04",
+    "adapt-v05",
+    "adapt-v04-pre-i18n",
+    "adapt-v05-pre-i18n",
+    "capability-deny",
 ];
 
 fn main() {

@@ -6,7 +6,12 @@
 //!   empty-slot       ──────────────────────────────────────────▶ unused slots
 //!   state-memory (one per approved component) ─▶ that component's state import
 //!   state-deny   (with `deny_unapproved`)     ─▶ an unapproved component's state import
+//!   capability-deny (with `deny_unapproved`)  ─▶ its secrets / HTTP imports
 //!   runner's `greentic:runner/run@0.1.0`      ─▶ the composed component's export
+//!
+//!   node on another ABI ──▶ adapter part ──(node@0.6.0)──▶ runner slot i
+//!     (component-runtime@0.6.0 → adapt-runtime; node@0.4.0/0.5.0 → adapt-v0x,
+//!      in the record shape the component's own `invoke` takes)
 //! ```
 //!
 //! What is left unsatisfied becomes an import of the composed component; wac
@@ -47,6 +52,8 @@ pub const RUN_EXPORT: &str = "greentic:runner/run@0.1.0";
 const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
 const STATE_EXPORT: &str = "greentic:state/state-store@1.1.0";
 const TELEMETRY_EXPORT: &str = "greentic:telemetry/logger-api@1.0.0";
+const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";
+const LEGACY_VERSIONS: [&str; 2] = ["0.5.0", "0.4.0"];
 
 /// Import names of the state-store interface, any version.
 pub fn is_state_import(name: &str) -> bool {
@@ -66,11 +73,58 @@ pub struct Parts {
     pub state_deny: Vec<u8>,
     /// Telemetry logger that writes to stderr (WASI).
     pub telemetry_stderr: Vec<u8>,
+    /// Secrets store and HTTP clients that refuse every call.
+    pub capability_deny: Vec<u8>,
+    /// Adapters from the other node ABIs to `node@0.6.0`.
+    pub adapters: Adapters,
+}
+
+/// Parts that turn a node component on another ABI into `node@0.6.0`.
+#[derive(Debug, Clone)]
+pub struct Adapters {
+    /// `component-runtime@0.6.0`.
+    pub runtime: Vec<u8>,
+    /// `node@0.4.0`, with `i18n-id` in its records.
+    pub v04: Vec<u8>,
+    /// `node@0.5.0`, with `i18n-id` in its records.
+    pub v05: Vec<u8>,
+    /// `node@0.4.0`, the older shape without `i18n-id`.
+    pub v04_pre_i18n: Vec<u8>,
+    /// `node@0.5.0`, the older shape without `i18n-id`.
+    pub v05_pre_i18n: Vec<u8>,
+}
+
+/// The node ABI a component exports, as composition sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeAbi {
+    /// `greentic:component/node@0.6.0`, wired to its slot directly.
+    Node06,
+    /// `greentic:component/component-runtime@0.6.0`, through `adapt-runtime`.
+    Runtime,
+    /// A legacy JSON ABI (`node@0.4.0` or `@0.5.0`), through `adapt-v0x`.
+    Legacy {
+        /// `0.4.0` or `0.5.0`.
+        version: &'static str,
+        /// The record shape has `i18n-id`.
+        i18n: bool,
+    },
+}
+
+impl NodeAbi {
+    /// The interface the component exports.
+    pub fn export(self) -> String {
+        match self {
+            NodeAbi::Node06 => NODE_EXPORT.to_string(),
+            NodeAbi::Runtime => RUNTIME_EXPORT.to_string(),
+            NodeAbi::Legacy { version, .. } => format!("greentic:component/node@{version}"),
+        }
+    }
 }
 
 impl Parts {
     /// Reads the runner from `runner` and the other parts from `dir`
-    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`, `telemetry-stderr.wasm`).
+    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`,
+    /// `telemetry-stderr.wasm`, `capability-deny.wasm`, `adapt-*.wasm`).
     pub fn read(runner: &Path, dir: &Path) -> Result<Parts, ComposeError> {
         let read = |path: PathBuf| {
             std::fs::read(&path).map_err(|source| ComposeError::Read { path, source })
@@ -81,6 +135,14 @@ impl Parts {
             state_memory: read(dir.join("state-memory.wasm"))?,
             state_deny: read(dir.join("state-deny.wasm"))?,
             telemetry_stderr: read(dir.join("telemetry-stderr.wasm"))?,
+            capability_deny: read(dir.join("capability-deny.wasm"))?,
+            adapters: Adapters {
+                runtime: read(dir.join("adapt-runtime.wasm"))?,
+                v04: read(dir.join("adapt-v04.wasm"))?,
+                v05: read(dir.join("adapt-v05.wasm"))?,
+                v04_pre_i18n: read(dir.join("adapt-v04-pre-i18n.wasm"))?,
+                v05_pre_i18n: read(dir.join("adapt-v05-pre-i18n.wasm"))?,
+            },
         })
     }
 }
@@ -115,8 +177,8 @@ pub struct ComposeOptions {
     pub profile: Profile,
     /// Where approved components' state goes.
     pub state: StateWiring,
-    /// Plug a refusing state store into unapproved components that import
-    /// state, instead of refusing to compose.
+    /// Plug refusing providers (state, secrets, HTTP) into unapproved
+    /// components that import them, instead of refusing to compose.
     pub deny_unapproved: bool,
 }
 
@@ -142,6 +204,8 @@ pub struct ComposedNode {
     pub path: PathBuf,
     /// Its slot number.
     pub slot: usize,
+    /// The node ABI it exports (adapted to `node@0.6.0` unless it is that).
+    pub abi: NodeAbi,
     /// Its state wiring.
     pub state: StateDecision,
     /// Approved capability imports (secrets, HTTP, telemetry when imported)
@@ -149,6 +213,8 @@ pub struct ComposedNode {
     pub imported: Vec<String>,
     /// Whether its log lines go to the in-composition stderr logger.
     pub logs_to_stderr: bool,
+    /// Capability imports wired to the refusing `capability-deny` part.
+    pub denied: Vec<String>,
 }
 
 /// A composed flow.
@@ -237,6 +303,14 @@ pub enum ComposeError {
         /// What it would get.
         grant: Grant,
     },
+    /// A component exports no node ABI the runner can call.
+    #[error("component `{reference}` cannot be a flow node: {detail}")]
+    NoNodeExport {
+        /// The component.
+        reference: String,
+        /// What it exports instead.
+        detail: String,
+    },
     /// wac-graph refused a package or a wire.
     #[error("{what}: {source}")]
     Graph {
@@ -322,16 +396,23 @@ pub fn compose(
         })?;
         let (instance, state) =
             composer.add_node(slot, reference, &bytes, manifest.as_ref(), parts)?;
-        let (imported, logs_to_stderr) =
-            composer.add_capabilities(instance, reference, manifest.as_ref(), parts)?;
-        composer.wire(instance, NODE_EXPORT, runner, &slot_import(slot))?;
+        let Capabilities {
+            imported,
+            logs_to_stderr,
+            denied,
+        } = composer.add_capabilities(instance, reference, manifest.as_ref(), parts)?;
+        let abi = composer.node_abi(instance, reference)?;
+        let exporter = composer.adapt(instance, abi, &parts.adapters)?;
+        composer.wire(exporter, NODE_EXPORT, runner, &slot_import(slot))?;
         nodes.push(ComposedNode {
             reference: reference.clone(),
             path,
             slot,
+            abi,
             state,
             imported,
             logs_to_stderr,
+            denied,
         });
     }
     if nodes.len() < greentic_runner_wit::SLOT_COUNT {
@@ -378,6 +459,16 @@ struct Composer<'a> {
     importers: Vec<(String, String)>,
     /// The in-composition stderr logger, once a component needs it.
     telemetry: Option<NodeId>,
+    /// The refusing secrets/HTTP provider, once a component needs it.
+    capability_deny: Option<NodeId>,
+}
+
+/// How a node's capability imports (other than state) were wired.
+#[derive(Default)]
+struct Capabilities {
+    imported: Vec<String>,
+    logs_to_stderr: bool,
+    denied: Vec<String>,
 }
 
 impl<'a> Composer<'a> {
@@ -388,6 +479,7 @@ impl<'a> Composer<'a> {
             packages: 0,
             importers: Vec::new(),
             telemetry: None,
+            capability_deny: None,
         }
     }
 
@@ -434,6 +526,71 @@ impl<'a> Composer<'a> {
         self.graph
             .set_instantiation_argument(to, import, alias)
             .map_err(graph_error(format!("`{export}` does not fit `{import}`")))
+    }
+
+    /// Which node ABI the instance exports: `node@0.6.0` first, then
+    /// `component-runtime@0.6.0`, then the legacy ones — for those, the record
+    /// shape is read from the component's own `invoke` parameter.
+    fn node_abi(&self, instance: NodeId, reference: &str) -> Result<NodeAbi, ComposeError> {
+        let package = self.graph[instance]
+            .package()
+            .expect("an instantiation has a package");
+        let types = self.graph.types();
+        let world = &types[self.graph[package].ty()];
+        if world.exports.contains_key(NODE_EXPORT) {
+            return Ok(NodeAbi::Node06);
+        }
+        if world.exports.contains_key(RUNTIME_EXPORT) {
+            return Ok(NodeAbi::Runtime);
+        }
+        for version in LEGACY_VERSIONS {
+            let export = format!("greentic:component/node@{version}");
+            if let Some(ItemKind::Instance(interface)) = world.exports.get(&export) {
+                let i18n = exec_ctx_has_i18n(types, &types[*interface]).ok_or_else(|| {
+                    ComposeError::NoNodeExport {
+                        reference: reference.to_string(),
+                        detail: format!("its `{export}` has no `invoke(exec-ctx, …)`"),
+                    }
+                })?;
+                return Ok(NodeAbi::Legacy { version, i18n });
+            }
+        }
+        Err(ComposeError::NoNodeExport {
+            reference: reference.to_string(),
+            detail: format!(
+                "it exports none of `{NODE_EXPORT}`, `{RUNTIME_EXPORT}`, `greentic:component/node@0.5.0`, `greentic:component/node@0.4.0`"
+            ),
+        })
+    }
+
+    /// Puts the adapter `abi` needs in front of `node`; returns the instance
+    /// that exports `node@0.6.0` (the node itself when no adapter is needed).
+    fn adapt(
+        &mut self,
+        node: NodeId,
+        abi: NodeAbi,
+        adapters: &Adapters,
+    ) -> Result<NodeId, ComposeError> {
+        let (bytes, what) = match abi {
+            NodeAbi::Node06 => return Ok(node),
+            NodeAbi::Runtime => (&adapters.runtime, "the adapt-runtime part"),
+            NodeAbi::Legacy {
+                version: "0.4.0",
+                i18n: true,
+            } => (&adapters.v04, "the adapt-v04 part"),
+            NodeAbi::Legacy {
+                version: "0.4.0",
+                i18n: false,
+            } => (&adapters.v04_pre_i18n, "the adapt-v04-pre-i18n part"),
+            NodeAbi::Legacy { i18n: true, .. } => (&adapters.v05, "the adapt-v05 part"),
+            NodeAbi::Legacy { i18n: false, .. } => {
+                (&adapters.v05_pre_i18n, "the adapt-v05-pre-i18n part")
+            }
+        };
+        let adapter = self.instantiate("greentic:node-adapter", bytes, what)?;
+        let export = abi.export();
+        self.wire(node, &export, adapter, &export)?;
+        Ok(adapter)
     }
 
     /// Instantiates a node component and gates its state import: approved
@@ -498,16 +655,16 @@ impl<'a> Composer<'a> {
     /// Gates a node's other capability imports with the shared table:
     /// telemetry goes to the stderr logger part (or stays an import of the
     /// app), approved secrets and HTTP imports stay imports of the app for
-    /// its host to provide, unapproved ones refuse the composition.
+    /// its host to provide, unapproved ones refuse the composition (or, with
+    /// `deny_unapproved`, get the refusing `capability-deny` part).
     fn add_capabilities(
         &mut self,
         node: NodeId,
         reference: &str,
         manifest: Option<&Manifest>,
         parts: &Parts,
-    ) -> Result<(Vec<String>, bool), ComposeError> {
-        let mut imported = Vec::new();
-        let mut logs_to_stderr = false;
+    ) -> Result<Capabilities, ComposeError> {
+        let mut wired = Capabilities::default();
         for import in self.import_names(node) {
             let Some(row) = capability_of(&import) else {
                 continue;
@@ -515,7 +672,7 @@ impl<'a> Composer<'a> {
             match row.capability {
                 Capability::State => {}
                 Capability::Telemetry => match self.options.telemetry {
-                    TelemetryWiring::Import => imported.push(import),
+                    TelemetryWiring::Import => wired.imported.push(import),
                     TelemetryWiring::Stderr => {
                         let logger = match self.telemetry {
                             Some(logger) => logger,
@@ -530,23 +687,43 @@ impl<'a> Composer<'a> {
                             }
                         };
                         self.wire(logger, TELEMETRY_EXPORT, node, &import)?;
-                        logs_to_stderr = true;
+                        wired.logs_to_stderr = true;
                     }
                 },
                 Capability::Secrets | Capability::Http => {
-                    approve_capability(row.capability, manifest, &self.options.profile).map_err(
-                        |reason| ComposeError::CapabilityNotAllowed {
-                            reference: reference.to_string(),
-                            interface: import.clone(),
-                            capability: row.capability.noun(),
-                            reason: Box::new(reason),
-                        },
-                    )?;
-                    imported.push(import);
+                    match approve_capability(row.capability, manifest, &self.options.profile) {
+                        Ok(_) => wired.imported.push(import),
+                        Err(_) if self.options.deny_unapproved => {
+                            let deny = match self.capability_deny {
+                                Some(deny) => deny,
+                                None => {
+                                    let deny = self.instantiate(
+                                        "greentic:capability-deny",
+                                        &parts.capability_deny,
+                                        "the capability-deny part",
+                                    )?;
+                                    self.capability_deny = Some(deny);
+                                    deny
+                                }
+                            };
+                            // The part exports each interface under the name
+                            // components import it by.
+                            self.wire(deny, &import, node, &import)?;
+                            wired.denied.push(import);
+                        }
+                        Err(reason) => {
+                            return Err(ComposeError::CapabilityNotAllowed {
+                                reference: reference.to_string(),
+                                interface: import,
+                                capability: row.capability.noun(),
+                                reason: Box::new(reason),
+                            });
+                        }
+                    }
                 }
             }
         }
-        Ok((imported, logs_to_stderr))
+        Ok(wired)
     }
 
     /// Gates the runner's own state import (flow-level `state.get`/`state.set`):
@@ -654,6 +831,29 @@ impl<'a> Composer<'a> {
                 .all(|item| matches!(item, ItemKind::Type(_))),
             ItemKind::Type(_) => true,
             _ => false,
+        }
+    }
+}
+
+/// Whether the `exec-ctx` record a legacy `node` interface's `invoke` takes
+/// first has an `i18n-id` field; `None` when there is no such `invoke`.
+fn exec_ctx_has_i18n(
+    types: &wac_graph::types::Types,
+    interface: &wac_graph::types::Interface,
+) -> Option<bool> {
+    use wac_graph::types::{DefinedType, ValueType};
+    let Some(ItemKind::Func(invoke)) = interface.exports.get("invoke") else {
+        return None;
+    };
+    let mut ty = *types[*invoke].params.values().next()?;
+    loop {
+        let ValueType::Defined(id) = ty else {
+            return None;
+        };
+        match &types[id] {
+            DefinedType::Alias(inner) => ty = *inner,
+            DefinedType::Record(record) => return Some(record.fields.contains_key("i18n-id")),
+            _ => return None,
         }
     }
 }

@@ -15,8 +15,8 @@ pub mod policy;
 mod source;
 
 pub use compose::{
-    ComposeError, ComposeOptions, ComposedNode, Composition, Parts, RUN_EXPORT, StateDecision,
-    StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
+    Adapters, ComposeError, ComposeOptions, ComposedNode, Composition, NodeAbi, Parts, RUN_EXPORT,
+    StateDecision, StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
 };
 pub use greentic_runner_wit::{SLOT_COUNT, slot_name};
 pub use source::{

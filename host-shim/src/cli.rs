@@ -134,6 +134,10 @@ pub struct RunArgs {
     /// Never stream, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Print one JSON line per node call on stderr: flow, node, component,
+    /// attempt, outcome, microseconds and the log lines it emitted.
+    #[arg(long)]
+    pub trace: bool,
     /// On failure, also print the error record as JSON on stdout:
     /// `{"error": {"kind", "message", "node", "code", "line", "column"}}`.
     #[arg(long)]
@@ -178,10 +182,11 @@ pub struct ComposeArgs {
     /// Where approved components' state goes.
     #[arg(long, value_enum, default_value = "import")]
     pub state_provider: StateProvider,
-    /// Give components that import state without approval a state store that
-    /// refuses every call, instead of refusing to compose.
-    #[arg(long)]
-    pub deny_state: bool,
+    /// Give components that import state, secrets or HTTP without approval a
+    /// provider inside the app that refuses every call, instead of refusing
+    /// to compose.
+    #[arg(long, alias = "deny-state")]
+    pub deny_unapproved: bool,
     /// Where components' log lines go: a logger inside the app writing to
     /// stderr, or the app's own `greentic:telemetry/logger-api` import.
     #[arg(long, value_enum, default_value = "stderr")]

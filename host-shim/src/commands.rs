@@ -110,6 +110,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         max_steps: args.max_steps,
         progress: args.progress
             || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        trace: args.trace,
         vars,
     };
     let outputs = match &args.composed {
@@ -317,7 +318,7 @@ fn compose(args: ComposeArgs) -> Result<(), Failure> {
         profile,
         wiring,
         telemetry,
-        args.deny_state,
+        args.deny_unapproved,
     )?;
     std::fs::write(&args.output, &composition.bytes).map_err(|e| {
         Failure::Invalid(anyhow::anyhow!(
@@ -334,8 +335,14 @@ fn compose(args: ComposeArgs) -> Result<(), Failure> {
                 compose::StateDecision::Denied(why) => format!("state: denied ({why})"),
             };
             let mut extra = String::new();
+            if node.abi != compose::NodeAbi::Node06 {
+                extra.push_str(&format!(", adapted from `{}`", node.abi.export()));
+            }
             if node.logs_to_stderr {
                 extra.push_str(", logs: stderr part");
+            }
+            if !node.denied.is_empty() {
+                extra.push_str(&format!(", refused: {}", node.denied.join(", ")));
             }
             if !node.imported.is_empty() {
                 extra.push_str(&format!(

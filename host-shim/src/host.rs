@@ -84,6 +84,8 @@ pub struct RunSettings {
     pub max_steps: Option<u32>,
     /// Use `invoke-stream` where components have it, and report progress.
     pub progress: bool,
+    /// Trace each node call on stderr (`--trace`).
+    pub trace: bool,
     /// Flow variables (`--var`), over `parameters.vars_init` defaults.
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
@@ -97,6 +99,7 @@ impl Default for RunSettings {
             user: None,
             max_steps: None,
             progress: false,
+            trace: false,
             vars: Default::default(),
         }
     }
@@ -545,6 +548,7 @@ impl Host {
             store: self.state_store.clone(),
             tenant,
             progress: settings.progress,
+            trace: settings.trace,
             secrets: self.secrets.clone(),
             http_timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
             http_max_response_bytes: self.profile.http_max_response_bytes,

@@ -72,6 +72,8 @@ pub struct RunScope {
     pub tenant: RunTenant,
     /// Report progress of streaming (legacy) components on stderr.
     pub progress: bool,
+    /// Trace each call on stderr (`--trace`).
+    pub trace: bool,
     /// Secret values, for components approved for secrets.
     pub secrets: std::sync::Arc<SecretSource>,
     /// Outbound HTTP limits (the profile's).
@@ -255,6 +257,48 @@ impl NodeSlot {
     /// Calls `invoke` on the node. A trap becomes a `node-error` with code
     /// `trap`, and the trapped instance is dropped.
     pub fn invoke(
+        &mut self,
+        op: &str,
+        envelope: &InvocationEnvelope,
+    ) -> Result<InvocationResult, NodeError> {
+        if !self.scope.trace {
+            return self.invoke_untraced(op, envelope);
+        }
+        let started = std::time::Instant::now();
+        let lines_before = self.log_lines();
+        let result = self.invoke_untraced(op, envelope);
+        // A trapped instance is gone with its count: it logged at least what
+        // was counted before the call.
+        let log_lines = self.log_lines().saturating_sub(lines_before);
+        let outcome = match &result {
+            Ok(r) if r.ok => "ok".to_string(),
+            Ok(_) => "not-ok".to_string(),
+            Err(e) => format!("error:{}", e.code),
+        };
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "trace": "node",
+                "flow": envelope.flow_id,
+                "node": envelope.step_id,
+                "component": self.component.name,
+                "attempt": envelope.attempt,
+                "outcome": outcome,
+                "micros": started.elapsed().as_micros() as u64,
+                "log_lines": log_lines,
+            })
+        );
+        result
+    }
+
+    /// Log lines the live instance has emitted.
+    fn log_lines(&self) -> u64 {
+        self.live
+            .as_ref()
+            .map_or(0, |(store, _)| store.data().telemetry.lines)
+    }
+
+    fn invoke_untraced(
         &mut self,
         op: &str,
         envelope: &InvocationEnvelope,

@@ -137,10 +137,12 @@ impl wit::Guest for Runner {
             vars,
             library,
         };
-        let mut slots = Slots {
-            bindings,
-            trace_id: request.trace_id,
+        let trace_id = if request.trace_id.is_empty() {
+            fresh_trace_id()
+        } else {
+            request.trace_id
         };
+        let mut slots = Slots { bindings, trace_id };
         let output = flow.run(entry, &mut slots, &options).map_err(to_wit)?;
         Ok(output.to_string())
     }
@@ -153,6 +155,19 @@ struct Slots {
 }
 
 include!(concat!(env!("OUT_DIR"), "/slot_dispatch.rs"));
+
+/// A trace id for a run whose caller gave none, so the invocations of one run
+/// share an id and the next run's differ (nodes and adapters tell runs apart
+/// by it): wall-clock nanoseconds and a per-instance counter.
+fn fresh_trace_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("run-{nanos:x}-{}", RUNS.fetch_add(1, Ordering::Relaxed))
+}
 
 /// Unix ms `timeout_ms` from now: the envelope's absolute `deadline-ms`.
 fn deadline_after(timeout_ms: u64) -> u64 {

@@ -118,11 +118,16 @@ fn legacy_errors_and_lifecycle_failures_are_reported() {
 }
 
 #[test]
-fn legacy_components_cannot_be_composed() {
+fn a_component_with_no_node_abi_is_not_composed() {
+    // Every node ABI composes through its adapter (the portability corpus runs
+    // them on three engines); a component exporting none of them is refused
+    // by name, not left to a type error of the graph.
     let f = flow(
         "abi-compose",
-        "id: c\nnodes:\n  c:\n    component.exec: { component: legacy-v05, operation: upper, input: {} }\n",
+        "id: c\nnodes:\n  c:\n    component.exec: { component: ./part.wasm, input: {} }\n",
     );
+    let part = std::path::Path::new(host_shim::BUILT_COMPOSE_PARTS_DIR).join("state-memory.wasm");
+    std::fs::copy(part, f.with_file_name("part.wasm")).unwrap();
     let out = host_shim(&[
         "compose",
         f.to_str().unwrap(),
@@ -131,10 +136,12 @@ fn legacy_components_cannot_be_composed() {
     ]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
-        out.stderr
-            .contains("does not export `greentic:component/node@0.6.0`"),
+        out.stderr.contains(
+            "component `./part.wasm` cannot be a flow node: it exports none of `greentic:component/node@0.6.0`"
+        ),
         "{out}"
     );
+    assert!(!f.with_file_name("app.wasm").exists());
 }
 
 #[test]

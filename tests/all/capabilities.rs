@@ -60,6 +60,51 @@ fn component_logs_become_tagged_events_shown_with_v() {
     assert!(shown.stderr.contains("using the binary's"), "{shown}");
 }
 
+#[test]
+fn trace_lines_count_each_node_calls_log_lines() {
+    let dir = scratch("cap-trace");
+    let f = flow(
+        &dir,
+        "id: traced\nnodes:\n  say:\n    component.exec: { component: logger, input: { message: \"one\" } }\n    routing: [{ to: again }]\n  again:\n    component.exec: { component: logger, input: { message: \"two\" } }\n    routing: [{ to: quiet }]\n  quiet:\n    component.exec: { component: echo, input: { done: true } }\n",
+    );
+    let out = run_flow(&f, &["--trace"]);
+    assert_eq!(out.code, 0, "{out}");
+    let traces: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("{\"trace\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(String, String, u64, String)> = traces
+        .iter()
+        .map(|t| {
+            (
+                t["node"].as_str().unwrap().to_string(),
+                t["component"].as_str().unwrap().to_string(),
+                t["log_lines"].as_u64().unwrap(),
+                t["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("say".into(), "logger".into(), 1, "ok".into()),
+            ("again".into(), "logger".into(), 1, "ok".into()),
+            ("quiet".into(), "echo".into(), 0, "ok".into()),
+        ],
+        "{out}"
+    );
+    assert!(
+        traces
+            .iter()
+            .all(|t| t["flow"] == "traced" && t["micros"].is_u64())
+    );
+    // Without --trace, nothing of it.
+    let plain = run_flow(&f, &[]);
+    assert!(!plain.stderr.contains("\"trace\""), "{plain}");
+}
+
 const SECRET_FLOW: &str = r#"
 id: secrets
 nodes:

@@ -72,7 +72,7 @@ fn an_unapproved_state_component_is_refused_at_composition() {
 fn with_deny_the_app_runs_and_the_node_is_refused() {
     let flow = probe_flow("compose-deny", None);
     let app = flow.with_file_name("app.wasm");
-    let out = compose(flow.to_str().unwrap(), &app, &["--deny-state", "-q"]);
+    let out = compose(flow.to_str().unwrap(), &app, &["--deny-unapproved", "-q"]);
     assert_eq!(out.code, 0, "{out}");
     let imports = imports_of(&app);
     assert!(
@@ -350,6 +350,14 @@ const CORPUS: &[Case] = &[
         repeat: 1,
         env: &[],
     },
+    // Every other node ABI through its adapter part; component-runtime state
+    // lasts for one run, not across the repeats.
+    Case {
+        flow: "tests/flows/adapted-abis/flow.yaml",
+        input: Some("tests/flows/adapted-abis/input.json"),
+        repeat: 2,
+        env: &[],
+    },
     // Secrets through the app's import: each engine's host reads
     // `GREENTIC_SECRET_<KEY>` (tests/portability/secrets.mjs, run.py).
     Case {
@@ -527,7 +535,7 @@ fn flow_state_and_called_flows_are_composed_and_gated() {
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["after"], json!({"visits": 1, "name": "ada"}));
 
-    // Refused by the profile; with --deny-state the app composes without a
+    // Refused by the profile; with --deny-unapproved the app composes without a
     // state import and the node fails at run time.
     let refused = compose(
         "tests/flows/native-state/flow.yaml",
@@ -540,7 +548,7 @@ fn flow_state_and_called_flows_are_composed_and_gated() {
     let denied = compose(
         "tests/flows/native-state/flow.yaml",
         &denied_app,
-        &["--profile", "no-state", "--deny-state"],
+        &["--profile", "no-state", "--deny-unapproved"],
     );
     assert_eq!(denied.code, 0, "{denied}");
     assert!(
@@ -693,4 +701,49 @@ fn capabilities_are_gated_at_composition() {
     );
     assert_eq!(out.code, 0, "{out}");
     assert!(!dir.join("bare-app.wasm").exists());
+
+    // With --deny-unapproved they compose with the refusing part inside the
+    // app: no secrets or HTTP import is left, and each call is refused.
+    let denied = dir.join("denied.yaml");
+    std::fs::write(&denied, "id: d\nnodes:\n  a:\n    component.exec: { component: ./bare.wasm, input: { key: API_TOKEN } }\n    routing: [{ to: b }]\n  b:\n    component.exec: { component: http-fetch, input: { url: \"http://127.0.0.1:9/\" } }\n    routing: [{ to: all }]\n  all:\n    echo: { a: \"{{node.a}}\", b: \"{{node.b}}\" }\n").unwrap();
+    let app = dir.join("denied.wasm");
+    let out = compose(denied.to_str().unwrap(), &app, &["--deny-unapproved"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("refused: greentic:secrets-store/secrets-store@1.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("refused: greentic:http/http-client@1.1.0"),
+        "{out}"
+    );
+    let imports = imports_of(&app);
+    assert!(
+        !imports
+            .iter()
+            .any(|i| i.starts_with("greentic:secrets-store/") || i.starts_with("greentic:http/")),
+        "{imports:?}"
+    );
+    let run = host_shim(&[
+        "run",
+        denied.to_str().unwrap(),
+        "--composed",
+        app.to_str().unwrap(),
+        "--secret",
+        "API_TOKEN=v",
+        "--allow-host",
+        "127.0.0.1:*",
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.json()["a"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("denied"),
+        "{run}"
+    );
+    assert_eq!(run.json()["b"]["error"]["code"], json!("denied"), "{run}");
 }

@@ -29,7 +29,7 @@ const request = {
   bindings: [],
   tenant: { env: 'local', tenant: 'default', team: undefined, user: undefined },
   maxSteps: undefined,
-  traceId: 'portability',
+  traceId: '',
   varsJson: '',
   library: [],
 };

@@ -90,7 +90,7 @@ def main():
     tenant = record(env="local", tenant="default", team=None, user=None)
     request = record(
         flow=flow,
-        **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "portability",
+        **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "",
            "vars-json": "", "library": []},
     )
     for _ in range(repeat):

@@ -1,4 +1,4 @@
-//! `state-deny`: plugged by `compose --deny-state` into the state-store import
+//! `state-deny`: plugged by `compose --deny-unapproved` into the state-store import
 //! of a component that is not approved for state: every call is refused.
 
 mod bindings {

@@ -169,13 +169,83 @@ pub fn stage_package(bundled: &Path, package: &str, out: &Path) -> io::Result<Pa
 /// fields dropped. Both shapes exist in the wild under the same version.
 pub fn stage_package_pre_i18n(bundled: &Path, package: &str, out: &Path) -> io::Result<PathBuf> {
     stage_package(bundled, package, out)?;
-    let file = out.join("package.wit");
-    let text = fs::read_to_string(&file)?;
+    drop_i18n_fields(&out.join("package.wit"))?;
+    Ok(out.to_path_buf())
+}
+
+/// Removes the `i18n-id` record fields from a staged WIT file.
+fn drop_i18n_fields(file: &Path) -> io::Result<()> {
+    let text = fs::read_to_string(file)?;
     let kept: Vec<&str> = text
         .lines()
         .filter(|line| !line.trim_start().starts_with("i18n-id:"))
         .collect();
-    fs::write(&file, kept.join("\n") + "\n")?;
+    fs::write(file, kept.join("\n") + "\n")
+}
+
+/// `greentic:component/component-runtime@0.6.0`, the ABI of components that
+/// export only `run(input, state)` (CBOR in and out). No greentic crate ships
+/// its WIT — greentic's tooling writes it inline — so it is declared here from
+/// the ABI's description, once, for every build that binds it.
+pub const COMPONENT_RUNTIME_INTERFACE: &str = "
+/// A node that keeps its state in its caller: `state` is what the previous
+/// call returned as `new-state` (empty on the first call).
+interface component-runtime {
+  record run-result { output: list<u8>, new-state: list<u8> }
+  run: func(input: list<u8>, state: list<u8>) -> run-result;
+}
+";
+
+/// The node ABI an adapter part turns into `greentic:component/node@0.6.0`.
+#[derive(Debug, Clone, Copy)]
+pub enum AdaptedAbi {
+    /// `greentic:component/component-runtime@0.6.0`.
+    Runtime,
+    /// A legacy JSON ABI: its package in greentic-interfaces 0.4's
+    /// `bundled-wit/` (e.g. `greentic-component-0.4.0`), and whether in the
+    /// record shape without `i18n-id`.
+    Legacy {
+        /// The package folder name.
+        package: &'static str,
+        /// The older record shape, without `i18n-id`.
+        pre_i18n: bool,
+    },
+}
+
+/// Stages the world of an adapter part (`wit_text`, written as
+/// `out/world.wit`): `greentic:component@0.6.0` with what `abi` needs — the
+/// component-runtime interface added to it, or the legacy package (in the
+/// requested record shape) beside it.
+pub fn stage_adapter(out: &Path, wit_text: &str, abi: AdaptedAbi) -> io::Result<PathBuf> {
+    stage_world(
+        out,
+        wit_text,
+        &["greentic-component-0.6.0", "greentic-types-core-0.6.0"],
+    )?;
+    match abi {
+        AdaptedAbi::Runtime => {
+            let file = out.join("deps/greentic-component-0.6.0/package.wit");
+            let mut text = fs::read_to_string(&file)?;
+            text.push_str(COMPONENT_RUNTIME_INTERFACE);
+            fs::write(&file, text)?;
+        }
+        AdaptedAbi::Legacy { package, pre_i18n } => {
+            let staged = out.join("legacy");
+            stage_package(&legacy_bundled_wit()?, package, &staged)?;
+            if pre_i18n {
+                drop_i18n_fields(&staged.join("package.wit"))?;
+            }
+            // Flatten: the legacy package and its own deps beside the others.
+            let dest = out.join("deps").join(package);
+            fs::create_dir_all(&dest)?;
+            fs::rename(staged.join("package.wit"), dest.join("package.wit"))?;
+            for dep in fs::read_dir(staged.join("deps"))? {
+                let dep = dep?.path();
+                fs::rename(&dep, out.join("deps").join(dep.file_name().unwrap()))?;
+            }
+            fs::remove_dir_all(&staged)?;
+        }
+    }
     Ok(out.to_path_buf())
 }
 

@@ -1,0 +1,28 @@
+//! Stages a world exporting greentic's secrets store and both HTTP clients
+//! (WIT from the greentic-interfaces crate).
+fn main() {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let world = "package greentic:runner-deny@0.1.0;\n\n\
+                 /// Refusing providers inside a composition.\n\
+                 world provider {\n  export greentic:secrets-store/secrets-store@1.0.0;\n  \
+                 export greentic:http/http-client@1.0.0;\n  export greentic:http/http-client@1.1.0;\n}\n";
+    let wit = greentic_runner_wit::stage_world(
+        &out.join("wit"),
+        world,
+        &[
+            "greentic-secrets-store-1.0.0",
+            "greentic-http-1.0.0",
+            "greentic-http-1.1.0",
+            "greentic-interfaces-types-0.1.0",
+        ],
+    )
+    .expect("staging the capability WIT");
+    std::fs::write(
+        out.join("bindings.rs"),
+        format!(
+            "wit_bindgen::generate!({{ path: {:?}, world: \"greentic:runner-deny/provider\", generate_all }});\n",
+            wit.display().to_string()
+        ),
+    )
+    .unwrap();
+}
