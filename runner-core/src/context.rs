@@ -125,6 +125,27 @@ impl RunContext {
         std::mem::take(&mut self.ctx.data_mut()["prev"])
     }
 
+    /// `node.*` and `prev`, for a waiting run's snapshot.
+    pub(crate) fn take_nodes_and_prev(&mut self) -> (Map<String, Value>, Value) {
+        let nodes = match std::mem::take(&mut self.ctx.data_mut()["node"]) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        (nodes, self.take_prev())
+    }
+
+    /// A resumed run's `node.*` and `prev` (from its snapshot).
+    pub(crate) fn restore(&mut self, nodes: Map<String, Value>, prev: Value) {
+        let data = self.ctx.data_mut();
+        if self.state_view {
+            for (id, output) in &nodes {
+                data["state"]["nodes"][id] = json!({"ok": true, "payload": output});
+            }
+        }
+        data["node"] = Value::Object(nodes);
+        data["prev"] = prev;
+    }
+
     pub(crate) fn handlebars(&self) -> &Context {
         &self.ctx
     }
@@ -133,9 +154,19 @@ impl RunContext {
         self.ctx.data()
     }
 
-    /// Conditions see the node's own output as `out` and its outcome as `event`.
+    /// Conditions see the node's own output as `out`, its outcome as `event`
+    /// and, as greentic-runner builds it, the message's `metadata` fields and
+    /// `text` as `response` (`response.action == "submit"` for a card button).
     pub(crate) fn begin_conditions(&mut self, out: &Value, event: String) {
         let data = self.ctx.data_mut();
+        let mut response = match data["entry"].get("metadata") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        if let Some(text) = data["entry"].get("text") {
+            response.insert("text".into(), text.clone());
+        }
+        data["response"] = Value::Object(response);
         data["out"] = out.clone();
         data["event"] = Value::String(event);
     }
@@ -144,6 +175,7 @@ impl RunContext {
         if let Value::Object(map) = self.ctx.data_mut() {
             map.remove("out");
             map.remove("event");
+            map.remove("response");
         }
     }
 }

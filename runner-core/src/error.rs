@@ -171,6 +171,26 @@ pub enum RunError {
         /// What went wrong.
         message: String,
     },
+    /// The run waits for another message, where waiting is not possible.
+    #[error(
+        "{file}: the run waits at node `{node}` of flow `{flow}` for the next message; run it in a session to resume it (host-shim: `--session ID`)"
+    )]
+    Waits {
+        /// The flow's name.
+        file: String,
+        /// The flow it waits in.
+        flow: String,
+        /// The node it would resume at.
+        node: String,
+    },
+    /// A waiting run's snapshot cannot be resumed with this flow.
+    #[error("{file}: cannot resume the waiting run: {message}")]
+    Snapshot {
+        /// The flow's name.
+        file: String,
+        /// Why not.
+        message: String,
+    },
     /// A node's component has no slot to call it through.
     #[error("{file}: node `{node}`: {message}")]
     Binding {
@@ -194,6 +214,7 @@ impl RunError {
             | RunError::Node { node, .. }
             | RunError::NodeOutput { node, .. }
             | RunError::Binding { node, .. }
+            | RunError::Waits { node, .. }
             | RunError::Native { node, .. } => Some(node),
             _ => None,
         }

@@ -137,6 +137,9 @@ pub struct Flow {
     pub(crate) needs: ContextNeeds,
     /// Things accepted but ignored, or accepted with a doubt: one line each.
     pub(crate) notes: Vec<String>,
+    /// `sha256:<hex>` of the flow's YAML and sidecars: a waiting run's
+    /// snapshot names it, so it is never resumed on another version.
+    pub(crate) content_hash: String,
 }
 
 /// One `parameters.vars_init` entry.
@@ -199,6 +202,9 @@ pub(crate) enum Native {
     FlowCall,
     /// `flow.goto {flow, node?, input?, max_redirects?}`: continues in another flow.
     FlowGoto,
+    /// `session.wait: <reason>` / `{reason}`: ends the turn; the run waits for
+    /// the next message and resumes at the node its routing names.
+    Wait,
 }
 
 impl Native {
@@ -209,6 +215,7 @@ impl Native {
             "state.set" => Native::StateSet,
             "flow.call" => Native::FlowCall,
             "flow.goto" => Native::FlowGoto,
+            "session.wait" => Native::Wait,
             _ => Native::Emit(
                 key.strip_prefix("emit.")
                     .filter(|k| !k.is_empty())?
@@ -222,7 +229,6 @@ impl Native {
 /// using one is refused with this reason.
 fn unsupported_native(key: &str) -> Option<&'static str> {
     match key {
-        "session.wait" => Some("pausing a run is not supported by this runner yet"),
         "provider.invoke" => Some("provider packs are not supported by this runner"),
         "dw.agent" | "dw.agent_graph" | "sorla.call" | "operala.call" | "agentic.call"
         | "telco-x.call" | "approval.call" | "a2a" => {
@@ -273,6 +279,9 @@ pub(crate) struct Route {
     /// `None` ends the flow (`out` / `reply`).
     pub(crate) to: Option<NodeIndex>,
     pub(crate) when: RouteWhen,
+    /// `on_message: true`: taken first when the run resumed this waiting node
+    /// with a message that is not an action (free text, not a card button).
+    pub(crate) on_message: bool,
 }
 
 /// When a route is taken.
@@ -526,6 +535,7 @@ impl<'a> Loader<'a> {
         let start = self.start(&top, &index, &ids)?;
         let needs = templates.needs();
         let notes = self.notes.take();
+        let content_hash = content_hash(self.source);
         Ok(Flow {
             name: self.source.name.clone(),
             id,
@@ -537,6 +547,7 @@ impl<'a> Loader<'a> {
             vars_init,
             needs,
             notes,
+            content_hash,
         })
     }
 
@@ -779,8 +790,15 @@ impl<'a> Loader<'a> {
             vec![Route {
                 to: next,
                 when: RouteWhen::Always,
+                on_message: false,
             }]
         });
+        if matches!(action, Action::Native(Native::Wait)) && routes.iter().all(|r| r.to.is_none()) {
+            return Err(self.invalid(
+                Some(id),
+                "`session.wait` needs a route to the node the run resumes at (`routing: [{to: <node>}]`)",
+            ));
+        }
         let mentions = |event: &str| {
             routes.iter().any(|r| match &r.when {
                 RouteWhen::Condition(text, _) => text.contains(event),
@@ -933,6 +951,7 @@ impl<'a> Loader<'a> {
                 return Ok(Some(vec![Route {
                     to: None,
                     when: RouteWhen::Always,
+                    on_message: false,
                 }]));
             }
             Some(Yaml::String(s)) => {
@@ -961,9 +980,11 @@ impl<'a> Loader<'a> {
             let mut to = None;
             let mut terminal = false;
             let mut when = RouteWhen::Always;
+            let mut on_message = false;
             for (key, value) in entry {
                 match (yaml::key_str(key).as_str(), value) {
                     ("to", Yaml::String(target)) => to = Some(target.clone()),
+                    ("on_message", Yaml::Bool(b)) => on_message = *b,
                     ("out" | "reply", Yaml::Bool(b)) => terminal |= *b,
                     ("condition", Yaml::String(text)) => {
                         let parsed = Condition::parse(text).map_err(|e| {
@@ -1006,7 +1027,7 @@ impl<'a> Loader<'a> {
                         return Err(self.invalid(Some(id), format!("routing entry {i}: `when:` is not a YGTC v2 route key; write `condition: <expression>`")));
                     }
                     (other, _) => {
-                        return Err(self.invalid(Some(id), format!("routing entry {i}: unexpected `{other}` (expected `to`, `out`, `reply`, `condition`, `status`)")));
+                        return Err(self.invalid(Some(id), format!("routing entry {i}: unexpected `{other}` (expected `to`, `out`, `reply`, `condition`, `status`, `on_message`)")));
                     }
                 }
             }
@@ -1042,7 +1063,11 @@ impl<'a> Loader<'a> {
                     ));
                 }
             };
-            routes.push(Route { to: target, when });
+            routes.push(Route {
+                to: target,
+                when,
+                on_message,
+            });
         }
         Ok(Some(routes))
     }
@@ -1189,7 +1214,31 @@ pub(crate) const CONDITION_ROOTS: &[&str] = &[
     "now",
     "parameters",
     "event",
+    "response",
 ];
+
+/// `sha256:<hex>` over the flow's YAML and its sidecars.
+fn content_hash(source: &FlowSource) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [
+        Some(source.yaml.as_str()),
+        source.resolve_json.as_deref(),
+        source.resolve_summary_json.as_deref(),
+    ] {
+        // Length-prefixed, so moving text between parts changes the hash.
+        let part = part.unwrap_or_default();
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
 
 fn valid_digest(digest: &str) -> bool {
     digest

@@ -35,6 +35,7 @@ mod flow;
 #[cfg(target_arch = "wasm32")]
 mod guest;
 mod run;
+mod snapshot;
 mod template;
 mod yaml;
 
@@ -45,8 +46,10 @@ pub use flow::{
     RetryPolicy,
 };
 pub use run::{
-    DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions, Tenant,
+    DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions,
+    RunOutcome, Tenant,
 };
+pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError};
 
 /// Parses the entry payload; an empty (or all-whitespace) text is `{}`.
 pub fn parse_entry(text: &str) -> Result<serde_json::Value, RunError> {

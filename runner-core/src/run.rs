@@ -5,7 +5,9 @@
 //! The run context seen by templates and conditions is built by
 //! [`crate::context`]; this module owns what happens between nodes: retries,
 //! error routing, `vars_out`, emits, `flow.call` / `flow.goto` and the
-//! `greentic_control` jump.
+//! `greentic_control` jump, and turns: a run that waits (`session.wait`, or
+//! conditional routing that matches nothing) ends its turn with a
+//! [`Snapshot`] that [`Flow::resume`] continues with the next message.
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -16,6 +18,22 @@ use serde_json::{Map, Value, json};
 use crate::context::RunContext;
 use crate::error::RunError;
 use crate::flow::{Action, Flow, Native, Node, NodeIndex, RouteWhen};
+use crate::snapshot::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
+
+/// How a turn of a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// The flow ended: its output.
+    Completed(Value),
+    /// The run waits for the next message.
+    Waiting {
+        /// What this turn answers: the egress and the waiting node's output,
+        /// as a completed run's output is made.
+        output: Value,
+        /// What [`Flow::resume`] needs to continue.
+        snapshot: Snapshot,
+    },
+}
 
 /// Who a run acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,24 +159,100 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 3;
 
 impl Flow {
     /// Runs the flow with `entry` as input and returns its output: the last
-    /// node's output, or, when nodes emitted (`emit.*`), the egress list.
+    /// node's output, or, when nodes emitted (`emit.*`), the egress list. A
+    /// run that would wait for another message is an error here; use
+    /// [`Flow::start`] where runs may wait.
     pub fn run(
         &self,
         entry: Value,
         invoker: &mut dyn NodeInvoker,
         options: &RunOptions,
     ) -> Result<Value, RunError> {
-        let mut run = Run {
-            invoker,
-            options,
-            limit: options.max_steps.unwrap_or(self.max_steps),
-            steps: 0,
-            redirects: 0,
-        };
+        match self.start(entry, invoker, options)? {
+            RunOutcome::Completed(output) => Ok(output),
+            RunOutcome::Waiting { snapshot, .. } => Err(RunError::Waits {
+                file: self.name.clone(),
+                flow: snapshot.flow,
+                node: snapshot.node,
+            }),
+        }
+    }
+
+    /// Runs the flow's first turn with `entry` as input.
+    pub fn start(
+        &self,
+        entry: Value,
+        invoker: &mut dyn NodeInvoker,
+        options: &RunOptions,
+    ) -> Result<RunOutcome, RunError> {
+        let mut run = Run::new(invoker, options, self, 0, 0);
         let vars = seed_vars(self, options.vars.clone())?;
         let mut egress = Vec::new();
-        let last = run.flow(FlowRef::Borrowed(self), entry, vars, None, 0, &mut egress)?;
-        Ok(finalize(egress, last))
+        let ended = run.flow(FlowRef::Borrowed(self), entry, vars, Start::At(None), 0, &mut egress)?;
+        Ok(run.outcome(ended, egress))
+    }
+
+    /// Continues a waiting run (`snapshot`, from a turn of this flow) with the
+    /// next `message`, which replaces `entry` and `in`; `node.*`, `vars` and
+    /// `prev` are the snapshot's. The snapshot must belong to this flow or,
+    /// after a `flow.goto`, to a flow of `options.library`, in the very
+    /// version that wrote it.
+    pub fn resume(
+        &self,
+        snapshot: &Snapshot,
+        message: Value,
+        invoker: &mut dyn NodeInvoker,
+        options: &RunOptions,
+    ) -> Result<RunOutcome, RunError> {
+        let refused = |message: String| RunError::Snapshot {
+            file: self.name.clone(),
+            message,
+        };
+        if snapshot.format != SNAPSHOT_FORMAT || snapshot.version != SNAPSHOT_VERSION {
+            return Err(refused(format!(
+                "format `{}` version {} is not this runner's",
+                snapshot.format, snapshot.version
+            )));
+        }
+        let flow = if snapshot.flow == self.id {
+            FlowRef::Borrowed(self)
+        } else {
+            match options.library.get(&snapshot.flow) {
+                Some(f) => FlowRef::Shared(f.clone()),
+                None => {
+                    return Err(refused(format!(
+                        "the run waits in flow `{}`, which is neither this flow (`{}`) nor one of the flows given with it",
+                        snapshot.flow, self.id
+                    )));
+                }
+            }
+        };
+        if flow.content_hash != snapshot.flow_hash {
+            return Err(refused(format!(
+                "the run waits in another version of flow `{}` ({}; this one is {}): it cannot be resumed on a changed flow",
+                snapshot.flow, snapshot.flow_hash, flow.content_hash
+            )));
+        }
+        let at = flow.node_index(&snapshot.node).ok_or_else(|| {
+            refused(format!(
+                "flow `{}` has no node `{}`",
+                snapshot.flow, snapshot.node
+            ))
+        })?;
+        let mut vars = snapshot.vars.clone();
+        for (name, value) in &options.vars {
+            vars.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        let mut run = Run::new(invoker, options, &flow, snapshot.steps, snapshot.redirects);
+        let mut egress = Vec::new();
+        let start = Start::Resume {
+            at,
+            redispatch: snapshot.redispatch,
+            nodes: snapshot.nodes.clone(),
+            prev: snapshot.prev.clone(),
+        };
+        let ended = run.flow(flow, message, vars, start, 0, &mut egress)?;
+        Ok(run.outcome(ended, egress))
     }
 }
 
@@ -216,13 +310,105 @@ impl Deref for FlowRef<'_> {
     }
 }
 
-/// One run: the counters shared by every flow it enters.
+/// One turn of a run: the counters shared by every flow it enters.
 struct Run<'r> {
     invoker: &'r mut dyn NodeInvoker,
     options: &'r RunOptions,
     limit: u32,
     steps: u32,
     redirects: u32,
+}
+
+/// Where [`Run::flow`] begins.
+enum Start {
+    /// At a node, else the flow's start: a new run (or a goto / call).
+    At(Option<NodeIndex>),
+    /// A waiting run's next turn.
+    Resume {
+        at: NodeIndex,
+        /// Run `at` again (a parked card) rather than for the first time.
+        redispatch: bool,
+        nodes: Map<String, Value>,
+        prev: Value,
+    },
+}
+
+/// How [`Run::flow`] ended.
+enum Ended {
+    /// The flow ended with this output.
+    Completed(Value),
+    /// The run waits at a node of `flow`.
+    Parked {
+        flow: String,
+        flow_hash: String,
+        node: String,
+        redispatch: bool,
+        reason: Option<String>,
+        nodes: Map<String, Value>,
+        vars: Map<String, Value>,
+        prev: Value,
+    },
+}
+
+/// Where routing leads after a node.
+enum Next {
+    Go(NodeIndex),
+    End,
+    /// Conditions were given and none holds: wait here for the next message.
+    Park,
+}
+
+impl<'r> Run<'r> {
+    /// A turn that has already executed `steps` (a resumed run's count): the
+    /// step limit applies to each turn.
+    fn new(
+        invoker: &'r mut dyn NodeInvoker,
+        options: &'r RunOptions,
+        flow: &Flow,
+        steps: u32,
+        redirects: u32,
+    ) -> Self {
+        Run {
+            invoker,
+            options,
+            limit: steps.saturating_add(options.max_steps.unwrap_or(flow.max_steps)),
+            steps,
+            redirects,
+        }
+    }
+
+    fn outcome(&self, ended: Ended, egress: Vec<Value>) -> RunOutcome {
+        match ended {
+            Ended::Completed(last) => RunOutcome::Completed(finalize(egress, last)),
+            Ended::Parked {
+                flow,
+                flow_hash,
+                node,
+                redispatch,
+                reason,
+                nodes,
+                vars,
+                prev,
+            } => RunOutcome::Waiting {
+                output: finalize(egress.clone(), prev.clone()),
+                snapshot: Snapshot {
+                    format: SNAPSHOT_FORMAT.into(),
+                    version: SNAPSHOT_VERSION,
+                    flow,
+                    flow_hash,
+                    node,
+                    redispatch,
+                    reason,
+                    nodes,
+                    vars,
+                    prev,
+                    steps: self.steps,
+                    redirects: self.redirects,
+                    egress,
+                },
+            },
+        }
+    }
 }
 
 /// What a node's execution asks of the sequencer besides its output.
@@ -243,25 +429,55 @@ struct Outcome {
     /// The component's failure, kept to fail the run when no route takes it.
     failure: Option<RunError>,
     jump: Option<Jump>,
+    /// `session.wait`: its reason; the run waits after routing.
+    wait: Option<Option<String>>,
+    /// The rendered input's `answer_fields`, for a parked card's answers.
+    answer_fields: Option<Value>,
+}
+
+impl Outcome {
+    fn ok(output: Value) -> Self {
+        Outcome {
+            output,
+            ok: true,
+            failure: None,
+            jump: None,
+            wait: None,
+            answer_fields: None,
+        }
+    }
 }
 
 impl Run<'_> {
-    /// Runs `flow` from `at` (else its start) until it ends, following
-    /// `flow.goto`s; returns the last node's output.
+    /// Runs `flow` from `start` until it ends or waits, following
+    /// `flow.goto`s; returns the last node's output, or where it waits.
     fn flow(
         &mut self,
         mut flow: FlowRef<'_>,
         entry: Value,
         vars: Map<String, Value>,
-        at: Option<NodeIndex>,
+        start: Start,
         depth: u32,
         egress: &mut Vec<Value>,
-    ) -> Result<Value, RunError> {
+    ) -> Result<Ended, RunError> {
         let mut ctx = RunContext::new(&flow, entry, vars, &self.options.tenant);
         let mut visits = vec![0u32; flow.nodes.len()];
-        let mut current = at.unwrap_or(flow.start);
+        // The node a parked card resumes at runs again with the answers.
+        let (mut current, mut resumed) = match start {
+            Start::At(at) => (at.unwrap_or(flow.start), false),
+            Start::Resume {
+                at,
+                redispatch,
+                nodes,
+                prev,
+            } => {
+                ctx.restore(nodes, prev);
+                (at, redispatch)
+            }
+        };
         loop {
             let node = &flow.nodes[current.0];
+            let resumed_here = std::mem::take(&mut resumed);
             if self.steps == self.limit {
                 return Err(RunError::StepLimit {
                     file: flow.name.clone(),
@@ -272,7 +488,13 @@ impl Run<'_> {
             self.steps += 1;
             visits[current.0] += 1;
             ctx.enter(&flow, &node.id, self.steps, visits[current.0]);
-            let outcome = self.node(&flow, node, &mut ctx, depth, egress)?;
+            let mut outcome = self.node(&flow, node, &mut ctx, depth, egress)?;
+            if resumed_here && let Value::Object(output) = &mut outcome.output {
+                output.insert(
+                    "answers".into(),
+                    answers(ctx.entry(), outcome.answer_fields.as_ref()),
+                );
+            }
             ctx.record(&flow, &node.id, &outcome.output, outcome.ok);
             for (name, template) in &node.vars_out {
                 let value = flow
@@ -318,10 +540,46 @@ impl Run<'_> {
                 flow = FlowRef::Shared(next);
                 continue;
             }
-            match self.next(&flow, node, &mut ctx, &outcome)? {
-                Some(next) => current = next,
-                None => return Ok(ctx.take_prev()),
+            let next = self.next(&flow, node, &mut ctx, &outcome, resumed_here)?;
+            let (wait_at, redispatch, reason) = match (outcome.wait, next) {
+                (Some(reason), Next::Go(next)) => (next, false, reason),
+                (Some(_), _) => {
+                    return Err(native_error(
+                        &flow,
+                        node,
+                        "session.wait",
+                        "no route was taken: a waiting run needs the node to resume at".into(),
+                    ));
+                }
+                (None, Next::Go(next)) => {
+                    current = next;
+                    continue;
+                }
+                (None, Next::End) => return Ok(Ended::Completed(ctx.take_prev())),
+                (None, Next::Park) => (current, true, None),
+            };
+            if depth > 0 {
+                return Err(native_error(
+                    &flow,
+                    node,
+                    "flow.call",
+                    format!(
+                        "flow `{}` was called with `flow.call` and would wait here for the next message; a called flow cannot wait (continue with `flow.goto` instead)",
+                        flow.id
+                    ),
+                ));
             }
+            let (nodes, prev) = ctx.take_nodes_and_prev();
+            return Ok(Ended::Parked {
+                flow: flow.id.clone(),
+                flow_hash: flow.content_hash.clone(),
+                node: flow.nodes[wait_at.0].id.clone(),
+                redispatch,
+                reason,
+                nodes,
+                vars: ctx.take_vars(),
+                prev,
+            });
         }
     }
 
@@ -365,7 +623,9 @@ impl Run<'_> {
                         .map_err(RunError::Template)?;
                     merge_config(flow, node, &mut input, config)?;
                 }
-                return self.component(flow, node, &input);
+                let mut outcome = self.component(flow, node, &input)?;
+                outcome.answer_fields = input.get("answer_fields").cloned();
+                return Ok(outcome);
             }
             Action::Native(native) => native,
         };
@@ -430,15 +690,27 @@ impl Run<'_> {
                 let vars = seed_vars(&callee_ref, Map::new())?;
                 // The callee's emits are its own: its output is what it returns.
                 let mut callee_egress = Vec::new();
-                let last = self.flow(
+                let ended = self.flow(
                     callee_ref,
                     call_entry,
                     vars,
-                    None,
+                    Start::At(None),
                     depth + 1,
                     &mut callee_egress,
                 )?;
+                let Ended::Completed(last) = ended else {
+                    unreachable!("a called flow that waits is an error where it waits");
+                };
                 finalize(callee_egress, last)
+            }
+            Native::Wait => {
+                let reason = match &input {
+                    Value::String(s) => Some(s.clone()),
+                    other => other.get("reason").and_then(Value::as_str).map(str::to_string),
+                };
+                let mut outcome = Outcome::ok(json!({"waiting": true, "reason": reason}));
+                outcome.wait = Some(reason);
+                return Ok(outcome);
             }
             Native::FlowGoto => {
                 let target = string_field(flow, node, &input, &["flow", "flow_id"])?;
@@ -458,25 +730,17 @@ impl Run<'_> {
                     .and_then(Value::as_str)
                     .map(str::to_string);
                 let entry = input.get("input").cloned();
-                return Ok(Outcome {
-                    output: input,
-                    ok: true,
-                    failure: None,
-                    jump: Some(Jump::Goto {
-                        flow: target,
-                        node: target_node,
-                        entry,
-                        max_redirects,
-                    }),
+                let mut outcome = Outcome::ok(input);
+                outcome.jump = Some(Jump::Goto {
+                    flow: target,
+                    node: target_node,
+                    entry,
+                    max_redirects,
                 });
+                return Ok(outcome);
             }
         };
-        Ok(Outcome {
-            output,
-            ok: true,
-            failure: None,
-            jump: None,
-        })
+        Ok(Outcome::ok(output))
     }
 
     /// Calls a node's component, retrying errors it flags retryable. A failure
@@ -498,12 +762,9 @@ impl Run<'_> {
             match self.invoker.invoke(&call) {
                 Ok(output) => {
                     let jump = control_jump(flow, node, &output)?;
-                    return Ok(Outcome {
-                        output,
-                        ok: true,
-                        failure: None,
-                        jump,
-                    });
+                    let mut outcome = Outcome::ok(output);
+                    outcome.jump = jump;
+                    return Ok(outcome);
                 }
                 Err(
                     failure @ NodeFailure::Error {
@@ -536,24 +797,28 @@ impl Run<'_> {
             return Err(error);
         }
         Ok(Outcome {
-            output,
             ok: false,
             failure: Some(error),
-            jump: None,
+            ..Outcome::ok(output)
         })
     }
 
     /// Picks the next node: the first route that holds. On success, unconditional
     /// routes and `status: ok` hold; on failure only `status: error` and
     /// conditions that hold (e.g. `event == "on_error"`) can take the node —
-    /// an unconditional route never swallows an error.
+    /// an unconditional route never swallows an error. A successful node whose
+    /// conditions all fail parks the run (a card waiting for its answer).
+    /// `on_message` routes count only when the run was `resumed` at this node
+    /// with a message that is not an action, and then come first.
     fn next(
         &mut self,
         flow: &Flow,
         node: &Node,
         ctx: &mut RunContext,
         outcome: &Outcome,
-    ) -> Result<Option<NodeIndex>, RunError> {
+        resumed: bool,
+    ) -> Result<Next, RunError> {
+        let free_text = resumed && !is_action(ctx.entry());
         let needs_conditions = node
             .routes
             .iter()
@@ -576,7 +841,12 @@ impl Run<'_> {
         }
         let mut chosen = Ok(None);
         let mut matched = false;
-        for route in &node.routes {
+        let on_message_first = node
+            .routes
+            .iter()
+            .filter(|r| r.on_message && free_text)
+            .chain(node.routes.iter().filter(|r| !r.on_message));
+        for route in on_message_first {
             let holds = match &route.when {
                 RouteWhen::Always => Ok(outcome.ok),
                 RouteWhen::Status(ok) => Ok(*ok == outcome.ok),
@@ -614,7 +884,11 @@ impl Run<'_> {
                 .clone()
                 .expect("a failed node has its error"));
         }
-        Ok(chosen)
+        Ok(match chosen {
+            Some(next) => Next::Go(next),
+            None if needs_conditions && !matched => Next::Park,
+            None => Next::End,
+        })
     }
 }
 
@@ -653,6 +927,34 @@ fn control_jump(flow: &Flow, node: &Node, output: &Value) -> Result<Option<Jump>
             .map(|n| n.min(1000) as u32)
             .unwrap_or(DEFAULT_MAX_REDIRECTS),
     }))
+}
+
+/// Whether a message is an action (a card's button: `metadata.action`)
+/// rather than free text.
+fn is_action(message: &Value) -> bool {
+    message
+        .pointer("/metadata/action")
+        .is_some_and(|a| !a.is_null() && a != "")
+}
+
+/// A resumed card's `answers`: the message's fields but `metadata` (and the
+/// runner's `input` alias), kept to the node's `answer_fields` when it lists
+/// names; any other `answer_fields` (absent, unrendered) filters nothing.
+fn answers(message: &Value, allow: Option<&Value>) -> Value {
+    let Value::Object(fields) = message else {
+        return json!({});
+    };
+    let allowed: Option<Vec<&str>> = allow
+        .and_then(Value::as_array)
+        .and_then(|names| names.iter().map(Value::as_str).collect());
+    Value::Object(
+        fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "metadata" && k.as_str() != "input")
+            .filter(|(k, _)| allowed.as_ref().is_none_or(|a| a.contains(&k.as_str())))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
 
 /// `component.exec.config` goes to the component as the payload's `config`.

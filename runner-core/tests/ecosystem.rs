@@ -201,7 +201,7 @@ fn legacy_dialects_are_named_with_their_v2_spelling() {
     assert!(when.contains("write `condition:"), "{when}");
     let wait = load_err("id: x\nnodes:\n  a:\n    session.wait: { reason: r }\n");
     assert!(
-        wait.contains("`session.wait` is a native node of greentic-runner"),
+        wait.contains("node `a`: `session.wait` needs a route to the node the run resumes at"),
         "{wait}"
     );
 }

@@ -77,13 +77,20 @@ fn conditions_pick_the_first_matching_route() {
 }
 
 #[test]
-fn no_matching_route_ends_the_flow_with_that_node() {
+fn no_matching_condition_makes_the_run_wait_at_that_node() {
+    // As in greentic-runner: conditions that all fail park the run at the
+    // node (a card waiting for its answer); `run` cannot wait, so it says so.
     let yaml = "id: x\nnodes:\n  a:\n    echo: { v: 1 }\n    routing:\n      - to: b\n        condition: out.v == 2\n  b:\n    echo: { v: 2 }\n";
     let (out, path) = run_trace(yaml, json!({}));
-    assert_eq!(
-        (out.unwrap(), path),
-        (json!({"v": 1}), vec!["a".to_string()])
-    );
+    assert_eq!(path, vec!["a".to_string()]);
+    match out.unwrap_err() {
+        RunError::Waits { node, .. } => assert_eq!(node, "a"),
+        other => panic!("expected to wait, got {other}"),
+    }
+    // An unconditional route after the conditions ends it instead.
+    let ended = yaml.replace("condition: out.v == 2\n", "condition: out.v == 2\n      - out: true\n");
+    let (out, path) = run_trace(&ended, json!({}));
+    assert_eq!((out.unwrap(), path), (json!({"v": 1}), vec!["a".to_string()]));
 }
 
 #[test]
