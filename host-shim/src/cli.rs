@@ -37,10 +37,12 @@ pub struct ComponentArgs {
     /// searched in order before the built-in example components.
     #[arg(short = 'c', long = "components", value_name = "DIR")]
     pub components: Vec<PathBuf>,
-    /// Where component state lives: `memory` (this process only), `file:PATH`
-    /// (embedded database, kept across runs) or `redis://HOST[:PORT][/DB]`.
-    #[arg(long, value_name = "SPEC", default_value = "memory")]
-    pub state: crate::state_store::StateBackend,
+    /// Where component state (and conversations) live: `memory` (this process
+    /// only), `file:PATH` (embedded database, kept across runs) or
+    /// `redis://HOST[:PORT][/DB]`. Default: `memory`; with `--session`, the
+    /// file `state.redb` in greentic-runner's data directory.
+    #[arg(long, value_name = "SPEC")]
+    pub state: Option<crate::state_store::StateBackend>,
     /// Which components may use state: `default` (those whose manifest declares
     /// it), `no-state`, or the path of a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "default")]
@@ -138,6 +140,20 @@ pub struct RunArgs {
     /// attempt, outcome, microseconds and the log lines it emitted.
     #[arg(long)]
     pub trace: bool,
+    /// Run as a turn of conversation ID: a run that waits for the next
+    /// message is kept in the state backend, and the next `run --session ID`
+    /// resumes it with its `--input`; a completed run ends the session.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// How long a waiting run is kept after its last turn (`30m`, `24h`, `7d`).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_ttl: std::time::Duration,
+    /// How long a turn waits for another turn of the same session to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub session_wait: std::time::Duration,
+    /// Forget the session's waiting run and start the flow anew.
+    #[arg(long, requires = "session")]
+    pub new_session: bool,
     /// On failure, also print the error record as JSON on stdout:
     /// `{"error": {"kind", "message", "node", "code", "line", "column"}}`.
     #[arg(long)]

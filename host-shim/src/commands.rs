@@ -59,14 +59,54 @@ fn profile(common: &ComponentArgs) -> Result<compose::policy::Profile, Failure> 
     Ok(profile)
 }
 
+/// `--state`, else memory; with `--session`, a file that outlives the process.
+fn state_backend(
+    common: &ComponentArgs,
+    session: bool,
+) -> Result<crate::state_store::StateBackend, Failure> {
+    use crate::state_store::StateBackend;
+    match &common.state {
+        Some(backend) => Ok(backend.clone()),
+        None if session => {
+            let dir = std::env::var_os("GREENTIC_DATA_DIR")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("XDG_DATA_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))
+                        })
+                        .map(|base| base.join("greentic-runner"))
+                })
+                .ok_or_else(|| {
+                    Failure::Invalid(anyhow::anyhow!(
+                        "--session needs a state backend that outlives this process: pass --state file:PATH or redis://…"
+                    ))
+                })?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Failure::Invalid(anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))
+            })?;
+            Ok(StateBackend::File(dir.join("state.redb")))
+        }
+        None => Ok(StateBackend::Memory),
+    }
+}
+
 fn host(common: &ComponentArgs) -> Result<Host, Failure> {
+    host_with_state(common, state_backend(common, false)?)
+}
+
+fn host_with_state(
+    common: &ComponentArgs,
+    state: crate::state_store::StateBackend,
+) -> Result<Host, Failure> {
     let profile = profile(common)?;
     let secrets =
         crate::caps::secrets::SecretSource::new(common.secrets_file.as_deref(), &common.secrets)
             .map_err(Failure::Invalid)?;
     Host::new(HostOptions {
         secrets,
-        state: common.state.clone(),
+        state,
         profile,
         component_dirs: common.components.clone(),
         node_limits: crate::limits::NodeLimits {
@@ -101,7 +141,14 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         )));
     }
     let vars = parse_vars(&args.vars)?;
-    let mut host = host(&args.common)?;
+    let state = state_backend(&args.common, args.session.is_some())?;
+    if args.session.is_some()
+        && state == crate::state_store::StateBackend::Memory
+        && !args.common.quiet
+    {
+        eprintln!("warning: --state memory keeps the session only while this process runs");
+    }
+    let mut host = host_with_state(&args.common, state)?;
     let settings = RunSettings {
         env: args.env.clone(),
         tenant: args.tenant.clone(),
@@ -111,6 +158,12 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         progress: args.progress
             || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),
         trace: args.trace,
+        session: args.session.clone().map(|id| crate::SessionSettings {
+            id,
+            ttl: args.session_ttl,
+            wait: args.session_wait,
+            restart: args.new_session,
+        }),
         vars,
     };
     let outputs = match &args.composed {
@@ -119,16 +172,28 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     };
     for output in outputs {
         match output {
-            Ok(output) if args.pretty => {
-                let value: serde_json::Value = serde_json::from_str(&output).map_err(|e| {
-                    Failure::Internal(anyhow::anyhow!("runner output is not JSON: {e}"))
-                })?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).expect("a JSON value serialises")
-                );
+            Ok(turn) => {
+                if let crate::Turn::Waiting {
+                    session: None,
+                    node,
+                    ..
+                } = &turn
+                    && !args.common.quiet
+                {
+                    eprintln!(
+                        "host-shim: the run waits at node `{node}` for the next message; run it with --session ID to continue it"
+                    );
+                }
+                let value = turn.to_json()?;
+                if args.pretty {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&value).expect("a JSON value serialises")
+                    );
+                } else {
+                    println!("{value}");
+                }
             }
-            Ok(output) => println!("{output}"),
             Err(failure) => {
                 if args.json_errors {
                     println!("{}", failure.to_json());

@@ -15,9 +15,10 @@ use crate::engine::{ComponentCache, new_engine};
 use crate::limits::NodeLimits;
 use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
 use crate::runner::{
-    ErrorKind, FlowPlan, FlowSource, Linking, NodePlan, RunError, RunRequest, RunnerComponent,
-    RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
+    ErrorKind, FlowPlan, FlowSource, Linking, NodePlan, RunError, RunOutcome, RunRequest,
+    RunnerComponent, RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
 };
+use crate::sessions::Sessions;
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{StateBackend, StateCtx};
 use compose::is_state_import;
@@ -86,6 +87,8 @@ pub struct RunSettings {
     pub progress: bool,
     /// Trace each node call on stderr (`--trace`).
     pub trace: bool,
+    /// Run as a turn of this conversation (`--session`).
+    pub session: Option<SessionSettings>,
     /// Flow variables (`--var`), over `parameters.vars_init` defaults.
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
@@ -100,8 +103,72 @@ impl Default for RunSettings {
             max_steps: None,
             progress: false,
             trace: false,
+            session: None,
             vars: Default::default(),
         }
+    }
+}
+
+/// A conversation a run belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// The session id.
+    pub id: String,
+    /// How long a waiting run is kept after its last turn.
+    pub ttl: std::time::Duration,
+    /// How long a turn waits for another turn of the session to finish.
+    pub wait: std::time::Duration,
+    /// Forget a waiting run first and start the flow anew.
+    pub restart: bool,
+}
+
+/// How one run (or turn) ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Turn {
+    /// The flow ended: its output (JSON text).
+    Completed(String),
+    /// The run waits for the next message.
+    Waiting {
+        /// The session keeping it, if any.
+        session: Option<String>,
+        /// The node it resumes at.
+        node: String,
+        /// The `session.wait` reason, if any.
+        reason: Option<String>,
+        /// What this turn answers (JSON text).
+        output: String,
+    },
+}
+
+impl Turn {
+    /// What `run` prints: the output, or for a waiting run
+    /// `{"status": "waiting", "session", "node", "reason", "output"}`.
+    pub fn to_json(&self) -> Result<serde_json::Value, Failure> {
+        let parse = |text: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|e| Failure::Internal(anyhow!("the runner's output is not JSON: {e}")))
+        };
+        Ok(match self {
+            Turn::Completed(output) => parse(output)?,
+            Turn::Waiting {
+                session,
+                node,
+                reason,
+                output,
+            } => {
+                let mut record = serde_json::Map::new();
+                record.insert("status".into(), "waiting".into());
+                if let Some(session) = session {
+                    record.insert("session".into(), session.clone().into());
+                }
+                record.insert("node".into(), node.clone().into());
+                if let Some(reason) = reason {
+                    record.insert("reason".into(), reason.clone().into());
+                }
+                record.insert("output".into(), parse(output)?);
+                serde_json::Value::Object(record)
+            }
+        })
     }
 }
 
@@ -128,7 +195,10 @@ impl Failure {
         match self {
             Failure::Invalid(_) | Failure::InvalidFlow(_) => 2,
             Failure::Flow(e) => match e.kind {
-                ErrorKind::InvalidFlow | ErrorKind::InvalidInput | ErrorKind::Binding => 2,
+                ErrorKind::InvalidFlow
+                | ErrorKind::InvalidInput
+                | ErrorKind::Binding
+                | ErrorKind::Session => 2,
                 ErrorKind::Template | ErrorKind::Routing | ErrorKind::Node => 1,
             },
             Failure::Internal(_) => 1,
@@ -261,7 +331,7 @@ impl Host {
         entry_json: &str,
         settings: &RunSettings,
         repeat: u32,
-    ) -> Vec<Result<String, Failure>> {
+    ) -> Vec<Result<Turn, Failure>> {
         match self.prepare(path, settings) {
             Ok(mut prepared) => {
                 self.print_notes(&prepared.report);
@@ -272,10 +342,87 @@ impl Host {
                     prepared.bindings,
                     settings,
                 );
-                run_repeatedly(&mut prepared.instance, request, repeat)
+                self.run_turns(&mut prepared.instance, request, settings, repeat)
             }
             Err(failure) => vec![Err(failure)],
         }
+    }
+
+    /// Runs `request` `repeat` times, or once as a turn of the settings' session.
+    fn run_turns(
+        &self,
+        instance: &mut RunnerInstance,
+        request: RunRequest,
+        settings: &RunSettings,
+        repeat: u32,
+    ) -> Vec<Result<Turn, Failure>> {
+        let Some(session) = &settings.session else {
+            return run_repeatedly(instance, request, repeat);
+        };
+        if repeat != 1 {
+            return vec![Err(Failure::Invalid(anyhow!(
+                "--session runs one turn per invocation; drop --repeat"
+            )))];
+        }
+        vec![self.run_session_turn(instance, request, settings, session)]
+    }
+
+    /// One turn of a conversation: claims the session, resumes its waiting
+    /// run (or starts one), and keeps the snapshot if the run waits again.
+    /// A failed turn leaves the session as it was.
+    fn run_session_turn(
+        &self,
+        instance: &mut RunnerInstance,
+        mut request: RunRequest,
+        settings: &RunSettings,
+        session: &SessionSettings,
+    ) -> Result<Turn, Failure> {
+        let tenant = RunTenant::new(
+            &settings.env,
+            &settings.tenant,
+            settings.team.as_deref(),
+            settings.user.as_deref(),
+        )
+        .map_err(Failure::Invalid)?;
+        crate::sessions::check_id(&session.id).map_err(Failure::Invalid)?;
+        let sessions = Sessions::new(self.state_store.clone(), tenant, session.ttl);
+        let lease = sessions
+            .claim(&session.id, session.wait)
+            .map_err(Failure::Internal)?;
+        if session.restart {
+            lease.clear().map_err(Failure::Internal)?;
+        } else if let Some(snapshot) = lease.snapshot().map_err(Failure::Internal)? {
+            request.resume_snapshot = snapshot;
+        }
+        request.trace_id = trace_id();
+        let (turn, snapshot) = run_once(instance, &request).map_err(|failure| match failure {
+            Failure::Flow(mut e) if e.kind == ErrorKind::Session => {
+                e.message.push_str(
+                    "; the session keeps it (run the flow it started with, or --new-session to start over)",
+                );
+                Failure::Flow(e)
+            }
+            other => other,
+        })?;
+        match &snapshot {
+            Some(snapshot) => lease.save(snapshot),
+            None => lease.clear(),
+        }
+        .map_err(Failure::Internal)?;
+        Ok(match turn {
+            Turn::Waiting {
+                node,
+                reason,
+                output,
+                ..
+            } => Turn::Waiting {
+                session: Some(session.id.clone()),
+                node,
+                reason,
+                output,
+            },
+            completed => completed,
+        })
     }
 
     fn print_notes(&self, report: &CheckReport) {
@@ -300,11 +447,11 @@ impl Host {
         entry_json: &str,
         settings: &RunSettings,
         repeat: u32,
-    ) -> Vec<Result<String, Failure>> {
+    ) -> Vec<Result<Turn, Failure>> {
         match self.instantiate_composed(app, flow, settings) {
             Ok((mut instance, source, library)) => {
                 let request = request(source, library, entry_json, Vec::new(), settings);
-                run_repeatedly(&mut instance, request, repeat)
+                self.run_turns(&mut instance, request, settings, repeat)
             }
             Err(failure) => vec![Err(failure)],
         }
@@ -659,6 +806,7 @@ fn error_kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Routing => "routing",
         ErrorKind::Node => "node",
         ErrorKind::Binding => "binding",
+        ErrorKind::Session => "session",
     }
 }
 
@@ -760,7 +908,33 @@ fn request(
             serde_json::Value::Object(settings.vars.clone()).to_string()
         },
         library,
+        resume_snapshot: String::new(),
     }
+}
+
+/// Runs one turn; with the snapshot to keep when the run waits.
+fn run_once(
+    instance: &mut RunnerInstance,
+    request: &RunRequest,
+) -> Result<(Turn, Option<String>), Failure> {
+    let outcome = instance
+        .run(request)
+        .map_err(|trap| {
+            Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
+        })?
+        .map_err(Failure::Flow)?;
+    Ok(match outcome {
+        RunOutcome::Completed(output) => (Turn::Completed(output), None),
+        RunOutcome::Waiting(waiting) => (
+            Turn::Waiting {
+                session: None,
+                node: waiting.node,
+                reason: waiting.reason,
+                output: waiting.output_json,
+            },
+            Some(waiting.snapshot_json),
+        ),
+    })
 }
 
 /// Runs a planned flow `repeat` times on one instance, stopping at a failure.
@@ -768,16 +942,11 @@ fn run_repeatedly(
     instance: &mut RunnerInstance,
     mut request: RunRequest,
     repeat: u32,
-) -> Vec<Result<String, Failure>> {
+) -> Vec<Result<Turn, Failure>> {
     let mut outputs = Vec::new();
     for _ in 0..repeat {
         request.trace_id = trace_id();
-        let output = instance
-            .run(&request)
-            .map_err(|trap| {
-                Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
-            })
-            .and_then(|r| r.map_err(Failure::Flow));
+        let output = run_once(instance, &request).map(|(turn, _)| turn);
         let failed = output.is_err();
         outputs.push(output);
         if failed {

@@ -25,9 +25,12 @@ pub mod legacy;
 pub mod limits;
 pub mod nodes;
 pub mod runner;
+pub mod sessions;
 pub mod state_store;
 
-pub use host::{CheckReport, Failure, Host, HostOptions, RunSettings, compose_file};
+pub use host::{
+    CheckReport, Failure, Host, HostOptions, RunSettings, SessionSettings, Turn, compose_file,
+};
 
 /// Where the build put the runner component.
 pub const BUILT_RUNNER: &str = env!("GREENTIC_RUNNER_WASM");

@@ -25,7 +25,8 @@ mod bindings {
 
 use bindings::RunnerPre;
 pub use bindings::exports::greentic::runner::run::{
-    ErrorKind, FlowPlan, FlowSource, NodePlan, RunError, RunRequest, SlotBinding, Tenant,
+    ErrorKind, FlowPlan, FlowSource, NodePlan, RunError, RunOutcome, RunRequest, SlotBinding,
+    Tenant, Waiting,
 };
 
 /// Number of node slots the runner world imports.
@@ -222,7 +223,7 @@ impl RunnerInstance {
     }
 
     /// Runs a flow; the outer error is a trap of the runner itself.
-    pub fn run(&mut self, request: &RunRequest) -> Result<Result<String, RunError>> {
+    pub fn run(&mut self, request: &RunRequest) -> Result<Result<RunOutcome, RunError>> {
         for slot in self.store.data_mut().slots.iter_mut().flatten() {
             slot.new_run();
         }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::{FlowError, RunError};
-use crate::{Flow, FlowSource, NodeCall, NodeFailure, NodeInvoker, RunOptions, Tenant};
+use crate::{
+    Flow, FlowSource, NodeCall, NodeFailure, NodeInvoker, RunOptions, RunOutcome, Snapshot, Tenant,
+};
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -87,7 +89,7 @@ impl wit::Guest for Runner {
         })
     }
 
-    fn run(request: wit::RunRequest) -> Result<String, wit::RunError> {
+    fn run(request: wit::RunRequest) -> Result<wit::RunOutcome, wit::RunError> {
         let flow = load(source(request.flow)).map_err(|e| to_wit(RunError::Flow(e)))?;
         let entry = crate::parse_entry(&request.entry_json).map_err(to_wit)?;
         let vars = match crate::parse_entry(&request.vars_json).map_err(to_wit)? {
@@ -143,8 +145,27 @@ impl wit::Guest for Runner {
             request.trace_id
         };
         let mut slots = Slots { bindings, trace_id };
-        let output = flow.run(entry, &mut slots, &options).map_err(to_wit)?;
-        Ok(output.to_string())
+        let outcome = if request.resume_snapshot.is_empty() {
+            flow.start(entry, &mut slots, &options)
+        } else {
+            let snapshot = Snapshot::from_json(&request.resume_snapshot).map_err(|e| {
+                to_wit(RunError::Snapshot {
+                    file: flow.name.clone(),
+                    message: e.to_string(),
+                })
+            })?;
+            flow.resume(&snapshot, entry, &mut slots, &options)
+        }
+        .map_err(to_wit)?;
+        Ok(match outcome {
+            RunOutcome::Completed(output) => wit::RunOutcome::Completed(output.to_string()),
+            RunOutcome::Waiting { output, snapshot } => wit::RunOutcome::Waiting(wit::Waiting {
+                node: snapshot.node.clone(),
+                reason: snapshot.reason.clone(),
+                output_json: output.to_string(),
+                snapshot_json: snapshot.to_json(),
+            }),
+        })
     }
 }
 
@@ -302,6 +323,8 @@ fn to_wit(err: RunError) -> wit::RunError {
             wit::ErrorKind::Node
         }
         RunError::Binding { .. } => wit::ErrorKind::Binding,
+        // A waiting run is an outcome here, never this error.
+        RunError::Snapshot { .. } | RunError::Waits { .. } => wit::ErrorKind::Session,
     };
     let code = match &err {
         RunError::Node { code, .. } => Some(code.clone()),

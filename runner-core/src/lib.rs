@@ -49,7 +49,9 @@ pub use run::{
     DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions,
     RunOutcome, Tenant,
 };
-pub use snapshot::{MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError};
+pub use snapshot::{
+    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError,
+};
 
 /// Parses the entry payload; an empty (or all-whitespace) text is `{}`.
 pub fn parse_entry(text: &str) -> Result<serde_json::Value, RunError> {

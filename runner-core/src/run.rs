@@ -188,7 +188,14 @@ impl Flow {
         let mut run = Run::new(invoker, options, self, 0, 0);
         let vars = seed_vars(self, options.vars.clone())?;
         let mut egress = Vec::new();
-        let ended = run.flow(FlowRef::Borrowed(self), entry, vars, Start::At(None), 0, &mut egress)?;
+        let ended = run.flow(
+            FlowRef::Borrowed(self),
+            entry,
+            vars,
+            Start::At(None),
+            0,
+            &mut egress,
+        )?;
         Ok(run.outcome(ended, egress))
     }
 
@@ -706,7 +713,10 @@ impl Run<'_> {
             Native::Wait => {
                 let reason = match &input {
                     Value::String(s) => Some(s.clone()),
-                    other => other.get("reason").and_then(Value::as_str).map(str::to_string),
+                    other => other
+                        .get("reason")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 };
                 let mut outcome = Outcome::ok(json!({"waiting": true, "reason": reason}));
                 outcome.wait = Some(reason);

@@ -136,11 +136,21 @@ mod tests {
         assert!(e.to_string().contains("version 2"), "{e}");
         doc["version"] = json!(1);
         doc["format"] = json!("other");
-        assert!(Snapshot::from_json(&doc.to_string()).unwrap_err().to_string().contains("format `other`"));
+        assert!(
+            Snapshot::from_json(&doc.to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("format `other`")
+        );
         doc["format"] = json!(SNAPSHOT_FORMAT);
         doc["extra"] = json!(1);
         assert!(Snapshot::from_json(&doc.to_string()).is_err());
         assert!(Snapshot::from_json("[").is_err());
-        assert!(Snapshot::from_json("{}").unwrap_err().to_string().contains("no `format`"));
+        assert!(
+            Snapshot::from_json("{}")
+                .unwrap_err()
+                .to_string()
+                .contains("no `format`")
+        );
     }
 }

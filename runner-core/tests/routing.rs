@@ -88,9 +88,15 @@ fn no_matching_condition_makes_the_run_wait_at_that_node() {
         other => panic!("expected to wait, got {other}"),
     }
     // An unconditional route after the conditions ends it instead.
-    let ended = yaml.replace("condition: out.v == 2\n", "condition: out.v == 2\n      - out: true\n");
+    let ended = yaml.replace(
+        "condition: out.v == 2\n",
+        "condition: out.v == 2\n      - out: true\n",
+    );
     let (out, path) = run_trace(&ended, json!({}));
-    assert_eq!((out.unwrap(), path), (json!({"v": 1}), vec!["a".to_string()]));
+    assert_eq!(
+        (out.unwrap(), path),
+        (json!({"v": 1}), vec!["a".to_string()])
+    );
 }
 
 #[test]

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use runner_core::{Flow, FlowSource, NodeCall, NodeFailure, RunError, RunOptions, RunOutcome, Snapshot};
+use runner_core::{
+    Flow, FlowSource, NodeCall, NodeFailure, RunError, RunOptions, RunOutcome, Snapshot,
+};
 use serde_json::{Value, json};
 
 fn load(yaml: &str) -> Flow {
@@ -73,7 +75,10 @@ fn a_flow_asks_waits_and_answers_on_the_next_message() {
     let flow = load(ASK);
     let mut echo = Echo::default();
     let options = RunOptions::default();
-    let (output, snapshot) = waiting(flow.start(json!({"text": "hi"}), &mut echo, &options).unwrap());
+    let (output, snapshot) = waiting(
+        flow.start(json!({"text": "hi"}), &mut echo, &options)
+            .unwrap(),
+    );
     // The turn answers with what it emitted and the wait node's output.
     assert_eq!(
         output,
@@ -85,7 +90,10 @@ fn a_flow_asks_waits_and_answers_on_the_next_message() {
     assert_eq!(snapshot.steps, 3);
     assert!(echo.calls.is_empty(), "no component ran before the wait");
 
-    let out = completed(flow.resume(&snapshot, json!({"text": "Ada"}), &mut echo, &options).unwrap());
+    let out = completed(
+        flow.resume(&snapshot, json!({"text": "Ada"}), &mut echo, &options)
+            .unwrap(),
+    );
     assert_eq!(
         out,
         json!({"text": "hello Ada", "asked": "what is your name?", "turns": 0}),
@@ -134,7 +142,8 @@ fn a_card_waits_for_its_button_and_gets_the_answers() {
     assert_eq!(snapshot.node, "form");
     assert!(snapshot.redispatch, "a parked card runs again on resume");
 
-    let submit = json!({"email": "ada@example.com", "phone": "123", "metadata": {"action": "submit"}});
+    let submit =
+        json!({"email": "ada@example.com", "phone": "123", "metadata": {"action": "submit"}});
     let out = completed(flow.resume(&snapshot, submit, &mut echo, &options).unwrap());
     assert_eq!(
         out,
@@ -149,10 +158,18 @@ fn free_text_while_a_card_waits_takes_on_message_or_keeps_waiting() {
     let options = RunOptions::default();
     // With an `on_message` route: free text takes it.
     let flow = load(CARD);
-    let (_, snapshot) = waiting(flow.start(json!({}), &mut Echo::default(), &options).unwrap());
-    let out = completed(
-        flow.resume(&snapshot, json!({"text": "what?"}), &mut Echo::default(), &options)
+    let (_, snapshot) = waiting(
+        flow.start(json!({}), &mut Echo::default(), &options)
             .unwrap(),
+    );
+    let out = completed(
+        flow.resume(
+            &snapshot,
+            json!({"text": "what?"}),
+            &mut Echo::default(),
+            &options,
+        )
+        .unwrap(),
     );
     assert_eq!(out, json!({"help": "you wrote what?"}));
 
@@ -180,10 +197,18 @@ fn free_text_while_a_card_waits_takes_on_message_or_keeps_waiting() {
     );
     assert_eq!(out["email"], "a@b.c");
     // An `on_message` route is not taken by a first run or by a button.
-    let (_, parked) = waiting(flow.start(json!({"text": "x"}), &mut Echo::default(), &options).unwrap());
-    let (_, still) = waiting(
-        flow.resume(&parked, json!({"metadata": {"action": "cancel"}}), &mut Echo::default(), &options)
+    let (_, parked) = waiting(
+        flow.start(json!({"text": "x"}), &mut Echo::default(), &options)
             .unwrap(),
+    );
+    let (_, still) = waiting(
+        flow.resume(
+            &parked,
+            json!({"metadata": {"action": "cancel"}}),
+            &mut Echo::default(),
+            &options,
+        )
+        .unwrap(),
     );
     assert_eq!(still.node, "form");
 }
@@ -191,10 +216,18 @@ fn free_text_while_a_card_waits_takes_on_message_or_keeps_waiting() {
 #[test]
 fn a_snapshot_of_another_flow_version_is_refused() {
     let flow = load(ASK);
-    let (_, snapshot) = waiting(flow.start(json!({}), &mut Echo::default(), &RunOptions::default()).unwrap());
+    let (_, snapshot) = waiting(
+        flow.start(json!({}), &mut Echo::default(), &RunOptions::default())
+            .unwrap(),
+    );
     let changed = load(&ASK.replace("what is your name?", "who are you?"));
     let err = changed
-        .resume(&snapshot, json!({"text": "Ada"}), &mut Echo::default(), &RunOptions::default())
+        .resume(
+            &snapshot,
+            json!({"text": "Ada"}),
+            &mut Echo::default(),
+            &RunOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(err, RunError::Snapshot { .. }));
     assert!(
@@ -204,7 +237,12 @@ fn a_snapshot_of_another_flow_version_is_refused() {
     );
     let other = load("id: other\nnodes:\n  a:\n    echo: {}\n");
     let err = other
-        .resume(&snapshot, json!({}), &mut Echo::default(), &RunOptions::default())
+        .resume(
+            &snapshot,
+            json!({}),
+            &mut Echo::default(),
+            &RunOptions::default(),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("waits in flow `ask`"), "{err}");
 }
@@ -219,15 +257,31 @@ fn a_called_flow_cannot_wait_but_a_goto_target_can() {
         ..Default::default()
     };
     let caller = load("id: caller\nnodes:\n  c:\n    flow.call: { flow: callee }\n");
-    let err = caller.start(json!({}), &mut Echo::default(), &options).unwrap_err();
-    assert!(err.to_string().contains("a called flow cannot wait"), "{err}");
+    let err = caller
+        .start(json!({}), &mut Echo::default(), &options)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("a called flow cannot wait"),
+        "{err}"
+    );
 
     let goto = load("id: caller\nnodes:\n  g:\n    flow.goto: { flow: callee }\n");
-    let (_, snapshot) = waiting(goto.start(json!({}), &mut Echo::default(), &options).unwrap());
-    assert_eq!((snapshot.flow.as_str(), snapshot.node.as_str()), ("callee", "done"));
-    let out = completed(
-        goto.resume(&snapshot, json!({"text": "yes"}), &mut Echo::default(), &options)
+    let (_, snapshot) = waiting(
+        goto.start(json!({}), &mut Echo::default(), &options)
             .unwrap(),
+    );
+    assert_eq!(
+        (snapshot.flow.as_str(), snapshot.node.as_str()),
+        ("callee", "done")
+    );
+    let out = completed(
+        goto.resume(
+            &snapshot,
+            json!({"text": "yes"}),
+            &mut Echo::default(),
+            &options,
+        )
+        .unwrap(),
     );
     assert_eq!(out, json!({"got": "yes"}));
 }
@@ -239,11 +293,19 @@ fn the_step_limit_applies_to_each_turn() {
         "id: loop\nmax_steps: 3\nnodes:\n  w:\n    session.wait: again\n    routing: [{ to: n }]\n  n:\n    echo: { t: \"{{in.t}}\" }\n    routing: [{ to: w }]\n",
     );
     let options = RunOptions::default();
-    let (_, mut snapshot) = waiting(flow.start(json!({}), &mut Echo::default(), &options).unwrap());
+    let (_, mut snapshot) = waiting(
+        flow.start(json!({}), &mut Echo::default(), &options)
+            .unwrap(),
+    );
     for turn in 0..5 {
         let (out, next) = waiting(
-            flow.resume(&snapshot, json!({"t": turn}), &mut Echo::default(), &options)
-                .unwrap(),
+            flow.resume(
+                &snapshot,
+                json!({"t": turn}),
+                &mut Echo::default(),
+                &options,
+            )
+            .unwrap(),
         );
         assert_eq!(out["waiting"], true);
         assert_eq!(next.nodes["n"]["t"], turn);

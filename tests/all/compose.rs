@@ -358,6 +358,13 @@ const CORPUS: &[Case] = &[
         repeat: 2,
         env: &[],
     },
+    // A run that waits for the next message: the same waiting record everywhere.
+    Case {
+        flow: "tests/flows/session-wait/flow.yaml",
+        input: Some("tests/flows/session-wait/input.json"),
+        repeat: 1,
+        env: &[],
+    },
     // Secrets through the app's import: each engine's host reads
     // `GREENTIC_SECRET_<KEY>` (tests/portability/secrets.mjs, run.py).
     Case {

@@ -187,7 +187,7 @@ fn the_host_stays_healthy_after_a_stopped_node() {
         .pop()
         .unwrap()
         .unwrap();
-    assert_eq!(ok, r#"{"fine":true}"#);
+    assert_eq!(ok, host_shim::Turn::Completed(r#"{"fine":true}"#.into()));
     let again = host
         .run_file(&spin, "{}", &settings, 1)
         .pop()

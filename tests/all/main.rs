@@ -8,5 +8,6 @@ mod cli;
 mod compose;
 mod flows;
 mod limits;
+mod sessions;
 mod state;
 mod support;

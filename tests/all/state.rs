@@ -380,51 +380,7 @@ fn bad_state_options_are_clear_errors() {
 
 mod redis {
     use super::*;
-    use std::process::{Child, Command, Stdio};
-
-    /// A real `redis-server` on loopback, stopped on drop; or the server named
-    /// by `GREENTIC_TEST_REDIS_URL`.
-    struct Redis {
-        url: String,
-        child: Option<Child>,
-    }
-
-    impl Drop for Redis {
-        fn drop(&mut self) {
-            if let Some(child) = &mut self.child {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-
-    fn redis() -> Redis {
-        if let Ok(url) = std::env::var("GREENTIC_TEST_REDIS_URL") {
-            return Redis { url, child: None };
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("redis-server is needed for the Redis backend tests ({e}): install it (Debian: apt-get install redis-server) or set GREENTIC_TEST_REDIS_URL")
-            });
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Redis {
-            url: format!("redis://127.0.0.1:{port}/"),
-            child: Some(child),
-        }
-    }
+    use crate::support::redis;
 
     #[test]
     fn redis_backend_round_trip_and_isolation() {

@@ -32,11 +32,22 @@ const request = {
   traceId: '',
   varsJson: '',
   library: [],
+  resumeSnapshot: '',
+};
+
+// As host-shim prints a turn: the output, or the waiting record.
+const printed = (outcome) => {
+  if (outcome.tag === 'completed') return outcome.val;
+  const w = outcome.val;
+  const record = { status: 'waiting', node: w.node };
+  if (w.reason !== undefined && w.reason !== null) record.reason = w.reason;
+  record.output = JSON.parse(w.outputJson);
+  return JSON.stringify(record);
 };
 
 try {
   for (let i = 0; i < repeat; i++) {
-    process.stdout.write(app.run.run(request) + '\n');
+    process.stdout.write(printed(app.run.run(request)) + '\n');
   }
 } catch (e) {
   if (e.payload === undefined) throw e;

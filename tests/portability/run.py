@@ -91,23 +91,39 @@ def main():
     request = record(
         flow=flow,
         **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "",
-           "vars-json": "", "library": []},
+           "vars-json": "", "library": [], "resume-snapshot": ""},
     )
     for _ in range(repeat):
         result = run(store, request)
         run.post_return(store)
         # wasmtime-py tags a result only when ok and err lift to the same Python
-        # type; here ok is a str and err a Record.
-        if isinstance(result, Variant):
+        # type; here ok is the run-outcome variant and err a Record.
+        if isinstance(result, Variant) and result.tag in ("ok", "err"):
             tag, payload = result.tag, result.payload
         else:
-            tag, payload = ("ok" if isinstance(result, str) else "err"), result
+            tag, payload = ("err" if isinstance(result, Record) else "ok"), result
         if tag != "ok":
             error = {"error": error_record(payload)}
             sys.stdout.write(json.dumps(error, ensure_ascii=False, separators=(",", ":")) + "\n")
             return 1
-        sys.stdout.write(payload + "\n")
+        sys.stdout.write(printed(payload) + "\n")
     return 0
+
+
+def printed(outcome):
+    """As host-shim prints a turn: the output, or the waiting record."""
+    # run-outcome's cases lift to different Python types (str, Record), so
+    # wasmtime-py returns the payload untagged; a tagged one is accepted too.
+    if isinstance(outcome, Variant):
+        outcome = outcome.payload
+    if isinstance(outcome, str):
+        return outcome
+    waiting = outcome
+    record = {"status": "waiting", "node": waiting.node}
+    if waiting.reason is not None:
+        record["reason"] = waiting.reason
+    record["output"] = json.loads(getattr(waiting, "output-json"))
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 if __name__ == "__main__":
