@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a flow and print the last node's output as JSON on stdout.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a flow (or every flow under a directory) and its components
     /// without running it; print its plan (a line per flow for a directory).
     Check(CheckArgs),

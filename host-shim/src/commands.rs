@@ -38,7 +38,7 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
         crate::limits::interrupt();
     });
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Check(args) => check(args),
         Command::Compose(args) => compose(args),
     };

@@ -31,7 +31,7 @@ pub enum RunOutcome {
         /// as a completed run's output is made.
         output: Value,
         /// What [`Flow::resume`] needs to continue.
-        snapshot: Snapshot,
+        snapshot: Box<Snapshot>,
     },
 }
 
@@ -170,11 +170,14 @@ impl Flow {
     ) -> Result<Value, RunError> {
         match self.start(entry, invoker, options)? {
             RunOutcome::Completed(output) => Ok(output),
-            RunOutcome::Waiting { snapshot, .. } => Err(RunError::Waits {
-                file: self.name.clone(),
-                flow: snapshot.flow,
-                node: snapshot.node,
-            }),
+            RunOutcome::Waiting { snapshot, .. } => {
+                let Snapshot { flow, node, .. } = *snapshot;
+                Err(RunError::Waits {
+                    file: self.name.clone(),
+                    flow,
+                    node,
+                })
+            }
         }
     }
 
@@ -344,17 +347,20 @@ enum Start {
 enum Ended {
     /// The flow ended with this output.
     Completed(Value),
-    /// The run waits at a node of `flow`.
-    Parked {
-        flow: String,
-        flow_hash: String,
-        node: String,
-        redispatch: bool,
-        reason: Option<String>,
-        nodes: Map<String, Value>,
-        vars: Map<String, Value>,
-        prev: Value,
-    },
+    /// The run waits at a node of a flow.
+    Parked(Box<Parked>),
+}
+
+/// Where and with what a run waits.
+struct Parked {
+    flow: String,
+    flow_hash: String,
+    node: String,
+    redispatch: bool,
+    reason: Option<String>,
+    nodes: Map<String, Value>,
+    vars: Map<String, Value>,
+    prev: Value,
 }
 
 /// Where routing leads after a node.
@@ -387,20 +393,8 @@ impl<'r> Run<'r> {
     fn outcome(&self, ended: Ended, egress: Vec<Value>) -> RunOutcome {
         match ended {
             Ended::Completed(last) => RunOutcome::Completed(finalize(egress, last)),
-            Ended::Parked {
-                flow,
-                flow_hash,
-                node,
-                redispatch,
-                reason,
-                nodes,
-                vars,
-                prev,
-            } => RunOutcome::Waiting {
-                output: finalize(egress.clone(), prev.clone()),
-                snapshot: Snapshot {
-                    format: SNAPSHOT_FORMAT.into(),
-                    version: SNAPSHOT_VERSION,
+            Ended::Parked(parked) => {
+                let Parked {
                     flow,
                     flow_hash,
                     node,
@@ -409,11 +403,26 @@ impl<'r> Run<'r> {
                     nodes,
                     vars,
                     prev,
-                    steps: self.steps,
-                    redirects: self.redirects,
-                    egress,
-                },
-            },
+                } = *parked;
+                RunOutcome::Waiting {
+                    output: finalize(egress.clone(), prev.clone()),
+                    snapshot: Box::new(Snapshot {
+                        format: SNAPSHOT_FORMAT.into(),
+                        version: SNAPSHOT_VERSION,
+                        flow,
+                        flow_hash,
+                        node,
+                        redispatch,
+                        reason,
+                        nodes,
+                        vars,
+                        prev,
+                        steps: self.steps,
+                        redirects: self.redirects,
+                        egress,
+                    }),
+                }
+            }
         }
     }
 }
@@ -577,7 +586,7 @@ impl Run<'_> {
                 ));
             }
             let (nodes, prev) = ctx.take_nodes_and_prev();
-            return Ok(Ended::Parked {
+            return Ok(Ended::Parked(Box::new(Parked {
                 flow: flow.id.clone(),
                 flow_hash: flow.content_hash.clone(),
                 node: flow.nodes[wait_at.0].id.clone(),
@@ -586,7 +595,7 @@ impl Run<'_> {
                 nodes,
                 vars: ctx.take_vars(),
                 prev,
-            });
+            })));
         }
     }
 

@@ -1,6 +1,8 @@
 //! What real greentic flows need: greentic-flow's loader rules, the peer
 //! runner's context roots, native nodes, error routing and sidecars.
 
+#![allow(clippy::result_large_err)] // RunError is the API's error; tests return it as is.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! Templating rules (seeds 001 and 003), run natively through `Flow::run` with
 //! an echo invoker: each node's output is its rendered input.
 
+#![allow(clippy::result_large_err)] // RunError is the API's error; tests return it as is.
+
 use runner_core::{
     Flow, FlowError, FlowSource, NodeCall, NodeFailure, RunError, RunOptions, Tenant,
 };
