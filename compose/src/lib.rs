@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod compose;
+pub mod pack;
 pub mod policy;
 mod source;
 

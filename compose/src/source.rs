@@ -147,12 +147,18 @@ where
     let mut library = Vec::new();
     let mut missing = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
+    // In a pack, its flow list says where each flow is.
+    let pack = crate::pack::Pack::enclosing(path);
     while let Some(callee) = queue.pop() {
         if seen.contains(&callee) {
             continue;
         }
         seen.push(callee.clone());
-        let Some(file) = find_flow_file(dir, &callee) else {
+        let in_pack = pack
+            .as_ref()
+            .and_then(|p| p.flow(&callee).ok())
+            .map(|f| f.file.clone());
+        let Some(file) = in_pack.or_else(|| find_flow_file(dir, &callee)) else {
             missing.push(callee);
             continue;
         };
@@ -302,6 +308,13 @@ impl ComponentResolver {
         if is_path {
             let base = flow_path.parent().unwrap_or(Path::new("."));
             candidates.push(base.join(reference));
+        }
+        // A flow of a pack finds the pack's components first.
+        if let Some(pack) = crate::pack::Pack::enclosing(flow_path) {
+            for name in &names {
+                candidates.extend(pack.components.get(name).cloned());
+                candidates.push(pack.root.join("components").join(format!("{name}.wasm")));
+            }
         }
         for name in &names {
             candidates.extend(

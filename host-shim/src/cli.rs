@@ -31,7 +31,9 @@ pub enum Command {
 /// Options shared by commands that load a flow and its components.
 #[derive(Debug, Args)]
 pub struct ComponentArgs {
-    /// The flow file (YGTC YAML). A `<FLOW>.resolve.json` sidecar next to it is read too.
+    /// The flow file (YGTC YAML; its `.resolve.json` / `.resolve.summary.json`
+    /// sidecars are read too), a pack directory (`pack.yaml`) or a `.gtpack`
+    /// archive; `PACK#FLOW_ID` picks a pack's flow (default: its entry flow).
     pub flow: PathBuf,
     /// Directory to look up bare component names in (`<DIR>/<name>.wasm`); repeatable,
     /// searched in order before the built-in example components.

@@ -124,7 +124,8 @@ fn host_with_state(
     .map_err(Failure::Invalid)
 }
 
-fn run(args: RunArgs) -> Result<(), Failure> {
+fn run(mut args: RunArgs) -> Result<(), Failure> {
+    args.common.flow = flow_file(&args.common.flow)?;
     let entry = match args.input.as_deref() {
         None => "{}".to_string(),
         Some(text) => match text.strip_prefix('@') {
@@ -221,8 +222,31 @@ fn parse_vars(specs: &[String]) -> Result<serde_json::Map<String, Value>, Failur
     Ok(vars)
 }
 
-fn check(args: CheckArgs) -> Result<(), Failure> {
+/// What FLOW names: a flow file, a pack directory or a `.gtpack` (with
+/// `#<flow id>`); archives are unpacked into the compile cache's `packs/`.
+fn target(flow: &Path) -> Result<compose::pack::Target, Failure> {
+    let cache = crate::engine::ComponentCache::default_dir()
+        .unwrap_or_else(|| std::env::temp_dir().join("greentic-runner"));
+    compose::pack::Target::parse(flow, &cache).map_err(|e| Failure::Invalid(e.into()))
+}
+
+/// The flow file FLOW stands for (a pack's entry flow, or the named one).
+fn flow_file(flow: &Path) -> Result<PathBuf, Failure> {
+    target(flow)?
+        .flow_file()
+        .map_err(|e| Failure::Invalid(e.into()))
+}
+
+fn check(mut args: CheckArgs) -> Result<(), Failure> {
     let mut host = host(&args.common)?;
+    match target(&args.common.flow)? {
+        // A pack: every flow it lists.
+        compose::pack::Target::Pack(pack, None) => {
+            let files: Vec<PathBuf> = pack.flows.iter().map(|f| f.file.clone()).collect();
+            return check_files(&mut host, &files, &pack.root, args.json, args.common.quiet);
+        }
+        target => args.common.flow = target.flow_file().map_err(|e| Failure::Invalid(e.into()))?,
+    }
     if args.common.flow.is_dir() {
         return check_dir(&mut host, &args.common.flow, args.json, args.common.quiet);
     }
@@ -286,9 +310,20 @@ fn check_dir(host: &mut Host, dir: &Path, as_json: bool, quiet: bool) -> Result<
     collect_flow_files(dir, &mut files)
         .map_err(|e| Failure::Invalid(anyhow::anyhow!("cannot read `{}`: {e}", dir.display())))?;
     files.sort();
+    check_files(host, &files, dir, as_json, quiet)
+}
+
+/// Checks `files` (of `dir`), one line each and a summary; exit 2 if any failed.
+fn check_files(
+    host: &mut Host,
+    files: &[PathBuf],
+    dir: &Path,
+    as_json: bool,
+    quiet: bool,
+) -> Result<(), Failure> {
     let (mut ok, mut failed) = (0usize, 0usize);
     let mut records = Vec::new();
-    for file in &files {
+    for file in files {
         match host.check_file(file) {
             Ok(report) => {
                 ok += 1;
@@ -367,7 +402,8 @@ fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
     Ok(())
 }
 
-fn compose(args: ComposeArgs) -> Result<(), Failure> {
+fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
+    args.common.flow = flow_file(&args.common.flow)?;
     let profile = profile(&args.common)?;
     let wiring = match args.state_provider {
         StateProvider::Import => compose::StateWiring::Import,

@@ -791,6 +791,10 @@ fn warn_manifest_mismatch(
 /// The `assets/` directory of the flow at `flow`: next to it, or one or two
 /// levels up (a pack's `flows/<id>/flow.ygtc`).
 fn assets_dir(flow: &Path) -> Option<PathBuf> {
+    if let Some(pack) = compose::pack::Pack::enclosing(flow) {
+        let assets = pack.root.join("assets");
+        return assets.is_dir().then_some(assets);
+    }
     let dir = flow.parent().unwrap_or(Path::new("."));
     [dir.to_path_buf(), dir.join(".."), dir.join("../..")]
         .into_iter()

@@ -225,6 +225,12 @@ impl Native {
     }
 }
 
+/// Whether `key` is an operation key the runner owns (its native nodes, and
+/// the peer runner's that it refuses by name) rather than a component's.
+pub fn is_runner_op_key(key: &str) -> bool {
+    Native::from_op_key(key).is_some() || unsupported_native(key).is_some()
+}
+
 /// Native node kinds of the peer runner this runner does not execute; a node
 /// using one is refused with this reason.
 fn unsupported_native(key: &str) -> Option<&'static str> {

@@ -43,7 +43,7 @@ pub use cbor::{cbor_to_json, json_to_cbor};
 pub use error::{FlowError, Position, RunError, TemplateError};
 pub use flow::{
     DEFAULT_MAX_STEPS, DEFAULT_OPERATION, Flow, FlowPlan, FlowSource, MAX_RETRY_DELAY_MS, NodePlan,
-    RetryPolicy,
+    RetryPolicy, is_runner_op_key,
 };
 pub use run::{
     DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions,

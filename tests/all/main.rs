@@ -8,6 +8,7 @@ mod cli;
 mod compose;
 mod flows;
 mod limits;
+mod packs;
 mod sessions;
 mod state;
 mod support;

@@ -1,0 +1,506 @@
+//! Greentic packs: a pack directory (`pack.yaml`, `flows/`, `components/`,
+//! `assets/`) or a `.gtpack` archive built by packc.
+//!
+//! An archive is unpacked once into a directory of the same layout (under a
+//! cache directory, keyed by the archive's SHA-256), with a `pack.yaml` of
+//! ours listing what it holds; from then on both kinds are one thing, a
+//! [`Pack`], and the rest of the runner sees plain files:
+//!
+//! - flows: the archive's `flows/<id>/flow.ygtc` (packc keeps them in dev
+//!   builds); otherwise the flow packc compiled into `manifest.cbor`, written
+//!   back as YGTC (the node's component id, operation, input and routing);
+//! - components: `components/*.wasm`; a `components/<x>.manifest.cbor` is
+//!   transcoded to the `<x>.manifest.json` the capability gate reads;
+//! - assets: `assets/**`, the read-only `/assets` of components that mount it.
+//!
+//! Every file the archive's `sbom.json` lists is checked against its BLAKE3
+//! hash; entries that would leave the directory, and archives larger than
+//! [`MAX_UNPACKED_BYTES`], are refused naming the entry.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// Largest total size of an archive's unpacked entries.
+pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
+/// Most entries an archive may hold.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// A pack could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{pack}: {message}")]
+pub struct PackError {
+    /// The pack (directory or archive, with the entry inside it when known).
+    pub pack: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(pack: &Path, message: impl Into<String>) -> PackError {
+    PackError {
+        pack: pack.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// One flow of a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackFlow {
+    /// Flow id.
+    pub id: String,
+    /// The flow file.
+    pub file: PathBuf,
+    /// Entrypoint names (`default` marks the pack's entry flow).
+    pub entrypoints: Vec<String>,
+}
+
+/// A pack directory, or an archive unpacked into one.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    /// The directory.
+    pub root: PathBuf,
+    /// `pack_id`.
+    pub pack_id: String,
+    /// Its flows, in `pack.yaml` order.
+    pub flows: Vec<PackFlow>,
+    /// Component id -> `.wasm` file, from `pack.yaml`'s `components`.
+    pub components: BTreeMap<String, PathBuf>,
+}
+
+/// `pack.yaml`: the fields the runner reads (others are packc's).
+#[derive(Debug, Deserialize)]
+struct PackYaml {
+    pack_id: String,
+    #[serde(default)]
+    flows: Vec<PackYamlFlow>,
+    #[serde(default)]
+    components: Vec<PackYamlComponent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PackYamlFlow {
+    id: String,
+    file: PathBuf,
+    #[serde(default)]
+    entrypoints: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PackYamlComponent {
+    id: String,
+    wasm: PathBuf,
+}
+
+impl Pack {
+    /// Opens the pack directory `root` (it has a `pack.yaml`).
+    pub fn open_dir(root: &Path) -> Result<Pack, PackError> {
+        let file = root.join("pack.yaml");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| err(&file, format!("cannot read the pack manifest: {e}")))?;
+        let doc: PackYaml = serde_yaml::from_str(&text).map_err(|e| err(&file, e.to_string()))?;
+        let mut flows: Vec<PackFlow> = Vec::new();
+        for flow in doc.flows {
+            if flows.iter().any(|f| f.id == flow.id) {
+                return Err(err(&file, format!("flow id `{}` is listed twice", flow.id)));
+            }
+            flows.push(PackFlow {
+                file: root.join(&flow.file),
+                id: flow.id,
+                entrypoints: flow.entrypoints,
+            });
+        }
+        if flows.is_empty() {
+            // A pack directory without a flow list: its `flows/` files.
+            flows = discover_flows(&root.join("flows"));
+        }
+        let components = doc
+            .components
+            .into_iter()
+            .map(|c| (c.id, root.join(c.wasm)))
+            .collect();
+        Ok(Pack {
+            root: root.to_path_buf(),
+            pack_id: doc.pack_id,
+            flows,
+            components,
+        })
+    }
+
+    /// The pack a flow file belongs to: a `pack.yaml` in its directory or up
+    /// to two levels above (`flows/x.ygtc`, `flows/<id>/flow.ygtc`).
+    pub fn enclosing(flow: &Path) -> Option<Pack> {
+        let flow = std::path::absolute(flow).ok()?;
+        let mut dir = flow.parent();
+        for _ in 0..3 {
+            let d = dir?;
+            if d.join("pack.yaml").is_file() {
+                return Pack::open_dir(d).ok();
+            }
+            dir = d.parent();
+        }
+        None
+    }
+
+    /// The entry flow: the one with the `default` entrypoint, else the first.
+    pub fn entry(&self) -> Result<&PackFlow, PackError> {
+        self.flows
+            .iter()
+            .find(|f| f.entrypoints.iter().any(|e| e == "default"))
+            .or_else(|| self.flows.first())
+            .ok_or_else(|| err(&self.root, "the pack has no flows"))
+    }
+
+    /// The flow `id`, or an error listing the pack's flows.
+    pub fn flow(&self, id: &str) -> Result<&PackFlow, PackError> {
+        self.flows.iter().find(|f| f.id == id).ok_or_else(|| {
+            let ids: Vec<&str> = self.flows.iter().map(|f| f.id.as_str()).collect();
+            err(
+                &self.root,
+                format!("no flow `{id}` (flows: {})", ids.join(", ")),
+            )
+        })
+    }
+}
+
+/// Flow files under `dir` (`*.ygtc` and `<id>/flow.ygtc`), ids from their `id:`.
+fn discover_flows(dir: &Path) -> Vec<PackFlow> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            let inner = path.join("flow.ygtc");
+            if inner.is_file() {
+                files.push(inner);
+            }
+        } else if path.extension().is_some_and(|e| e == "ygtc") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file).ok()?;
+            let id = text.lines().find_map(|l| {
+                l.strip_prefix("id:")
+                    .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+            })?;
+            Some(PackFlow {
+                id,
+                file,
+                entrypoints: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// What `run`, `check` and `compose` were pointed at.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A flow file (maybe inside a pack).
+    Flow(PathBuf),
+    /// A pack, and the flow of it asked for with `#<flow id>`.
+    Pack(Pack, Option<String>),
+}
+
+impl Target {
+    /// `FLOW`, a pack directory, or `PACK.gtpack`, each with an optional
+    /// `#<flow id>`; archives are unpacked under `cache`.
+    pub fn parse(arg: &Path, cache: &Path) -> Result<Target, PackError> {
+        let text = arg.to_string_lossy();
+        let (path, flow) = match text.rsplit_once('#') {
+            Some((p, f)) if !f.is_empty() && !f.contains('/') => {
+                (PathBuf::from(p), Some(f.to_string()))
+            }
+            _ => (arg.to_path_buf(), None),
+        };
+        let is_archive = path.extension().is_some_and(|e| e == "gtpack");
+        if is_archive {
+            let root = unpack(&path, cache)?;
+            return Ok(Target::Pack(Pack::open_dir(&root)?, flow));
+        }
+        if path.is_dir() && path.join("pack.yaml").is_file() {
+            return Ok(Target::Pack(Pack::open_dir(&path)?, flow));
+        }
+        if flow.is_some() {
+            return Err(err(
+                &path,
+                "`#<flow id>` needs a pack (a `.gtpack` or a directory with `pack.yaml`)",
+            ));
+        }
+        Ok(Target::Flow(arg.to_path_buf()))
+    }
+
+    /// The flow file to run: the named flow, the pack's entry flow, or the file.
+    pub fn flow_file(&self) -> Result<PathBuf, PackError> {
+        match self {
+            Target::Flow(path) => Ok(path.clone()),
+            Target::Pack(pack, Some(id)) => Ok(pack.flow(id)?.file.clone()),
+            Target::Pack(pack, None) => Ok(pack.entry()?.file.clone()),
+        }
+    }
+}
+
+/// Unpacks `archive` into `<cache>/packs/<sha256 prefix>/` (once; a finished
+/// directory is reused) and returns that directory.
+pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
+    let bytes = std::fs::read(archive).map_err(|e| err(archive, format!("cannot read: {e}")))?;
+    let digest = format!("{:x}", Sha256::digest(&bytes));
+    let root = cache.join("packs").join(&digest[..32]);
+    if root.join("pack.yaml").is_file() {
+        return Ok(root);
+    }
+    // Unpack beside it and rename: a concurrent or interrupted unpack never
+    // leaves a half-written pack where a finished one is looked for.
+    let staging = cache
+        .join("packs")
+        .join(format!(".{}-{}", &digest[..32], std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = unpack_into(archive, &bytes, &staging).and_then(|()| {
+        match std::fs::rename(&staging, &root) {
+            Ok(()) => Ok(()),
+            // Another process finished first: theirs is as good.
+            Err(_) if root.join("pack.yaml").is_file() => Ok(()),
+            Err(e) => Err(err(
+                archive,
+                format!("cannot unpack into `{}`: {e}", root.display()),
+            )),
+        }
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result.map(|()| root)
+}
+
+fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackError> {
+    let entry_err = |name: &str, message: String| PackError {
+        pack: format!("{}#{name}", archive.display()),
+        message,
+    };
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| err(archive, format!("not a pack archive (zip): {e}")))?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(err(
+            archive,
+            format!("{} entries, more than {MAX_ENTRIES}", zip.len()),
+        ));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| err(archive, format!("entry {i}: {e}")))?;
+        let name = entry.name().to_string();
+        if entry.is_dir() {
+            continue;
+        }
+        if entry.enclosed_name().is_none()
+            || name.contains('\\')
+            || name.split('/').any(|s| s == ".." || s.is_empty())
+        {
+            return Err(entry_err(&name, "the entry's path leaves the pack".into()));
+        }
+        total = total.saturating_add(entry.size());
+        if total > MAX_UNPACKED_BYTES {
+            return Err(entry_err(
+                &name,
+                format!("the pack unpacks to more than {MAX_UNPACKED_BYTES} bytes"),
+            ));
+        }
+        let declared = entry.size();
+        let mut data = Vec::with_capacity(declared.min(1 << 24) as usize);
+        // The declared size may lie: read at most one byte more than it.
+        entry
+            .by_ref()
+            .take(declared + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| entry_err(&name, format!("cannot read: {e}")))?;
+        if data.len() as u64 != declared {
+            return Err(entry_err(
+                &name,
+                "its size does not match the archive's directory".into(),
+            ));
+        }
+        files.insert(name, data);
+    }
+    verify_sbom(&files, &entry_err)?;
+    let manifest_bytes = files
+        .get("manifest.cbor")
+        .ok_or_else(|| err(archive, "no `manifest.cbor`: not a greentic pack"))?;
+    let manifest = greentic_types::decode_pack_manifest(manifest_bytes)
+        .map_err(|e| entry_err("manifest.cbor", format!("cannot decode: {e}")))?;
+
+    let write = |rel: &str, data: &[u8]| -> Result<(), PackError> {
+        let path = dest.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(&path, format!("cannot create: {e}")))?;
+        }
+        std::fs::write(&path, data).map_err(|e| err(&path, format!("cannot write: {e}")))
+    };
+    let mut flows = Vec::new();
+    for entry in &manifest.flows {
+        let id = entry.id.to_string();
+        let rel = format!("flows/{id}/flow.ygtc");
+        match files.get(&rel) {
+            Some(yaml) => {
+                write(&rel, yaml)?;
+                for sidecar in [".resolve.json", ".resolve.summary.json"] {
+                    if let Some(data) = files.get(&format!("{rel}{sidecar}")) {
+                        write(&format!("{rel}{sidecar}"), data)?;
+                    }
+                }
+            }
+            None => write(&rel, ygtc_from_compiled(&entry.flow).as_bytes())?,
+        }
+        flows.push(json!({"id": id, "file": rel, "entrypoints": entry.entrypoints}));
+    }
+    let mut components = Vec::new();
+    for (name, data) in &files {
+        if let Some(rest) = name.strip_prefix("assets/") {
+            write(&format!("assets/{rest}"), data)?;
+        } else if let Some(file) = name.strip_prefix("components/") {
+            if let Some(stem) = file.strip_suffix(".manifest.cbor") {
+                let doc = runner_core::cbor_to_json(data)
+                    .map_err(|e| entry_err(name, format!("not a component manifest: {e}")))?;
+                write(
+                    &format!("components/{stem}.manifest.json"),
+                    doc.to_string().as_bytes(),
+                )?;
+            } else {
+                write(name, data)?;
+                if let Some(id) = file.strip_suffix(".wasm").filter(|id| !id.contains('/')) {
+                    components.push(json!({"id": id, "wasm": name}));
+                }
+            }
+        }
+    }
+    let pack_yaml = json!({
+        "pack_id": manifest.pack_id.to_string(),
+        "version": manifest.version.to_string(),
+        "flows": flows,
+        "components": components,
+    });
+    let text = serde_yaml::to_string(&pack_yaml).expect("JSON values serialise as YAML");
+    write(
+        "pack.yaml",
+        format!(
+            "# Unpacked from {} by the greentic runner.\n{text}",
+            archive.display()
+        )
+        .as_bytes(),
+    )
+}
+
+/// Checks every file `sbom.json` lists against its BLAKE3 hash.
+fn verify_sbom(
+    files: &BTreeMap<String, Vec<u8>>,
+    entry_err: &dyn Fn(&str, String) -> PackError,
+) -> Result<(), PackError> {
+    let Some(sbom) = files.get("sbom.json") else {
+        return Ok(());
+    };
+    let doc: Value = serde_json::from_slice(sbom)
+        .map_err(|e| entry_err("sbom.json", format!("not JSON: {e}")))?;
+    for item in doc["files"].as_array().into_iter().flatten() {
+        let (Some(path), Some(expected)) = (item["path"].as_str(), item["hash_blake3"].as_str())
+        else {
+            continue;
+        };
+        let Some(data) = files.get(path) else {
+            return Err(entry_err(
+                path,
+                "listed in sbom.json but missing from the archive".into(),
+            ));
+        };
+        let actual = blake3::hash(data).to_hex();
+        if !actual.as_str().eq_ignore_ascii_case(expected) {
+            return Err(entry_err(
+                path,
+                format!(
+                    "BLAKE3 {actual} does not match sbom.json's {expected}: the pack was altered"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A flow packc compiled (`manifest.cbor`), written back as YGTC: nodes the
+/// runner owns keep their op key; a component node becomes `component.exec`
+/// with the component id packc resolved.
+pub fn ygtc_from_compiled(flow: &greentic_types::Flow) -> String {
+    use greentic_types::flow::Routing;
+    let mut nodes = Map::new();
+    for (id, node) in &flow.nodes {
+        let component = node.component.id.as_str();
+        let mapping = node.input.mapping.clone();
+        let mut body = Map::new();
+        if runner_core::is_runner_op_key(component) {
+            body.insert(component.to_string(), mapping);
+        } else {
+            // `component.exec: {component, operation?, input}` kept its whole
+            // payload as the mapping; an op-keyed node's payload is the input.
+            let authored_exec = mapping.as_object().is_some_and(|m| {
+                m.contains_key("input")
+                    && ["component", "component_ref", "operation", "op"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
+            });
+            let (operation, input) = if authored_exec {
+                let op = mapping
+                    .get("operation")
+                    .or(mapping.get("op"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                (op, mapping["input"].clone())
+            } else {
+                (None, mapping)
+            };
+            let operation = operation.or_else(|| node.component.operation.clone());
+            let mut exec = Map::new();
+            exec.insert("component".into(), component.into());
+            if let Some(op) = operation {
+                exec.insert("operation".into(), op.into());
+            }
+            exec.insert("input".into(), input);
+            body.insert("component.exec".into(), Value::Object(exec));
+        }
+        let routing = match &node.routing {
+            Routing::Next { node_id } => json!([{ "to": node_id.to_string() }]),
+            Routing::End => json!("out"),
+            Routing::Reply => json!("reply"),
+            Routing::Branch { on_status, default } => {
+                let mut routes: Vec<Value> = on_status
+                    .iter()
+                    .map(|(status, to)| json!({"status": status, "to": to.to_string()}))
+                    .collect();
+                routes.push(match default {
+                    Some(to) => json!({"to": to.to_string()}),
+                    None => json!({"out": true}),
+                });
+                Value::Array(routes)
+            }
+            Routing::Custom(raw) => raw.clone(),
+        };
+        body.insert("routing".into(), routing);
+        nodes.insert(id.to_string(), Value::Object(body));
+    }
+    let mut doc = Map::new();
+    doc.insert("id".into(), flow.id.to_string().into());
+    if let Ok(Value::String(kind)) = serde_json::to_value(flow.kind) {
+        doc.insert("type".into(), kind.into());
+    }
+    if let Some(start) = flow.entrypoints.get("default").and_then(Value::as_str) {
+        doc.insert("start".into(), start.into());
+    }
+    if !flow.metadata.extra.is_null() {
+        doc.insert("parameters".into(), flow.metadata.extra.clone());
+    }
+    doc.insert("nodes".into(), Value::Object(nodes));
+    serde_yaml::to_string(&Value::Object(doc)).expect("JSON values serialise as YAML")
+}
