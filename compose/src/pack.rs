@@ -224,7 +224,13 @@ impl Target {
             return Ok(Target::Pack(Pack::open_dir(&root)?, flow));
         }
         if path.is_dir() && path.join("pack.yaml").is_file() {
-            return Ok(Target::Pack(Pack::open_dir(&path)?, flow));
+            match Pack::open_dir(&path) {
+                Ok(pack) => return Ok(Target::Pack(pack, flow)),
+                // Some directories hold a `pack.yaml` of another kind:
+                // without `#flow` they are plain directories of flows.
+                Err(e) if flow.is_some() => return Err(e),
+                Err(_) => {}
+            }
         }
         if flow.is_some() {
             return Err(err(
@@ -238,6 +244,13 @@ impl Target {
     /// The flow file to run: the named flow, the pack's entry flow, or the file.
     pub fn flow_file(&self) -> Result<PathBuf, PackError> {
         match self {
+            Target::Flow(path) if path.is_dir() => Err(match Pack::open_dir(path) {
+                Err(e) if path.join("pack.yaml").is_file() => e,
+                _ => err(
+                    path,
+                    "a directory: give a flow file, a pack directory (with `pack.yaml`) or a `.gtpack`",
+                ),
+            }),
             Target::Flow(path) => Ok(path.clone()),
             Target::Pack(pack, Some(id)) => Ok(pack.flow(id)?.file.clone()),
             Target::Pack(pack, None) => Ok(pack.entry()?.file.clone()),

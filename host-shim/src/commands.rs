@@ -158,7 +158,10 @@ fn run(mut args: RunArgs) -> Result<(), Failure> {
         max_steps: args.max_steps,
         progress: args.progress
             || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        trace: args.trace,
+        observer: args.trace.then(|| {
+            std::sync::Arc::new(crate::nodes::StderrTrace)
+                as std::sync::Arc<dyn crate::nodes::NodeObserver>
+        }),
         session: args.session.clone().map(|id| crate::SessionSettings {
             id,
             ttl: args.session_ttl,
@@ -245,6 +248,8 @@ fn check(mut args: CheckArgs) -> Result<(), Failure> {
             let files: Vec<PathBuf> = pack.flows.iter().map(|f| f.file.clone()).collect();
             return check_files(&mut host, &files, &pack.root, args.json, args.common.quiet);
         }
+        // A flow file, or a plain directory of flows.
+        compose::pack::Target::Flow(path) => args.common.flow = path,
         target => args.common.flow = target.flow_file().map_err(|e| Failure::Invalid(e.into()))?,
     }
     if args.common.flow.is_dir() {

@@ -85,8 +85,8 @@ pub struct RunSettings {
     pub max_steps: Option<u32>,
     /// Use `invoke-stream` where components have it, and report progress.
     pub progress: bool,
-    /// Trace each node call on stderr (`--trace`).
-    pub trace: bool,
+    /// Sees each node call (`--trace` prints them; `serve` counts them).
+    pub observer: Option<std::sync::Arc<dyn crate::nodes::NodeObserver>>,
     /// Run as a turn of this conversation (`--session`).
     pub session: Option<SessionSettings>,
     /// Flow variables (`--var`), over `parameters.vars_init` defaults.
@@ -102,7 +102,7 @@ impl Default for RunSettings {
             user: None,
             max_steps: None,
             progress: false,
-            trace: false,
+            observer: None,
             session: None,
             vars: Default::default(),
         }
@@ -695,7 +695,7 @@ impl Host {
             store: self.state_store.clone(),
             tenant,
             progress: settings.progress,
-            trace: settings.trace,
+            observer: settings.observer.clone(),
             secrets: self.secrets.clone(),
             http_timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
             http_max_response_bytes: self.profile.http_max_response_bytes,

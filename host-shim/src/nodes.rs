@@ -72,8 +72,8 @@ pub struct RunScope {
     pub tenant: RunTenant,
     /// Report progress of streaming (legacy) components on stderr.
     pub progress: bool,
-    /// Trace each call on stderr (`--trace`).
-    pub trace: bool,
+    /// Sees each node call (`--trace`, serve's metrics).
+    pub observer: Option<std::sync::Arc<dyn NodeObserver>>,
     /// Secret values, for components approved for secrets.
     pub secrets: std::sync::Arc<SecretSource>,
     /// Outbound HTTP limits (the profile's).
@@ -226,6 +226,53 @@ enum Live {
     Runtime(RuntimeInstance),
 }
 
+/// One node call, as an observer sees it.
+#[derive(Debug)]
+pub struct NodeCallRecord<'a> {
+    /// The flow id.
+    pub flow: &'a str,
+    /// The node id.
+    pub node: &'a str,
+    /// The component, as the flow names it.
+    pub component: &'a str,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// `ok`, `not-ok` or `error:<code>`.
+    pub outcome: &'a str,
+    /// How long the call took.
+    pub elapsed: std::time::Duration,
+    /// Log lines the component emitted during the call.
+    pub log_lines: u64,
+}
+
+/// Sees every node call of a run: `--trace` prints them, `serve` counts them.
+pub trait NodeObserver: Send + Sync + std::fmt::Debug {
+    /// One call ended.
+    fn node_call(&self, call: &NodeCallRecord<'_>);
+}
+
+/// `--trace`: one JSON line per node call on stderr.
+#[derive(Debug)]
+pub struct StderrTrace;
+
+impl NodeObserver for StderrTrace {
+    fn node_call(&self, call: &NodeCallRecord<'_>) {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "trace": "node",
+                "flow": call.flow,
+                "node": call.node,
+                "component": call.component,
+                "attempt": call.attempt,
+                "outcome": call.outcome,
+                "micros": call.elapsed.as_micros() as u64,
+                "log_lines": call.log_lines,
+            })
+        );
+    }
+}
+
 /// A node component's instance for one run, created on first use.
 pub struct NodeSlot {
     component: NodeComponent,
@@ -261,9 +308,9 @@ impl NodeSlot {
         op: &str,
         envelope: &InvocationEnvelope,
     ) -> Result<InvocationResult, NodeError> {
-        if !self.scope.trace {
+        let Some(observer) = self.scope.observer.clone() else {
             return self.invoke_untraced(op, envelope);
-        }
+        };
         let started = std::time::Instant::now();
         let lines_before = self.log_lines();
         let result = self.invoke_untraced(op, envelope);
@@ -275,19 +322,15 @@ impl NodeSlot {
             Ok(_) => "not-ok".to_string(),
             Err(e) => format!("error:{}", e.code),
         };
-        eprintln!(
-            "{}",
-            serde_json::json!({
-                "trace": "node",
-                "flow": envelope.flow_id,
-                "node": envelope.step_id,
-                "component": self.component.name,
-                "attempt": envelope.attempt,
-                "outcome": outcome,
-                "micros": started.elapsed().as_micros() as u64,
-                "log_lines": log_lines,
-            })
-        );
+        observer.node_call(&NodeCallRecord {
+            flow: &envelope.flow_id,
+            node: &envelope.step_id,
+            component: &self.component.name,
+            attempt: envelope.attempt,
+            outcome: &outcome,
+            elapsed: started.elapsed(),
+            log_lines,
+        });
         result
     }
 
