@@ -184,11 +184,7 @@ fn discover_flows(dir: &Path) -> Vec<PackFlow> {
     files
         .into_iter()
         .filter_map(|file| {
-            let text = std::fs::read_to_string(&file).ok()?;
-            let id = text.lines().find_map(|l| {
-                l.strip_prefix("id:")
-                    .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
-            })?;
+            let id = flow_id_of(&file)?;
             Some(PackFlow {
                 id,
                 file,
@@ -196,6 +192,13 @@ fn discover_flows(dir: &Path) -> Vec<PackFlow> {
             })
         })
         .collect()
+}
+
+/// The top-level `id` of a flow file, if it has one.
+pub fn flow_id_of(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    doc.get("id")?.as_str().map(str::to_string)
 }
 
 /// What `run`, `check` and `compose` were pointed at.

@@ -26,6 +26,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Compose a flow's runner and node components into one component.
     Compose(ComposeArgs),
+    /// Serve flows over HTTP: `POST /flows/{flow_id}` with the entry JSON.
+    Serve(Box<ServeArgs>),
 }
 
 /// Options shared by commands that load a flow and its components.
@@ -220,4 +222,60 @@ pub struct CheckArgs {
     /// Print the result as JSON (for a directory: one record per flow).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `host-shim serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// What to serve (FLOW: a flow file, a directory of flows or a pack),
+    /// components and cache.
+    #[command(flatten)]
+    pub common: ComponentArgs,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Environment id of the runs' tenant.
+    #[arg(long, default_value = "local")]
+    pub env: String,
+    /// Tenant id of the runs.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Team id of the runs.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// User id of the runs.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Take the tenant from the `x-greentic-env|tenant|team|user` headers
+    /// (any client can then act for any tenant): only on a loopback address
+    /// or with --i-am-behind-a-gateway.
+    #[arg(long)]
+    pub trust_tenant_headers: bool,
+    /// Allow --trust-tenant-headers on a non-loopback address.
+    #[arg(long)]
+    pub i_am_behind_a_gateway: bool,
+    /// Maximum node executions per run.
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u32>,
+    /// Runs in progress at most; more get 429 with `Retry-After`.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_concurrent: usize,
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// A run still going after this is answered 504.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub run_timeout: std::time::Duration,
+    /// On SIGTERM / Ctrl-C: how long to let runs in progress finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+    /// How long a waiting run (`x-greentic-session`) is kept after its last turn.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_ttl: std::time::Duration,
+    /// How long a turn waits for another turn of its session.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub session_wait: std::time::Duration,
+    /// Threads serving connections (runs have their own pool, up to --max-concurrent).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub io_threads: usize,
 }

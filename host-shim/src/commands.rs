@@ -30,14 +30,20 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     // First Ctrl-C: ask running nodes to cancel (then stop them); second: quit.
-    let _ = ctrlc::set_handler(|| {
-        if crate::limits::interrupted_for().is_some() {
-            std::process::exit(130);
-        }
-        eprintln!("host-shim: interrupted; asking running nodes to stop (Ctrl-C again to quit)");
-        crate::limits::interrupt();
-    });
+    // `serve` handles its signals itself (graceful shutdown).
+    if !matches!(cli.command, Command::Serve(_)) {
+        let _ = ctrlc::set_handler(|| {
+            if crate::limits::interrupted_for().is_some() {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "host-shim: interrupted; asking running nodes to stop (Ctrl-C again to quit)"
+            );
+            crate::limits::interrupt();
+        });
+    }
     let result = match cli.command {
+        Command::Serve(args) => serve(*args),
         Command::Run(args) => run(*args),
         Command::Check(args) => check(args),
         Command::Compose(args) => compose(args),
@@ -100,11 +106,18 @@ fn host_with_state(
     common: &ComponentArgs,
     state: crate::state_store::StateBackend,
 ) -> Result<Host, Failure> {
+    Host::new(host_options(common, state)?).map_err(Failure::Invalid)
+}
+
+fn host_options(
+    common: &ComponentArgs,
+    state: crate::state_store::StateBackend,
+) -> Result<HostOptions, Failure> {
     let profile = profile(common)?;
     let secrets =
         crate::caps::secrets::SecretSource::new(common.secrets_file.as_deref(), &common.secrets)
             .map_err(Failure::Invalid)?;
-    Host::new(HostOptions {
+    Ok(HostOptions {
         secrets,
         state,
         profile,
@@ -120,8 +133,8 @@ fn host_with_state(
         quiet: common.quiet,
         stub_missing: common.stub_missing,
         strict_templating: common.templating.map(|t| t == Templating::Strict),
+        shared_state: None,
     })
-    .map_err(Failure::Invalid)
 }
 
 fn run(mut args: RunArgs) -> Result<(), Failure> {
@@ -387,7 +400,7 @@ fn check_files(
     Ok(())
 }
 
-fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+pub(crate) fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
@@ -471,4 +484,62 @@ fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
+    let invalid = |message: String| Failure::Invalid(anyhow::anyhow!(message));
+    let target = match target(&args.common.flow)? {
+        compose::pack::Target::Pack(pack, None) => pack.root,
+        compose::pack::Target::Pack(_, Some(_)) => {
+            return Err(invalid(
+                "serve takes a whole pack (its flows are served by id): drop `#flow`".into(),
+            ));
+        }
+        compose::pack::Target::Flow(path) => path,
+    };
+    let loopback = args.addr.ip().is_loopback();
+    if args.trust_tenant_headers && !loopback && !args.i_am_behind_a_gateway {
+        return Err(invalid(format!(
+            "--trust-tenant-headers lets any client act for any tenant: allowed on a loopback address, or with --i-am-behind-a-gateway (not on {})",
+            args.addr
+        )));
+    }
+    if args.trust_tenant_headers && !args.common.quiet {
+        eprintln!(
+            "warning: --trust-tenant-headers: the tenant is whatever x-greentic-tenant says; only a gateway that sets it may reach {}",
+            args.addr
+        );
+    }
+    let state = state_backend(&args.common, false)?;
+    if state == crate::state_store::StateBackend::Memory && !args.common.quiet {
+        eprintln!("note: --state memory: state and sessions live as long as this server");
+    }
+    let common = args.common;
+    let settings = RunSettings {
+        env: args.env,
+        tenant: args.tenant,
+        team: args.team,
+        user: args.user,
+        max_steps: args.max_steps,
+        ..RunSettings::default()
+    };
+    // Checked once here so a bad flag fails at start, not per request.
+    host_options(&common, state.clone())?;
+    crate::serve::serve(crate::serve::ServeOptions {
+        target,
+        addr: args.addr,
+        host: Box::new(move || {
+            host_options(&common, state.clone()).map_err(|f| anyhow::anyhow!("{f}"))
+        }),
+        settings,
+        trust_tenant_headers: args.trust_tenant_headers,
+        max_concurrent: args.max_concurrent,
+        max_body: args.max_body,
+        run_timeout: args.run_timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        session_ttl: args.session_ttl,
+        session_wait: args.session_wait,
+        io_threads: args.io_threads,
+    })
+    .map_err(Failure::Invalid)
 }

@@ -28,7 +28,7 @@ use compose::policy::{
 };
 
 /// How to set up a [`Host`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostOptions {
     /// Where component state lives.
     pub state: StateBackend,
@@ -51,6 +51,9 @@ pub struct HostOptions {
     pub strict_templating: Option<bool>,
     /// Secret values for components approved for secrets.
     pub secrets: SecretSource,
+    /// A state store already open, used instead of opening `state` (hosts of
+    /// one server share it).
+    pub shared_state: Option<std::sync::Arc<dyn greentic_state::StateStore>>,
 }
 
 impl Default for HostOptions {
@@ -66,6 +69,7 @@ impl Default for HostOptions {
             stub_missing: false,
             strict_templating: None,
             secrets: SecretSource::default(),
+            shared_state: None,
         }
     }
 }
@@ -305,7 +309,10 @@ impl Host {
             cache,
             runner,
             secrets: std::sync::Arc::new(options.secrets),
-            state_store: options.state.open()?,
+            state_store: match options.shared_state {
+                Some(store) => store,
+                None => options.state.open()?,
+            },
             profile: options.profile,
             node_limits: options.node_limits,
             resolver: ComponentResolver::new(dirs).with_stub(stub),

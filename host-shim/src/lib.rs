@@ -25,6 +25,7 @@ pub mod legacy;
 pub mod limits;
 pub mod nodes;
 pub mod runner;
+pub mod serve;
 pub mod sessions;
 pub mod state_store;
 

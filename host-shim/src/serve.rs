@@ -1,0 +1,607 @@
+//! `host-shim serve`: flows over HTTP.
+//!
+//! hyper (HTTP/1.1) on a tokio runtime accepts requests; a run is synchronous
+//! Wasmtime work, so it goes to tokio's blocking pool on a [`Host`] taken
+//! from a pool of them (each host keeps its compiled components and linked
+//! runner; they share one state store). A semaphore bounds the runs in
+//! progress: a request beyond it gets 429 at once instead of queueing, so a
+//! client cannot take the server down by sending more.
+//!
+//! Routes: `POST /flows/{flow_id}` (the entry JSON as body) runs a flow — or,
+//! with `x-greentic-session`, the next turn of a conversation; `GET /healthz`;
+//! `GET /metrics` (Prometheus text). Flows are found by id in the served
+//! file, directory or pack and read from disk for each run, so an edited flow
+//! is served as edited.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde_json::json;
+
+use compose::pack::flow_id_of;
+
+use crate::host::{Failure, Host, HostOptions, RunSettings, SessionSettings, Turn};
+use crate::nodes::{NodeCallRecord, NodeObserver};
+use crate::runner::ErrorKind;
+
+/// How to serve.
+pub struct ServeOptions {
+    /// What to serve: a flow file, a directory of flows, or a pack directory.
+    pub target: PathBuf,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Makes the hosts runs are made on (all share one state store).
+    pub host: Box<dyn Fn() -> anyhow::Result<HostOptions> + Send + Sync>,
+    /// Tenant and limits of runs (`session` and `observer` are per request).
+    pub settings: RunSettings,
+    /// Take the tenant from `x-greentic-env|tenant|team|user` headers.
+    pub trust_tenant_headers: bool,
+    /// Runs in progress at most; beyond: 429.
+    pub max_concurrent: usize,
+    /// Largest request body.
+    pub max_body: usize,
+    /// A run still going after this gets 504.
+    pub run_timeout: Duration,
+    /// How long shutdown waits for runs in progress.
+    pub shutdown_timeout: Duration,
+    /// Session TTL and how long a turn waits for its session.
+    pub session_ttl: Duration,
+    /// See [`SessionSettings::wait`].
+    pub session_wait: Duration,
+    /// Threads serving connections (runs use the blocking pool).
+    pub io_threads: usize,
+}
+
+/// Serves until SIGTERM or Ctrl-C, then stops accepting, lets the runs in
+/// progress finish (up to the shutdown timeout) and returns.
+pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.io_threads.max(1))
+        .max_blocking_threads(options.max_concurrent.max(1) + 1)
+        .enable_all()
+        .build()
+        .context("starting the server's runtime")?;
+    runtime.block_on(run_server(options))
+}
+
+async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(Server::new(options)?);
+    eprintln!(
+        "host-shim: serving {} on http://{addr} (POST /flows/{{flow_id}}, GET /healthz, GET /metrics)",
+        state.catalog.describe()
+    );
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    let state = state.clone();
+                    async move { Ok::<_, std::convert::Infallible>(state.handle(request).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    state.stopping.store(true, Ordering::SeqCst);
+    eprintln!("host-shim: shutting down: no new connections; finishing the runs in progress");
+    let deadline = state.options.shutdown_timeout;
+    tokio::select! {
+        _ = graceful.shutdown() => eprintln!("host-shim: stopped"),
+        _ = tokio::time::sleep(deadline) => {
+            eprintln!("host-shim: stopped after {} ms with runs still in progress", deadline.as_millis());
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// What the server holds for every request.
+struct Server {
+    options: ServeOptions,
+    catalog: Catalog,
+    hosts: Mutex<Vec<Host>>,
+    shared_store: Arc<dyn greentic_state::StateStore>,
+    slots: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
+    registry: Registry,
+    stopping: AtomicBool,
+}
+
+impl Server {
+    fn new(options: ServeOptions) -> anyhow::Result<Server> {
+        let catalog = Catalog::new(&options.target)?;
+        let first = (options.host)()?;
+        let shared_store = first.state.open()?;
+        // One host made at start: a broken runner or engine fails here.
+        let host = Host::new(HostOptions {
+            shared_state: Some(shared_store.clone()),
+            ..first
+        })?;
+        let mut registry = Registry::with_prefix("greentic");
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        Ok(Server {
+            slots: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1))),
+            catalog,
+            hosts: Mutex::new(vec![host]),
+            shared_store,
+            metrics,
+            registry,
+            stopping: AtomicBool::new(false),
+            options,
+        })
+    }
+
+    async fn handle(self: &Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path().to_string();
+        match (request.method().clone(), path.as_str()) {
+            (Method::GET, "/healthz") => {
+                if self.stopping.load(Ordering::SeqCst) {
+                    json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({"status": "stopping"}).to_string(),
+                    )
+                } else {
+                    json_response(StatusCode::OK, json!({"status": "ok"}).to_string())
+                }
+            }
+            (Method::GET, "/metrics") => {
+                let mut text = String::new();
+                prometheus_client::encoding::text::encode(&mut text, &self.registry)
+                    .expect("writing metrics to a String cannot fail");
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                response
+            }
+            (Method::POST, p) if p.starts_with("/flows/") => {
+                let id = p["/flows/".len()..].to_string();
+                self.run(id, request).await
+            }
+            (_, "/healthz" | "/metrics") => {
+                error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET")
+            }
+            (_, p) if p.starts_with("/flows/") => error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use POST with the entry JSON as body",
+            ),
+            _ => error_response(
+                StatusCode::NOT_FOUND,
+                "no such route: POST /flows/{flow_id}, GET /healthz, GET /metrics",
+            ),
+        }
+    }
+
+    async fn run(
+        self: &Arc<Self>,
+        flow_id: String,
+        request: Request<Incoming>,
+    ) -> Response<Full<Bytes>> {
+        let Some(flow) = self.catalog.find(&flow_id) else {
+            // Not labelled by the asked id: clients must not create series.
+            self.metrics.rejected("", "unknown_flow");
+            return error_response(
+                StatusCode::NOT_FOUND,
+                &format!("no flow `{flow_id}` is served here"),
+            );
+        };
+        let settings = match self.settings_for(&request) {
+            Ok(settings) => settings,
+            Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
+        };
+        if request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|n| n > self.options.max_body)
+        {
+            self.metrics.rejected(&flow_id, "too_large");
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is larger than {} bytes", self.options.max_body),
+            );
+        }
+        // The permit before the body: a busy server does not read bodies.
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            self.metrics.rejected(&flow_id, "busy");
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "{} runs are in progress; try again",
+                    self.options.max_concurrent
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        };
+        let body = match Limited::new(request.into_body(), self.options.max_body)
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(_) => {
+                self.metrics.rejected(&flow_id, "too_large");
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "the body is larger than {} bytes (or unreadable)",
+                        self.options.max_body
+                    ),
+                );
+            }
+        };
+        let entry = match std::str::from_utf8(&body) {
+            Ok(text) if text.trim().is_empty() => "{}".to_string(),
+            Ok(text) if serde_json::from_str::<serde_json::Value>(text).is_ok() => text.to_string(),
+            _ => {
+                self.metrics.rejected(&flow_id, "bad_input");
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    invalid_input_record("the body is not JSON"),
+                );
+            }
+        };
+        let server = self.clone();
+        let started = Instant::now();
+        self.metrics.in_flight.inc();
+        let job = tokio::task::spawn_blocking(move || {
+            let turn = server.run_on_a_host(&flow, &entry, &settings);
+            drop(permit);
+            turn
+        });
+        let outcome = tokio::time::timeout(self.options.run_timeout, job).await;
+        self.metrics.in_flight.dec();
+        let (status, body, label) = match outcome {
+            Err(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                json!({"error": {"kind": "host", "message": format!("the run took longer than {} ms", self.options.run_timeout.as_millis())}}).to_string(),
+                "timeout",
+            ),
+            Ok(Err(join)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"kind": "host", "message": format!("the run panicked: {join}")}}).to_string(),
+                "failed",
+            ),
+            Ok(Ok(Ok(turn))) => {
+                let label = if matches!(turn, Turn::Waiting { .. }) { "waiting" } else { "completed" };
+                match turn.to_json() {
+                    Ok(value) => (StatusCode::OK, value.to_string(), label),
+                    Err(failure) => (StatusCode::INTERNAL_SERVER_ERROR, failure.to_json(), "failed"),
+                }
+            }
+            Ok(Ok(Err(failure))) => (status_of(&failure), failure.to_json(), "failed"),
+        };
+        self.metrics.finished(&flow_id, label, started.elapsed());
+        json_response(status, body)
+    }
+
+    /// The run's tenant (flags, or trusted headers) and session.
+    fn settings_for(&self, request: &Request<Incoming>) -> Result<RunSettings, String> {
+        let header = |name: &str| -> Result<Option<String>, String> {
+            match request.headers().get(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .to_str()
+                    .map(|s| Some(s.to_string()))
+                    .map_err(|_| format!("header `{name}` is not text")),
+            }
+        };
+        let mut settings = self.options.settings.clone();
+        if self.options.trust_tenant_headers {
+            if let Some(env) = header("x-greentic-env")? {
+                settings.env = env;
+            }
+            if let Some(tenant) = header("x-greentic-tenant")? {
+                settings.tenant = tenant;
+            }
+            if let Some(team) = header("x-greentic-team")? {
+                settings.team = Some(team);
+            }
+            if let Some(user) = header("x-greentic-user")? {
+                settings.user = Some(user);
+            }
+        }
+        settings.session = header("x-greentic-session")?.map(|id| SessionSettings {
+            id,
+            ttl: self.options.session_ttl,
+            wait: self.options.session_wait,
+            restart: false,
+        });
+        settings.observer = Some(self.metrics.clone() as Arc<dyn NodeObserver>);
+        Ok(settings)
+    }
+
+    /// Runs on a pooled host (a new one when all are busy).
+    fn run_on_a_host(
+        &self,
+        flow: &Path,
+        entry: &str,
+        settings: &RunSettings,
+    ) -> Result<Turn, Failure> {
+        let pooled = self.hosts.lock().expect("host pool").pop();
+        let mut host = match pooled {
+            Some(host) => host,
+            None => {
+                let options = (self.options.host)().map_err(Failure::Invalid)?;
+                Host::new(HostOptions {
+                    shared_state: Some(self.shared_store.clone()),
+                    ..options
+                })
+                .map_err(Failure::Internal)?
+            }
+        };
+        let turn = host
+            .run_file(flow, entry, settings, 1)
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Failure::Internal(anyhow::anyhow!(
+                    "the run produced nothing"
+                )))
+            });
+        self.hosts.lock().expect("host pool").push(host);
+        turn
+    }
+}
+
+/// The HTTP status of a failed run: the client's mistakes are 4xx, the
+/// flow's and the server's 5xx (as exit codes 2 and 1 split them, except
+/// that a flow or component the server cannot load is the server's).
+fn status_of(failure: &Failure) -> StatusCode {
+    match failure {
+        Failure::Flow(e) => match e.kind {
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::Session => StatusCode::CONFLICT,
+            ErrorKind::InvalidFlow | ErrorKind::Binding => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Template | ErrorKind::Routing | ErrorKind::Node => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        },
+        Failure::InvalidFlow(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Failure::Invalid(e)
+            if e.to_string().contains("invalid session id")
+                || e.to_string().contains("invalid --") =>
+        {
+            StatusCode::BAD_REQUEST
+        }
+        Failure::Invalid(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Failure::Internal(e) if e.to_string().contains("is busy") => StatusCode::CONFLICT,
+        Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn invalid_input_record(message: &str) -> String {
+    json!({"error": {"kind": "invalid-input", "message": message, "node": null, "code": null, "line": null, "column": null}}).to_string()
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json_response(
+        status,
+        json!({"error": {"kind": "host", "message": message}}).to_string(),
+    )
+}
+
+/// The flows served, by id.
+struct Catalog {
+    target: PathBuf,
+    /// Flow id -> file, rebuilt when a lookup misses or a file's id moved.
+    known: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl Catalog {
+    fn new(target: &Path) -> anyhow::Result<Catalog> {
+        let catalog = Catalog {
+            target: target.to_path_buf(),
+            known: Mutex::new(HashMap::new()),
+        };
+        catalog.rescan();
+        if catalog.known.lock().expect("catalog").is_empty() {
+            anyhow::bail!("`{}` holds no flow to serve", target.display());
+        }
+        Ok(catalog)
+    }
+
+    fn describe(&self) -> String {
+        let known = self.known.lock().expect("catalog");
+        let mut ids: Vec<&String> = known.keys().collect();
+        ids.sort();
+        format!(
+            "{} flow(s) [{}] from {}",
+            ids.len(),
+            ids.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.target.display()
+        )
+    }
+
+    fn find(&self, id: &str) -> Option<PathBuf> {
+        let hit = self.known.lock().expect("catalog").get(id).cloned();
+        if let Some(file) = hit
+            && flow_id_of(&file).as_deref() == Some(id)
+        {
+            return Some(file);
+        }
+        self.rescan();
+        self.known.lock().expect("catalog").get(id).cloned()
+    }
+
+    fn rescan(&self) {
+        let mut found = HashMap::new();
+        let files: Vec<PathBuf> = match compose::pack::Pack::open_dir(&self.target) {
+            Ok(pack) => pack.flows.into_iter().map(|f| f.file).collect(),
+            Err(_) if self.target.is_dir() => {
+                let mut files = Vec::new();
+                crate::commands::collect_flow_files(&self.target, &mut files).ok();
+                files
+            }
+            Err(_) => vec![self.target.clone()],
+        };
+        for file in files {
+            if let Some(id) = flow_id_of(&file) {
+                found.entry(id).or_insert(file);
+            }
+        }
+        *self.known.lock().expect("catalog") = found;
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    flow: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabels {
+    flow: String,
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+struct Metrics {
+    runs: Family<RunLabels, Counter>,
+    run_seconds: Family<FlowLabels, Histogram>,
+    node_calls: Family<RunLabels, Counter>,
+    node_seconds: Family<FlowLabels, Histogram>,
+    in_flight: Gauge,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs to ~100 s.
+    Histogram::new(exponential_buckets(0.0001, 4.0, 11))
+}
+
+impl Metrics {
+    fn register(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            runs: Family::default(),
+            run_seconds: Family::new_with_constructor(seconds_histogram),
+            node_calls: Family::default(),
+            node_seconds: Family::new_with_constructor(seconds_histogram),
+            in_flight: Gauge::default(),
+        };
+        registry.register(
+            "runs",
+            "Requests to run a flow, by outcome (completed, waiting, failed, timeout, busy, too_large, bad_input, unknown_flow)",
+            metrics.runs.clone(),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Time to answer a run",
+            metrics.run_seconds.clone(),
+        );
+        registry.register(
+            "node_calls",
+            "Node component calls, by outcome",
+            metrics.node_calls.clone(),
+        );
+        registry.register(
+            "node_duration_seconds",
+            "Time of a node component call, per flow",
+            metrics.node_seconds.clone(),
+        );
+        registry.register(
+            "runs_in_progress",
+            "Runs being executed",
+            metrics.in_flight.clone(),
+        );
+        metrics
+    }
+
+    fn finished(&self, flow: &str, outcome: &str, elapsed: Duration) {
+        self.runs
+            .get_or_create(&RunLabels {
+                flow: flow.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.run_seconds
+            .get_or_create(&FlowLabels { flow: flow.into() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn rejected(&self, flow: &str, reason: &str) {
+        self.runs
+            .get_or_create(&RunLabels {
+                flow: flow.into(),
+                outcome: reason.into(),
+            })
+            .inc();
+    }
+}
+
+impl NodeObserver for Metrics {
+    fn node_call(&self, call: &NodeCallRecord<'_>) {
+        let outcome = call.outcome.split(':').next().unwrap_or("ok");
+        self.node_calls
+            .get_or_create(&RunLabels {
+                flow: call.flow.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.node_seconds
+            .get_or_create(&FlowLabels {
+                flow: call.flow.into(),
+            })
+            .observe(call.elapsed.as_secs_f64());
+    }
+}

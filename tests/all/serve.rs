@@ -1,0 +1,368 @@
+//! `host-shim serve` as a client sees it: answers, sessions, metrics, load
+//! shedding, body limits and graceful shutdown. Orderings, not durations: a
+//! slow run is one whose node waits on an HTTP server the test holds open.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A `host-shim serve` process on a free loopback port, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(target: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host-shim"))
+        .args(["serve", target.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .current_dir(workspace())
+        .env(
+            "GREENTIC_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("serve exited before listening"))
+            .unwrap();
+        if let Some(at) = line.find("on http://") {
+            let url = line[at + 3..].split_whitespace().next().unwrap();
+            break url.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// POST `body` to `path` with `headers`: (status, body, headers).
+fn post(
+    server: &Server,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<(String, String)>) {
+    let mut request = agent().post(format!("{}{path}", server.base));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.send(body).unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap(),
+        headers,
+    )
+}
+
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let mut response = agent()
+        .get(format!("{}{path}", server.base))
+        .call()
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
+
+/// Polls /metrics until it has `line` (bounded by a generous deadline).
+fn wait_for_metric(server: &Server, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, text) = get(server, "/metrics");
+        if text.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {line:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An HTTP server on loopback that answers its one request only when told.
+fn gate() -> (u16, mpsc::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (open, opened) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        let _ = opened.recv();
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nopen");
+    });
+    (port, open)
+}
+
+fn flows_dir(name: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(
+        workspace().join("examples/hello/flow.yaml"),
+        dir.join("hello.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ask.ygtc"),
+        "id: ask\nnodes:\n  wait:\n    session.wait: name\n    routing: [{ to: answer }]\n  answer:\n    component.exec: { component: echo, input: { hello: \"{{in.text}}\" } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("broken.ygtc"),
+        "id: broken\nnodes:\n  f:\n    component.exec: { component: faulty, operation: fail, input: {} }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("slow.ygtc"),
+        "id: slow\nnodes:\n  fetch:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn serve_answers_resumes_sessions_and_counts() {
+    let dir = flows_dir("serve-basic");
+    let server = start(&dir, &[]);
+    let hello_input =
+        std::fs::read_to_string(workspace().join("examples/hello/input.json")).unwrap();
+    let expected = run_flow(
+        &workspace().join("examples/hello/flow.yaml"),
+        &["--input", &hello_input],
+    )
+    .json();
+    let (status, body, headers) = post(&server, "/flows/hello", &hello_input, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        expected,
+        "same output as `run`"
+    );
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json")
+    );
+
+    let (status, body, _) = post(&server, "/flows/nope", "{}", &[]);
+    assert_eq!(status, 404, "{body}");
+    let (status, body, _) = post(&server, "/flows/hello", "not json", &[]);
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["error"]["kind"].clone()
+        ),
+        (400, json!("invalid-input"))
+    );
+    let (status, body, _) = post(&server, "/flows/broken", "{}", &[]);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (
+            error["error"]["kind"].clone(),
+            error["error"]["node"].clone()
+        ),
+        (json!("node"), json!("f"))
+    );
+
+    // A conversation over two requests.
+    let session = [("x-greentic-session", "chat-9")];
+    let (status, body, _) = post(&server, "/flows/ask", "{}", &session);
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["status"],
+        "waiting"
+    );
+    let (_, body, _) = post(&server, "/flows/ask", r#"{"text": "Ada"}"#, &session);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"hello": "Ada"})
+    );
+
+    // An edited flow is served as edited.
+    std::fs::write(
+        dir.join("ask.ygtc"),
+        "id: ask\nnodes:\n  answer:\n    component.exec: { component: echo, input: { edited: true } }\n",
+    )
+    .unwrap();
+    let (_, body, _) = post(&server, "/flows/ask", "{}", &[]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"edited": true})
+    );
+
+    assert_eq!(
+        get(&server, "/healthz"),
+        (200, r#"{"status":"ok"}"#.to_string())
+    );
+    let (_, metrics) = get(&server, "/metrics");
+    for line in [
+        r#"greentic_runs_total{flow="hello",outcome="completed"} 1"#,
+        r#"greentic_runs_total{flow="hello",outcome="bad_input"} 1"#,
+        r#"greentic_runs_total{flow="broken",outcome="failed"} 1"#,
+        r#"greentic_runs_total{flow="ask",outcome="waiting"} 1"#,
+        r#"greentic_runs_total{flow="ask",outcome="completed"} 2"#,
+        r#"greentic_runs_total{flow="",outcome="unknown_flow"} 1"#,
+        r#"greentic_node_calls_total{flow="broken",outcome="error"} 1"#,
+        r#"greentic_runs_in_progress 0"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains(r#"greentic_node_duration_seconds_count{flow="hello"}"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn serve_sheds_load_and_limits_bodies() {
+    let dir = flows_dir("serve-load");
+    let server = start(
+        &dir,
+        &[
+            "--max-concurrent",
+            "1",
+            "--max-body",
+            "256",
+            "--allow-host",
+            "127.0.0.1:*",
+        ],
+    );
+    let (port, open) = gate();
+    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+    let slow = {
+        let base = server.base.clone();
+        std::thread::spawn(move || {
+            let mut response = agent()
+                .post(format!("{base}/flows/slow"))
+                .send(&url)
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.body_mut().read_to_string().unwrap(),
+            )
+        })
+    };
+    wait_for_metric(&server, "greentic_runs_in_progress 1");
+    // The one run allowed is in progress: the next request is shed at once.
+    let (status, body, headers) = post(&server, "/flows/hello", "{}", &[]);
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.iter().any(|(k, v)| k == "retry-after" && v == "1"));
+    open.send(()).unwrap();
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["body"],
+        "open"
+    );
+    // Bodies over the limit are refused before any run.
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(300));
+    assert_eq!(post(&server, "/flows/hello", &big, &[]).0, 413);
+    let (_, metrics) = get(&server, "/metrics");
+    assert!(
+        metrics.contains(r#"greentic_runs_total{flow="hello",outcome="busy"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn serve_finishes_runs_in_progress_on_sigterm() {
+    let dir = flows_dir("serve-shutdown");
+    let mut server = start(&dir, &["--allow-host", "127.0.0.1:*"]);
+    let (port, open) = gate();
+    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+    let slow = {
+        let base = server.base.clone();
+        std::thread::spawn(move || {
+            let mut response = agent()
+                .post(format!("{base}/flows/slow"))
+                .send(&url)
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.body_mut().read_to_string().unwrap(),
+            )
+        })
+    };
+    wait_for_metric(&server, "greentic_runs_in_progress 1");
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // It stops accepting but the run in progress still gets its answer.
+    open.send(()).unwrap();
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(std::net::TcpStream::connect(server.base.trim_start_matches("http://")).is_err());
+}
+
+#[test]
+fn trusting_tenant_headers_is_refused_off_loopback() {
+    let dir = flows_dir("serve-trust");
+    let out = host_shim(&[
+        "serve",
+        dir.to_str().unwrap(),
+        "--addr",
+        "0.0.0.0:0",
+        "--trust-tenant-headers",
+    ]);
+    expect_failure(
+        &out,
+        2,
+        "--trust-tenant-headers lets any client act for any tenant",
+    );
+}
