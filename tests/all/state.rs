@@ -441,3 +441,35 @@ mod redis {
         assert_eq!(counts, vec![json!(1), json!(2)]);
     }
 }
+
+#[test]
+fn many_processes_share_one_state_file() {
+    // Eight processes at once on one file, each for its own tenant, twice:
+    // none is refused for the lock, no write is lost.
+    let dir = scratch("state-file-concurrent");
+    let db = format!("file:{}", dir.join("shared.redb").display());
+    for round in 1..=2 {
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    let tenant = format!("t{i}");
+                    host_shim(&[
+                        "run",
+                        "examples/counter/flow.yaml",
+                        "--state",
+                        &db,
+                        "--tenant",
+                        &tenant,
+                        "-q",
+                    ])
+                })
+            })
+            .collect();
+        for child in children {
+            let out = child.join().unwrap();
+            assert_eq!(out.code, 0, "{out}");
+            assert_eq!(out.json()["count"], json!(round), "{out}");
+        }
+    }
+}

@@ -2,10 +2,17 @@
 //!
 //! Each entry is stored under greentic-state's fully-qualified key as the JSON
 //! `{"v": value, "exp": unix seconds or null}`. redb serialises write
-//! transactions, which makes `set_json_if_absent` atomic. One process at a time
-//! may open a file.
+//! transactions, which makes `set_json_if_absent` atomic.
+//!
+//! Many processes may use one file: the database is opened for each
+//! operation and closed after it, and an operation that finds the file held
+//! by another process waits for it (up to [`LOCK_WAIT`]) instead of failing.
+//! Threads of one process queue on a mutex first. redb commits are
+//! copy-on-write with checksums, so a process killed mid-write leaves the
+//! last committed state (repaired on the next open), never a half-written one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use greentic_state::error::{internal, invalid_input};
@@ -17,23 +24,62 @@ use serde_json::{Value, json};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("greentic-state");
 
+/// How long an operation waits for another process to release the file.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A persistent state store in one file.
 pub struct FileStateStore {
-    db: Database,
+    path: PathBuf,
+    /// One operation at a time in this process.
+    turn: Mutex<()>,
 }
 
 impl FileStateStore {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, checking it can be used.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path)
+        let store = FileStateStore {
+            path: path.to_path_buf(),
+            turn: Mutex::new(()),
+        };
+        store
+            .with_db(|db| {
+                let tx = db.begin_write().map_err(err)?;
+                tx.open_table(TABLE).map_err(err)?;
+                tx.commit().map_err(err)
+            })
             .map_err(|e| anyhow::anyhow!("cannot open state file `{}`: {e}", path.display()))?;
-        let tx = db.begin_write()?;
-        tx.open_table(TABLE)?;
-        tx.commit()?;
-        Ok(FileStateStore { db })
+        Ok(store)
+    }
+
+    /// Runs `f` on the database, opened for it; waits while another process
+    /// has the file open.
+    fn with_db<R>(&self, f: impl FnOnce(&Database) -> GResult<R>) -> GResult<R> {
+        let _turn = self
+            .turn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => return f(&db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(err(format!(
+                        "`{}` stayed in use by another process for {} s",
+                        self.path.display(),
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
     }
 }
 
@@ -81,15 +127,17 @@ impl StateStore for FileStateStore {
         path: Option<&StatePath>,
     ) -> GResult<Option<Value>> {
         let fqn = fqn(tenant, prefix, key);
-        let tx = self.db.begin_read().map_err(err)?;
-        let table = tx.open_table(TABLE).map_err(err)?;
-        let guard = table.get(fqn.as_str()).map_err(err)?;
-        let Some((value, _)) = live(guard.as_ref().map(|g| g.value()))? else {
-            return Ok(None);
-        };
-        Ok(match path {
-            Some(path) => get_at_path(&value, path).cloned(),
-            None => Some(value),
+        self.with_db(|db| {
+            let tx = db.begin_read().map_err(err)?;
+            let table = tx.open_table(TABLE).map_err(err)?;
+            let guard = table.get(fqn.as_str()).map_err(err)?;
+            let Some((value, _)) = live(guard.as_ref().map(|g| g.value()))? else {
+                return Ok(None);
+            };
+            Ok(match path {
+                Some(path) => get_at_path(&value, path).cloned(),
+                None => Some(value),
+            })
         })
     }
 
@@ -103,58 +151,64 @@ impl StateStore for FileStateStore {
         ttl_secs: Option<u32>,
     ) -> GResult<()> {
         let fqn = fqn(tenant, prefix, key);
-        let tx = self.db.begin_write().map_err(err)?;
-        {
-            let mut table = tx.open_table(TABLE).map_err(err)?;
-            let existing = {
-                let guard = table.get(fqn.as_str()).map_err(err)?;
-                live(guard.as_ref().map(|g| g.value()))?
-            };
-            let (mut stored, previous_exp) = match existing {
-                Some((v, exp)) => (v, exp),
-                None => (Value::Null, None),
-            };
-            match path {
-                Some(path) => set_at_path(&mut stored, path, value.clone())?,
-                None => stored = value.clone(),
+        self.with_db(|db| {
+            let tx = db.begin_write().map_err(err)?;
+            {
+                let mut table = tx.open_table(TABLE).map_err(err)?;
+                let existing = {
+                    let guard = table.get(fqn.as_str()).map_err(err)?;
+                    live(guard.as_ref().map(|g| g.value()))?
+                };
+                let (mut stored, previous_exp) = match existing {
+                    Some((v, exp)) => (v, exp),
+                    None => (Value::Null, None),
+                };
+                match path {
+                    Some(path) => set_at_path(&mut stored, path, value.clone())?,
+                    None => stored = value.clone(),
+                }
+                let bytes = record(&stored, deadline(previous_exp, ttl_secs));
+                table.insert(fqn.as_str(), bytes.as_slice()).map_err(err)?;
             }
-            let bytes = record(&stored, deadline(previous_exp, ttl_secs));
-            table.insert(fqn.as_str(), bytes.as_slice()).map_err(err)?;
-        }
-        tx.commit().map_err(err)
+            tx.commit().map_err(err)
+        })
     }
 
     fn del(&self, tenant: &TenantCtx, prefix: &str, key: &StateKey) -> GResult<bool> {
         let fqn = fqn(tenant, prefix, key);
-        let tx = self.db.begin_write().map_err(err)?;
-        let existed = {
-            let mut table = tx.open_table(TABLE).map_err(err)?;
-            let removed = table.remove(fqn.as_str()).map_err(err)?;
-            live(removed.as_ref().map(|g| g.value()))?.is_some()
-        };
-        tx.commit().map_err(err)?;
-        Ok(existed)
+        self.with_db(|db| {
+            let tx = db.begin_write().map_err(err)?;
+            let existed = {
+                let mut table = tx.open_table(TABLE).map_err(err)?;
+                let removed = table.remove(fqn.as_str()).map_err(err)?;
+                live(removed.as_ref().map(|g| g.value()))?.is_some()
+            };
+            tx.commit().map_err(err)?;
+            Ok(existed)
+        })
     }
 
     fn del_prefix(&self, tenant: &TenantCtx, prefix: &str) -> GResult<u64> {
         let start = fqn_prefix(tenant, prefix);
-        let tx = self.db.begin_write().map_err(err)?;
-        let removed = {
-            let mut table = tx.open_table(TABLE).map_err(err)?;
-            let keys: Vec<String> = table
-                .range(start.as_str()..)
-                .map_err(err)?
-                .map(|entry| entry.map(|(k, _)| k.value().to_string()))
-                .take_while(|k| k.as_ref().map(|k| k.starts_with(&start)).unwrap_or(true))
-                .collect::<Result<_, _>>()
-                .map_err(err)?;
-            for k in &keys {
-                table.remove(k.as_str()).map_err(err)?;
-            }
-            keys.len() as u64
-        };
-        tx.commit().map_err(err)?;
-        Ok(removed)
+        self.with_db(|db| {
+            let tx = db.begin_write().map_err(err)?;
+            let removed = {
+                let mut table = tx.open_table(TABLE).map_err(err)?;
+                let keys: Vec<String> = table
+                    .range(start.as_str()..)
+                    .map_err(err)?
+                    .map(|entry| entry.map(|(k, _)| k.value().to_string()))
+                    .take_while(|k| k.as_ref().map(|k| k.starts_with(&start)).unwrap_or(true))
+                    .collect::<Result<_, _>>()
+                    .map_err(err)?;
+                for k in &keys {
+                    table.remove(k.as_str()).map_err(err)?;
+                }
+                keys.len() as u64
+            };
+            tx.commit().map_err(err)?;
+            Ok(removed)
+        })
     }
 
     fn set_json_if_absent(
@@ -169,21 +223,23 @@ impl StateStore for FileStateStore {
             return Err(invalid_input("set_json_if_absent needs a value"));
         }
         let fqn = fqn(tenant, prefix, key);
-        let tx = self.db.begin_write().map_err(err)?;
-        let created = {
-            let mut table = tx.open_table(TABLE).map_err(err)?;
-            let present = {
-                let guard = table.get(fqn.as_str()).map_err(err)?;
-                live(guard.as_ref().map(|g| g.value()))?.is_some()
+        self.with_db(|db| {
+            let tx = db.begin_write().map_err(err)?;
+            let created = {
+                let mut table = tx.open_table(TABLE).map_err(err)?;
+                let present = {
+                    let guard = table.get(fqn.as_str()).map_err(err)?;
+                    live(guard.as_ref().map(|g| g.value()))?.is_some()
+                };
+                if !present {
+                    let bytes = record(value, deadline(None, ttl_secs));
+                    table.insert(fqn.as_str(), bytes.as_slice()).map_err(err)?;
+                }
+                !present
             };
-            if !present {
-                let bytes = record(value, deadline(None, ttl_secs));
-                table.insert(fqn.as_str(), bytes.as_slice()).map_err(err)?;
-            }
-            !present
-        };
-        tx.commit().map_err(err)?;
-        Ok(created)
+            tx.commit().map_err(err)?;
+            Ok(created)
+        })
     }
 }
 
