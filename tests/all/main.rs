@@ -9,6 +9,7 @@ mod compose;
 mod flows;
 mod limits;
 mod packs;
+mod scale_out;
 mod serve;
 mod sessions;
 mod state;
