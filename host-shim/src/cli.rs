@@ -246,14 +246,45 @@ pub struct ServeArgs {
     /// User id of the runs.
     #[arg(long)]
     pub user: Option<String>,
-    /// Take the tenant from the `x-greentic-env|tenant|team|user` headers
-    /// (any client can then act for any tenant): only on a loopback address
-    /// or with --i-am-behind-a-gateway.
+    /// Who a request acts for: `none` (the --tenant flags, or with
+    /// --trust-tenant-headers the x-greentic-* headers), `tokens` (bearer
+    /// tokens of --tokens FILE) or `jwt` (signed JWTs: --jwt-key or --jwks).
+    #[arg(long, value_enum, default_value = "none")]
+    pub auth: AuthMode,
+    /// Bearer tokens (YAML/JSON): `tokens: [{name, sha256, tenant, env?, team?,
+    /// user?, flows?, max_concurrent?, rps?}]`; `sha256` of the token, never the token.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// JWT key: an HMAC secret (32+ bytes) or a PEM public RSA/EC key.
+    #[arg(long, value_name = "FILE")]
+    pub jwt_key: Option<PathBuf>,
+    /// JWT keys as a JWKS (JSON); the token's `kid` picks one.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// Required `iss` of JWTs.
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of JWTs.
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// With `--auth none`: take the tenant from the `x-greentic-env|tenant|team|user`
+    /// headers (any client can then act for any tenant): only on a loopback
+    /// address or with --i-am-behind-a-gateway.
     #[arg(long)]
     pub trust_tenant_headers: bool,
-    /// Allow --trust-tenant-headers on a non-loopback address.
+    /// Allow `--auth none` (and --trust-tenant-headers) on a non-loopback address.
     #[arg(long)]
     pub i_am_behind_a_gateway: bool,
+    /// The SHA-256 (`sha256:<hex>`) of the bearer token `/metrics` needs when
+    /// the server is not bound to loopback.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Runs in progress per credential (a token's own `max_concurrent` wins).
+    #[arg(long, value_name = "N")]
+    pub credential_max_concurrent: Option<usize>,
+    /// Requests per second per credential (a token's own `rps` wins).
+    #[arg(long, value_name = "N")]
+    pub credential_rps: Option<u32>,
     /// Maximum node executions per run.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u32>,
@@ -278,4 +309,15 @@ pub struct ServeArgs {
     /// Threads serving connections (runs have their own pool, up to --max-concurrent).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub io_threads: usize,
+}
+
+/// `serve --auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// No credentials: the `--tenant` flags (or trusted headers).
+    None,
+    /// Bearer tokens from `--tokens FILE`.
+    Tokens,
+    /// Signed JWTs (`--jwt-key FILE` or `--jwks FILE`).
+    Jwt,
 }

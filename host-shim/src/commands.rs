@@ -497,11 +497,24 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
         }
         compose::pack::Target::Flow(path) => path,
     };
+    use crate::auth::{Auth, JwtVerifier, Principal};
+    use crate::cli::AuthMode;
     let loopback = args.addr.ip().is_loopback();
-    if args.trust_tenant_headers && !loopback && !args.i_am_behind_a_gateway {
+    if args.trust_tenant_headers && args.auth != AuthMode::None {
+        return Err(invalid(
+            "--trust-tenant-headers is for --auth none: with credentials, the credential says who"
+                .into(),
+        ));
+    }
+    if args.auth == AuthMode::None && !loopback && !args.i_am_behind_a_gateway {
         return Err(invalid(format!(
-            "--trust-tenant-headers lets any client act for any tenant: allowed on a loopback address, or with --i-am-behind-a-gateway (not on {})",
-            args.addr
+            "{} on {}: without credentials (--auth none) serving is for loopback only; use --auth tokens|jwt, or --i-am-behind-a-gateway when a gateway authenticates clients",
+            if args.trust_tenant_headers {
+                "--trust-tenant-headers lets any client act for any tenant"
+            } else {
+                "every client would act for the --tenant flags"
+            },
+            args.addr,
         )));
     }
     if args.trust_tenant_headers && !args.common.quiet {
@@ -510,6 +523,45 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
             args.addr
         );
     }
+    let fixed = Principal {
+        credential: "server".into(),
+        env: args.env.clone(),
+        tenant: args.tenant.clone(),
+        team: args.team.clone(),
+        user: args.user.clone(),
+        flows: None,
+        max_concurrent: None,
+        rps: None,
+    };
+    let auth = match args.auth {
+        AuthMode::None if args.trust_tenant_headers => Auth::TrustHeaders(fixed),
+        AuthMode::None => Auth::Fixed(fixed),
+        AuthMode::Tokens => {
+            let file = args
+                .tokens
+                .as_deref()
+                .ok_or_else(|| invalid("--auth tokens needs --tokens FILE".into()))?;
+            Auth::Tokens(crate::auth::read_tokens(file).map_err(Failure::Invalid)?)
+        }
+        AuthMode::Jwt => Auth::Jwt(
+            JwtVerifier::new(
+                args.jwt_key.as_deref(),
+                args.jwks.as_deref(),
+                args.jwt_issuer.clone(),
+                args.jwt_audience.clone(),
+                args.env.clone(),
+            )
+            .map_err(Failure::Invalid)?,
+        ),
+    };
+    let metrics_token = match &args.metrics_token_file {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(format!("cannot read `{}`: {e}", file.display())))?;
+            Some(crate::auth::parse_sha256(&text).map_err(Failure::Invalid)?)
+        }
+    };
     let state = state_backend(&args.common, false)?;
     if state == crate::state_store::StateBackend::Memory && !args.common.quiet {
         eprintln!("note: --state memory: state and sessions live as long as this server");
@@ -532,7 +584,10 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
             host_options(&common, state.clone()).map_err(|f| anyhow::anyhow!("{f}"))
         }),
         settings,
-        trust_tenant_headers: args.trust_tenant_headers,
+        auth,
+        metrics_token,
+        credential_max_concurrent: args.credential_max_concurrent,
+        credential_rps: args.credential_rps,
         max_concurrent: args.max_concurrent,
         max_body: args.max_body,
         run_timeout: args.run_timeout,

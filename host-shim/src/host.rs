@@ -393,9 +393,15 @@ impl Host {
         .map_err(Failure::Invalid)?;
         crate::sessions::check_id(&session.id).map_err(Failure::Invalid)?;
         let sessions = Sessions::new(self.state_store.clone(), tenant, session.ttl);
-        let lease = sessions
-            .claim(&session.id, session.wait)
-            .map_err(Failure::Internal)?;
+        let lease = sessions.claim(&session.id, session.wait).map_err(|e| {
+            if e.downcast_ref::<crate::sessions::ForeignSession>()
+                .is_some()
+            {
+                Failure::Invalid(e)
+            } else {
+                Failure::Internal(e)
+            }
+        })?;
         if session.restart {
             lease.clear().map_err(Failure::Internal)?;
         } else if let Some(snapshot) = lease.snapshot().map_err(Failure::Internal)? {

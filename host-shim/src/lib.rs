@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod caps;
 pub mod cli;
 mod commands;

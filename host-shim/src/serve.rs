@@ -33,9 +33,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use sha2::Digest;
 
 use compose::pack::flow_id_of;
 
+use crate::auth::{Auth, Denied, Principal, TenantHeaders};
 use crate::host::{Failure, Host, HostOptions, RunSettings, SessionSettings, Turn};
 use crate::nodes::{NodeCallRecord, NodeObserver};
 use crate::runner::ErrorKind;
@@ -48,10 +50,16 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Makes the hosts runs are made on (all share one state store).
     pub host: Box<dyn Fn() -> anyhow::Result<HostOptions> + Send + Sync>,
-    /// Tenant and limits of runs (`session` and `observer` are per request).
+    /// Limits of runs (tenant, `session` and `observer` are per request).
     pub settings: RunSettings,
-    /// Take the tenant from `x-greentic-env|tenant|team|user` headers.
-    pub trust_tenant_headers: bool,
+    /// Who a request acts for.
+    pub auth: Auth,
+    /// SHA-256 of the token `/metrics` needs when not bound to loopback.
+    pub metrics_token: Option<[u8; 32]>,
+    /// Runs in progress per credential, unless its own entry says otherwise.
+    pub credential_max_concurrent: Option<usize>,
+    /// Requests per second per credential, unless its own entry says otherwise.
+    pub credential_rps: Option<u32>,
     /// Runs in progress at most; beyond: 429.
     pub max_concurrent: usize,
     /// Largest request body.
@@ -149,6 +157,14 @@ struct Server {
     metrics: Arc<Metrics>,
     registry: Registry,
     stopping: AtomicBool,
+    /// Per credential: runs in progress, and requests per second.
+    credentials: Mutex<HashMap<String, CredentialLimits>>,
+}
+
+/// What one credential may still do.
+struct CredentialLimits {
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    rate: Option<governor::DefaultDirectRateLimiter>,
 }
 
 impl Server {
@@ -171,6 +187,7 @@ impl Server {
             metrics,
             registry,
             stopping: AtomicBool::new(false),
+            credentials: Mutex::new(HashMap::new()),
             options,
         })
     }
@@ -189,6 +206,9 @@ impl Server {
                 }
             }
             (Method::GET, "/metrics") => {
+                if let Err(denied) = self.metrics_allowed(&request) {
+                    return self.refuse(denied, "/metrics");
+                }
                 let mut text = String::new();
                 prometheus_client::encoding::text::encode(&mut text, &self.registry)
                     .expect("writing metrics to a String cannot fail");
@@ -219,11 +239,154 @@ impl Server {
         }
     }
 
+    /// `/metrics` is open on loopback; elsewhere it needs the metrics token.
+    fn metrics_allowed(&self, request: &Request<Incoming>) -> Result<(), Denied> {
+        if self.options.addr.ip().is_loopback() {
+            return Ok(());
+        }
+        let Some(expected) = self.options.metrics_token else {
+            return Err(Denied {
+                status: 403,
+                reason: "metrics_closed",
+                message: "/metrics is served on loopback only (or with --metrics-token-file)"
+                    .into(),
+            });
+        };
+        let given = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| -> [u8; 32] { sha2::Sha256::digest(t.trim().as_bytes()).into() });
+        match given {
+            Some(hash) if hash == expected => Ok(()),
+            _ => Err(Denied {
+                status: 401,
+                reason: "metrics_token",
+                message: "/metrics needs its bearer token".into(),
+            }),
+        }
+    }
+
+    /// A refusal: counted, logged, answered.
+    fn refuse(&self, denied: Denied, what: &str) -> Response<Full<Bytes>> {
+        self.metrics.denied(denied.reason);
+        tracing::warn!(target: "serve", reason = denied.reason, status = denied.status, "refused {what}: {}", denied.message);
+        let status = StatusCode::from_u16(denied.status).unwrap_or(StatusCode::FORBIDDEN);
+        let mut response = error_response(status, &denied.message);
+        if denied.status == 401 {
+            response.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        if denied.status == 429 {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+
+    /// Who the request acts for, from its credential and headers.
+    fn principal(&self, request: &Request<Incoming>) -> Result<Principal, Denied> {
+        let text = |name: &str| -> Result<Option<String>, Denied> {
+            match request.headers().get(name) {
+                None => Ok(None),
+                Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| Denied {
+                    status: 400,
+                    reason: "bad_header",
+                    message: format!("header `{name}` is not text"),
+                }),
+            }
+        };
+        let headers = TenantHeaders {
+            env: text("x-greentic-env")?,
+            tenant: text("x-greentic-tenant")?,
+            team: text("x-greentic-team")?,
+            user: text("x-greentic-user")?,
+        };
+        let authorization = text("authorization")?;
+        self.options
+            .auth
+            .authenticate(authorization.as_deref(), &headers)
+    }
+
+    /// The credential's own limits: a permit for one run, or a refusal.
+    fn credential_permit(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Denied> {
+        let mut credentials = self.credentials.lock().expect("credential limits");
+        let limits = credentials
+            .entry(principal.credential.clone())
+            .or_insert_with(|| {
+                let slots = principal
+                    .max_concurrent
+                    .or(self.options.credential_max_concurrent);
+                let rps = principal.rps.or(self.options.credential_rps);
+                CredentialLimits {
+                    slots: slots.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+                    rate: rps
+                        .and_then(std::num::NonZeroU32::new)
+                        .map(|r| governor::RateLimiter::direct(governor::Quota::per_second(r))),
+                }
+            });
+        if let Some(rate) = &limits.rate
+            && rate.check().is_err()
+        {
+            return Err(Denied {
+                status: 429,
+                reason: "credential_rate",
+                message: format!(
+                    "credential `{}` is over its requests per second",
+                    principal.credential
+                ),
+            });
+        }
+        match &limits.slots {
+            None => Ok(None),
+            Some(slots) => slots
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| Denied {
+                    status: 429,
+                    reason: "credential_busy",
+                    message: format!(
+                        "credential `{}` has as many runs in progress as it may",
+                        principal.credential
+                    ),
+                }),
+        }
+    }
+
     async fn run(
         self: &Arc<Self>,
         flow_id: String,
         request: Request<Incoming>,
     ) -> Response<Full<Bytes>> {
+        // Who first: an unauthenticated client learns nothing, not even which flows exist.
+        let what = format!("a run of `{flow_id}`");
+        let principal = match self.principal(&request) {
+            Ok(principal) => principal,
+            Err(denied) => return self.refuse(denied, &what),
+        };
+        if !principal.may_run(&flow_id) {
+            let denied = Denied {
+                status: 403,
+                reason: "flow_not_allowed",
+                message: format!(
+                    "credential `{}` may not run flow `{flow_id}`",
+                    principal.credential
+                ),
+            };
+            return self.refuse(denied, &what);
+        }
+        let credential_permit = match self.credential_permit(&principal) {
+            Ok(permit) => permit,
+            Err(denied) => return self.refuse(denied, &what),
+        };
         let Some(flow) = self.catalog.find(&flow_id) else {
             // Not labelled by the asked id: clients must not create series.
             self.metrics.rejected("", "unknown_flow");
@@ -232,7 +395,7 @@ impl Server {
                 &format!("no flow `{flow_id}` is served here"),
             );
         };
-        let settings = match self.settings_for(&request) {
+        let settings = match self.settings_for(&request, &principal) {
             Ok(settings) => settings,
             Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
         };
@@ -296,6 +459,7 @@ impl Server {
         let job = tokio::task::spawn_blocking(move || {
             let turn = server.run_on_a_host(&flow, &entry, &settings);
             drop(permit);
+            drop(credential_permit);
             turn
         });
         let outcome = tokio::time::timeout(self.options.run_timeout, job).await;
@@ -325,7 +489,12 @@ impl Server {
     }
 
     /// The run's tenant (flags, or trusted headers) and session.
-    fn settings_for(&self, request: &Request<Incoming>) -> Result<RunSettings, String> {
+    /// The run's tenant (its principal's) and session.
+    fn settings_for(
+        &self,
+        request: &Request<Incoming>,
+        principal: &Principal,
+    ) -> Result<RunSettings, String> {
         let header = |name: &str| -> Result<Option<String>, String> {
             match request.headers().get(name) {
                 None => Ok(None),
@@ -336,20 +505,10 @@ impl Server {
             }
         };
         let mut settings = self.options.settings.clone();
-        if self.options.trust_tenant_headers {
-            if let Some(env) = header("x-greentic-env")? {
-                settings.env = env;
-            }
-            if let Some(tenant) = header("x-greentic-tenant")? {
-                settings.tenant = tenant;
-            }
-            if let Some(team) = header("x-greentic-team")? {
-                settings.team = Some(team);
-            }
-            if let Some(user) = header("x-greentic-user")? {
-                settings.user = Some(user);
-            }
-        }
+        settings.env = principal.env.clone();
+        settings.tenant = principal.tenant.clone();
+        settings.team = principal.team.clone();
+        settings.user = principal.user.clone();
         settings.session = header("x-greentic-session")?.map(|id| SessionSettings {
             id,
             ttl: self.options.session_ttl,
@@ -406,6 +565,12 @@ fn status_of(failure: &Failure) -> StatusCode {
             }
         },
         Failure::InvalidFlow(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Failure::Invalid(e)
+            if e.downcast_ref::<crate::sessions::ForeignSession>()
+                .is_some() =>
+        {
+            StatusCode::NOT_FOUND
+        }
         Failure::Invalid(e)
             if e.to_string().contains("invalid session id")
                 || e.to_string().contains("invalid --") =>
@@ -523,6 +688,12 @@ struct Metrics {
     node_calls: Family<RunLabels, Counter>,
     node_seconds: Family<FlowLabels, Histogram>,
     in_flight: Gauge,
+    auth_denied: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -538,7 +709,13 @@ impl Metrics {
             node_calls: Family::default(),
             node_seconds: Family::new_with_constructor(seconds_histogram),
             in_flight: Gauge::default(),
+            auth_denied: Family::default(),
         };
+        registry.register(
+            "requests_denied",
+            "Requests refused before running: no or bad credential, a tenant header naming another tenant, a flow the credential may not run, a credential over its limits",
+            metrics.auth_denied.clone(),
+        );
         registry.register(
             "runs",
             "Requests to run a flow, by outcome (completed, waiting, failed, timeout, busy, too_large, bad_input, unknown_flow)",
@@ -577,6 +754,14 @@ impl Metrics {
         self.run_seconds
             .get_or_create(&FlowLabels { flow: flow.into() })
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn denied(&self, reason: &str) {
+        self.auth_denied
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     fn rejected(&self, flow: &str, reason: &str) {

@@ -11,6 +11,11 @@
 //! process that dies mid-turn leaves a lease that expires after
 //! [`LEASE_SECS`]; the snapshot itself is only replaced when a turn ends, so
 //! a failed or killed turn leaves the run waiting where it was.
+//!
+//! A session id belongs to the tenant that started it: an owner record
+//! (`runner+session-owners`, outside every tenant) names it while the session
+//! lives, and another tenant using the id gets [`ForeignSession`] — never a
+//! conversation of its own under a name someone else's holds, never theirs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +25,11 @@ use greentic_state::{StateKey, StateStore};
 use serde_json::{Value, json};
 
 use crate::state_store::scope::RunTenant;
+
+/// A session id that another tenant's conversation holds.
+#[derive(Debug, thiserror::Error)]
+#[error("no session `{0}` for this tenant")]
+pub struct ForeignSession(pub String);
 
 /// How long a turn's lease lasts: longer than any turn should take.
 pub const LEASE_SECS: u32 = 300;
@@ -32,6 +42,8 @@ pub struct Sessions {
     tenant: RunTenant,
     snapshots: String,
     locks: String,
+    owners: String,
+    owner_ctx: RunTenant,
     ttl_secs: u32,
 }
 
@@ -48,6 +60,8 @@ impl Sessions {
         Sessions {
             snapshots: tenant.namespace("runner+sessions"),
             locks: tenant.namespace("runner+session-locks"),
+            owners: "runner+session-owners".into(),
+            owner_ctx: RunTenant::new("runner", "sessions", None, None).expect("valid ids"),
             store,
             tenant,
             ttl_secs: ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
@@ -59,6 +73,7 @@ impl Sessions {
     pub fn claim(&self, id: &str, wait: Duration) -> anyhow::Result<Lease<'_>> {
         check_id(id)?;
         let key = StateKey::from(id);
+        self.check_owner(id, &key)?;
         let token = lease_token();
         let started = Instant::now();
         loop {
@@ -91,6 +106,47 @@ impl Sessions {
     }
 }
 
+impl Sessions {
+    /// This tenant's, or the session id is free and becomes this tenant's.
+    fn check_owner(&self, id: &str, key: &StateKey) -> anyhow::Result<()> {
+        let me = Value::String(self.snapshots.clone() + "@" + &tenant_label(&self.tenant));
+        let store_err = |e: greentic_types::GreenticError| anyhow!("{e}");
+        let taken = !self
+            .store
+            .set_json_if_absent(
+                self.owner_ctx.ctx(),
+                &self.owners,
+                key,
+                &me,
+                Some(self.ttl_secs),
+            )
+            .map_err(store_err)
+            .context("claiming the session id")?;
+        if taken {
+            let owner = self
+                .store
+                .get_json(self.owner_ctx.ctx(), &self.owners, key, None)
+                .map_err(store_err)?;
+            if owner.is_some_and(|o| o != me) {
+                return Err(ForeignSession(id.to_string()).into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The run's tenant context as one string (env, tenant, team, user).
+fn tenant_label(tenant: &RunTenant) -> String {
+    let ctx = tenant.ctx();
+    format!(
+        "{}/{}/{}/{}",
+        ctx.env.as_str(),
+        ctx.tenant.as_str(),
+        ctx.team.as_ref().map(|t| t.as_str()).unwrap_or(""),
+        ctx.user.as_ref().map(|u| u.as_str()).unwrap_or("")
+    )
+}
+
 impl Lease<'_> {
     /// The waiting run's snapshot, if the session has one.
     pub fn snapshot(&self) -> anyhow::Result<Option<String>> {
@@ -110,6 +166,19 @@ impl Lease<'_> {
     /// Keeps `snapshot` (the run waits again), for the session TTL.
     pub fn save(&self, snapshot: &str) -> anyhow::Result<()> {
         let s = self.sessions;
+        // The id stays this tenant's as long as the run waits.
+        let me = Value::String(s.snapshots.clone() + "@" + &tenant_label(&s.tenant));
+        s.store
+            .set_json(
+                s.owner_ctx.ctx(),
+                &s.owners,
+                &self.key,
+                None,
+                &me,
+                Some(s.ttl_secs),
+            )
+            .map_err(|e| anyhow!("{e}"))
+            .context("keeping the session id")?;
         s.store
             .set_json(
                 s.tenant.ctx(),
@@ -123,9 +192,13 @@ impl Lease<'_> {
             .context("storing the session's snapshot")
     }
 
-    /// Forgets the snapshot (the run completed).
+    /// Forgets the snapshot (the run completed); the id is free again.
     pub fn clear(&self) -> anyhow::Result<()> {
         let s = self.sessions;
+        s.store
+            .del(s.owner_ctx.ctx(), &s.owners, &self.key)
+            .map_err(|e| anyhow!("{e}"))
+            .context("freeing the session id")?;
         s.store
             .del(s.tenant.ctx(), &s.snapshots, &self.key)
             .map(|_| ())
@@ -200,11 +273,13 @@ mod tests {
         let busy = acme.claim("s1", Duration::from_millis(60)).err().unwrap();
         assert!(busy.to_string().contains("session `s1` is busy"), "{busy}");
         lease.save("{\"snapshot\": 1}").unwrap();
-        // Another tenant's session of the same id is another session.
+        // Another tenant cannot use a session id this tenant holds.
         let other = sessions(store.clone(), "globex");
-        let theirs = other.claim("s1", Duration::ZERO).unwrap();
-        assert_eq!(theirs.snapshot().unwrap(), None);
-        drop(theirs);
+        let refused = other.claim("s1", Duration::ZERO).err().unwrap();
+        assert!(
+            refused.downcast_ref::<ForeignSession>().is_some(),
+            "{refused}"
+        );
         drop(lease);
         let next = acme.claim("s1", Duration::ZERO).unwrap();
         assert_eq!(

@@ -11,6 +11,7 @@ mod limits;
 mod packs;
 mod scale_out;
 mod serve;
+mod serve_auth;
 mod sessions;
 mod state;
 mod support;

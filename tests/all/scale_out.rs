@@ -4,7 +4,6 @@
 //! completes; one process killed with SIGKILL under load loses no answered
 //! request and the others keep serving; two tenants never see each other's state.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,30 +21,27 @@ impl Drop for Process {
     }
 }
 
-/// `host-shim serve DIR` on Redis; its port.
-fn serve(dir: &Path, redis: &str) -> (Process, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host-shim"))
-        .args(["serve", dir.to_str().unwrap(), "--addr", "127.0.0.1:0", "--state", redis, "--trust-tenant-headers", "-q"])
-        .current_dir(workspace())
-        .env("GREENTIC_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if let Some(at) = line.find("on http://127.0.0.1:") {
-            let rest = &line[at + "on http://127.0.0.1:".len()..];
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Process(child), port)
+/// `host-shim serve DIR` on Redis, trusting tenant headers (loopback).
+fn serve_on(dir: &Path, redis: &str) -> Served {
+    serve(
+        dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            redis,
+            "--trust-tenant-headers",
+            "-q",
+        ],
+    )
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn haproxy(dir: &Path, backends: &[u16]) -> (Process, u16) {
@@ -76,32 +72,22 @@ fn haproxy(dir: &Path, backends: &[u16]) -> (Process, u16) {
     (Process(child), port)
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-/// POST through the balancer: (status, JSON body), or None if the connection failed.
+/// POST through the balancer: (status, JSON body), or None if no answer came.
 fn post(port: u16, flow: &str, body: Value, headers: &[(&str, &str)]) -> Option<(u16, Value)> {
-    let mut request = agent().post(format!("http://127.0.0.1:{port}/flows/{flow}"));
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let mut response = request.send(body.to_string()).ok()?;
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().ok()?;
+    let (status, text, _) = http(
+        "POST",
+        &format!("http://127.0.0.1:{port}/flows/{flow}"),
+        &body.to_string(),
+        headers,
+    )?;
     Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 fn runs_served(port: u16, flow: &str) -> u64 {
-    let Ok(mut response) = agent().get(format!("http://127.0.0.1:{port}/metrics")).call() else {
+    let Some((_, text, _)) = http("GET", &format!("http://127.0.0.1:{port}/metrics"), "", &[])
+    else {
         return 0;
     };
-    let mut text = String::new();
-    response.body_mut().as_reader().read_to_string(&mut text).unwrap();
     text.lines()
         .filter(|l| l.starts_with(&format!("greentic_runs_total{{flow=\"{flow}\",")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -112,14 +98,18 @@ fn runs_served(port: u16, flow: &str) -> u64 {
 fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
     let redis = redis();
     let dir = scratch("scale-out");
-    std::fs::copy(workspace().join("examples/counter/flow.yaml"), dir.join("counter.yaml")).unwrap();
+    std::fs::copy(
+        workspace().join("examples/counter/flow.yaml"),
+        dir.join("counter.yaml"),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("ask.ygtc"),
         "id: ask\nnodes:\n  wait:\n    session.wait: name\n    routing: [{ to: answer }]\n  answer:\n    component.exec: { component: echo, input: { hello: \"{{in.text}}\" } }\n",
     )
     .unwrap();
-    let mut backends: Vec<(Process, u16)> = (0..3).map(|_| serve(&dir, &redis.url)).collect();
-    let ports: Vec<u16> = backends.iter().map(|(_, p)| *p).collect();
+    let mut backends: Vec<Served> = (0..3).map(|_| serve_on(&dir, &redis.url)).collect();
+    let ports: Vec<u16> = backends.iter().map(|b| b.port).collect();
     let (_proxy, front) = haproxy(&dir, &ports);
 
     // Conversations: each turn goes to the next process in turn.
@@ -127,9 +117,17 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
         let session = format!("conv-{i}");
         let headers = [("x-greentic-session", session.as_str())];
         let (status, first) = post(front, "ask", json!({}), &headers).expect("first turn");
-        assert_eq!((status, first["status"].clone()), (200, json!("waiting")), "{first}");
-        let (status, second) = post(front, "ask", json!({"text": format!("user {i}")}), &headers).expect("second turn");
-        assert_eq!((status, second.clone()), (200, json!({"hello": format!("user {i}")})));
+        assert_eq!(
+            (status, first["status"].clone()),
+            (200, json!("waiting")),
+            "{first}"
+        );
+        let (status, second) = post(front, "ask", json!({"text": format!("user {i}")}), &headers)
+            .expect("second turn");
+        assert_eq!(
+            (status, second.clone()),
+            (200, json!({"hello": format!("user {i}")}))
+        );
     }
     let serving: Vec<u64> = ports.iter().map(|p| runs_served(*p, "ask")).collect();
     assert!(
@@ -157,9 +155,18 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
                         halfway.wait();
                         resume.wait();
                     }
-                    if let Some((200, body)) = post(front, "counter", json!({}), &[("x-greentic-tenant", tenant.as_str())]) {
+                    if let Some((200, body)) = post(
+                        front,
+                        "counter",
+                        json!({}),
+                        &[("x-greentic-tenant", tenant.as_str())],
+                    ) {
                         answered += 1;
-                        assert_eq!(body["tenant"], json!(tenant), "a run for another tenant: {body}");
+                        assert_eq!(
+                            body["tenant"],
+                            json!(tenant),
+                            "a run for another tenant: {body}"
+                        );
                         counts.push(body["count"].as_u64().unwrap());
                     }
                 }
@@ -168,23 +175,32 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
         })
         .collect();
     halfway.wait();
-    let (mut victim, victim_port) = backends.remove(1);
-    let before_kill = runs_served(victim_port, "counter");
-    victim.0.kill().unwrap();
-    victim.0.wait().unwrap();
+    let mut victim = backends.remove(1);
+    let before_kill = runs_served(victim.port, "counter");
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
     assert!(before_kill > 0, "the killed process had served no load");
     resume.wait();
     for worker in workers {
         let (tenant, answered, counts) = worker.join().unwrap();
         // The others kept serving: (almost) every request was answered.
-        assert!(answered >= per_tenant - 3, "{tenant}: only {answered} of {per_tenant} answered");
+        assert!(
+            answered >= per_tenant - 3,
+            "{tenant}: only {answered} of {per_tenant} answered"
+        );
         // Each answered run saw the one before it: counts go up by one; a
         // run answered is never lost (at most a run whose answer was lost
         // with the killed process counts once more).
         for pair in counts.windows(2) {
-            assert!(pair[1] == pair[0] + 1 || pair[1] == pair[0] + 2, "{tenant}: {counts:?}");
+            assert!(
+                pair[1] == pair[0] + 1 || pair[1] == pair[0] + 2,
+                "{tenant}: {counts:?}"
+            );
         }
         let last = *counts.last().unwrap();
-        assert!(last >= answered && last <= per_tenant, "{tenant}: {answered} answered, count {last}: {counts:?}");
+        assert!(
+            last >= answered && last <= per_tenant,
+            "{tenant}: {answered} answered, count {last}: {counts:?}"
+        );
     }
 }

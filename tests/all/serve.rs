@@ -2,10 +2,10 @@
 //! shedding, body limits and graceful shutdown. Orderings, not durations: a
 //! slow run is one whose node waits on an HTTP server the test holds open.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,93 +13,30 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// A `host-shim serve` process on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(target: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host-shim"))
-        .args(["serve", target.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .current_dir(workspace())
-        .env(
-            "GREENTIC_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("serve exited before listening"))
-            .unwrap();
-        if let Some(at) = line.find("on http://") {
-            let url = line[at + 3..].split_whitespace().next().unwrap();
-            break url.to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+fn start(target: &Path, extra: &[&str]) -> Served {
+    let mut args = vec!["--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    serve(target, &args)
 }
 
 /// POST `body` to `path` with `headers`: (status, body, headers).
 fn post(
-    server: &Server,
+    server: &Served,
     path: &str,
     body: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, Vec<(String, String)>) {
-    let mut request = agent().post(format!("{}{path}", server.base));
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let mut response = request.send(body).unwrap();
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap(),
-        headers,
-    )
+    http("POST", &format!("{}{path}", server.base), body, headers).expect("a response")
 }
 
-fn get(server: &Server, path: &str) -> (u16, String) {
-    let mut response = agent()
-        .get(format!("{}{path}", server.base))
-        .call()
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.body_mut().read_to_string().unwrap(),
-    )
+fn get(server: &Served, path: &str) -> (u16, String) {
+    let (status, body, _) =
+        http("GET", &format!("{}{path}", server.base), "", &[]).expect("a response");
+    (status, body)
 }
 
 /// Polls /metrics until it has `line` (bounded by a generous deadline).
-fn wait_for_metric(server: &Server, line: &str) {
+fn wait_for_metric(server: &Served, line: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, text) = get(server, "/metrics");
@@ -271,14 +208,9 @@ fn serve_sheds_load_and_limits_bodies() {
     let slow = {
         let base = server.base.clone();
         std::thread::spawn(move || {
-            let mut response = agent()
-                .post(format!("{base}/flows/slow"))
-                .send(&url)
-                .unwrap();
-            (
-                response.status().as_u16(),
-                response.body_mut().read_to_string().unwrap(),
-            )
+            let (status, body, _) =
+                http("POST", &format!("{base}/flows/slow"), &url, &[]).expect("a response");
+            (status, body)
         })
     };
     wait_for_metric(&server, "greentic_runs_in_progress 1");
@@ -312,14 +244,9 @@ fn serve_finishes_runs_in_progress_on_sigterm() {
     let slow = {
         let base = server.base.clone();
         std::thread::spawn(move || {
-            let mut response = agent()
-                .post(format!("{base}/flows/slow"))
-                .send(&url)
-                .unwrap();
-            (
-                response.status().as_u16(),
-                response.body_mut().read_to_string().unwrap(),
-            )
+            let (status, body, _) =
+                http("POST", &format!("{base}/flows/slow"), &url, &[]).expect("a response");
+            (status, body)
         })
     };
     wait_for_metric(&server, "greentic_runs_in_progress 1");

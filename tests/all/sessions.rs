@@ -64,13 +64,17 @@ fn ask_and_answer(state: &[&str]) {
     // The run completed: the session starts the flow anew.
     let third = turn(&f, "chat-1", json!({"text": "again"}), state);
     assert_eq!(third.json()["status"], "waiting", "{third}");
-    // Sessions are per tenant: another tenant's `chat-1` is another conversation.
+    // A session belongs to its tenant: another tenant cannot resume it (nor
+    // start one under its id), and nothing of it is read or changed.
     let mut other = state.to_vec();
     other.extend(["--tenant", "globex"]);
     let theirs = turn(&f, "chat-1", json!({"text": "Mallory"}), &other);
-    assert_eq!(theirs.json()["status"], "waiting", "{theirs}");
+    expect_failure(&theirs, 2, "no session `chat-1` for this tenant");
     let ours = turn(&f, "chat-1", json!({"text": "Bo"}), state);
     assert_eq!(ours.json()["text"], "hello Bo", "{ours}");
+    // Once it completed, the id is free again, for anyone.
+    let theirs = turn(&f, "chat-1", json!({}), &other);
+    assert_eq!(theirs.json()["status"], "waiting", "{theirs}");
 }
 
 #[test]

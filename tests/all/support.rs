@@ -150,3 +150,98 @@ pub fn redis() -> Redis {
         child: Some(child),
     }
 }
+
+/// A `host-shim serve` process, killed on drop.
+pub struct Served {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `host-shim serve TARGET EXTRA…` (EXTRA has `--addr`, port 0 for
+/// any) and waits for the line saying where it listens.
+pub fn serve(target: &Path, extra: &[&str]) -> Served {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host-shim"))
+        .args(["serve", target.to_str().unwrap()])
+        .args(extra)
+        .current_dir(workspace())
+        .env(
+            "GREENTIC_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(at) = line.find("on http://") {
+            let url = line[at + "on http://".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap();
+            break url.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+    }
+}
+
+/// An HTTP client that returns every status as a response.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// `method url` with `body` and `headers`: (status, body, response headers),
+/// or `None` when no response came (connection refused or reset).
+pub fn http(
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String, Vec<(String, String)>)> {
+    let agent = http_agent();
+    let mut response = if method == "GET" {
+        let mut r = agent.get(url);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.call().ok()?
+    } else {
+        let mut r = agent.post(url);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send(body).ok()?
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let text = response.body_mut().read_to_string().ok()?;
+    Some((status, text, headers))
+}

@@ -1,0 +1,465 @@
+//! Serving securely: who a request acts for is proven by its credential.
+//! Each refusal is checked to have run nothing (no run counted) and read nothing.
+
+use std::path::Path;
+use std::process::Command;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+fn call(
+    server: &Served,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value, Vec<(String, String)>) {
+    let (status, text, headers) =
+        http(method, &format!("{}{path}", server.base), body, headers).expect("a response");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+fn start(target: &Path, extra: &[&str]) -> Served {
+    serve(target, extra)
+}
+
+fn sha(token: &str) -> String {
+    format!("sha256:{:x}", Sha256::digest(token.as_bytes()))
+}
+
+fn flows(name: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(
+        workspace().join("examples/counter/flow.yaml"),
+        dir.join("counter.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        workspace().join("examples/hello/flow.yaml"),
+        dir.join("hello.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ask.ygtc"),
+        "id: ask\nnodes:\n  wait:\n    session.wait: name\n    routing: [{ to: answer }]\n  answer:\n    component.exec: { component: echo, input: { hello: \"{{in.text}}\", tenant: \"{{state.tenant.tenant}}\" } }\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn metric(server: &Served, line: &str) -> bool {
+    let (_, text, _) = call(server, "GET", "/metrics", "", &[]);
+    text.as_str().unwrap_or("").lines().any(|l| l == line)
+}
+
+#[test]
+fn bearer_tokens_decide_the_tenant_and_the_flows() {
+    let dir = flows("auth-tokens");
+    let tokens = dir.join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "tokens:\n  - {{ name: acme-bot, sha256: \"{}\", tenant: acme, flows: [counter, ask, hello] }}\n  - {{ name: globex-bot, sha256: \"{}\", tenant: globex, flows: [counter, ask] }}\n  - {{ name: chatty, sha256: \"{}\", tenant: chatty, rps: 1 }}\n",
+            sha("acme-secret"),
+            sha("globex-secret"),
+            sha("chatty-secret")
+        ),
+    )
+    .unwrap();
+    assert!(
+        !std::fs::read_to_string(&tokens)
+            .unwrap()
+            .contains("acme-secret")
+    );
+    let db = format!("file:{}", dir.join("state.redb").display());
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "tokens",
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--state",
+            &db,
+        ],
+    );
+    let acme = [("authorization", "Bearer acme-secret")];
+    let globex = [("authorization", "Bearer globex-secret")];
+
+    // No credential, a wrong one: 401, nothing run.
+    let (status, _, headers) = call(&server, "POST", "/flows/counter", "{}", &[]);
+    assert_eq!(status, 401);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "www-authenticate" && v == "Bearer")
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/flows/counter",
+            "{}",
+            &[("authorization", "Bearer guess")]
+        )
+        .0,
+        401
+    );
+    // A forged tenant header: 403, nothing run, counted.
+    let (status, body, _) = call(
+        &server,
+        "POST",
+        "/flows/counter",
+        "{}",
+        &[acme[0], ("x-greentic-tenant", "globex")],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-greentic-tenant says `globex`")
+    );
+    assert!(metric(
+        &server,
+        r#"greentic_requests_denied_total{reason="tenant_mismatch"} 1"#
+    ));
+    // A flow the token may not run: 403.
+    let (status, body, _) = call(&server, "POST", "/flows/hello", "{}", &globex);
+    assert_eq!(status, 403, "{body}");
+    assert!(metric(
+        &server,
+        r#"greentic_requests_denied_total{reason="flow_not_allowed"} 1"#
+    ));
+    let (_, metrics, _) = call(&server, "GET", "/metrics", "", &[]);
+    assert!(
+        !metrics
+            .as_str()
+            .unwrap()
+            .contains(r#"greentic_runs_total{flow="counter""#),
+        "a refused request ran: {metrics}"
+    );
+
+    // Two tenants' state, interleaved: each counts its own.
+    let mut seen = Vec::new();
+    for who in [&acme, &globex, &acme, &acme, &globex] {
+        let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", who);
+        assert_eq!(status, 200, "{body}");
+        seen.push((
+            body["tenant"].as_str().unwrap().to_string(),
+            body["count"].as_u64().unwrap(),
+        ));
+    }
+    let expected: Vec<(String, u64)> = [
+        ("acme", 1),
+        ("globex", 1),
+        ("acme", 2),
+        ("acme", 3),
+        ("globex", 2),
+    ]
+    .into_iter()
+    .map(|(t, c)| (t.to_string(), c))
+    .collect();
+    assert_eq!(seen, expected);
+
+    // Another tenant's session id: 404, and the conversation is untouched.
+    let session = ("x-greentic-session", "conv-1");
+    let (_, waiting, _) = call(&server, "POST", "/flows/ask", "{}", &[acme[0], session]);
+    assert_eq!(waiting["status"], "waiting", "{waiting}");
+    let (status, body, _) = call(
+        &server,
+        "POST",
+        "/flows/ask",
+        r#"{"text": "Mallory"}"#,
+        &[globex[0], session],
+    );
+    assert_eq!(status, 404, "{body}");
+    let (_, done, _) = call(
+        &server,
+        "POST",
+        "/flows/ask",
+        r#"{"text": "Ada"}"#,
+        &[acme[0], session],
+    );
+    assert_eq!(done, json!({"hello": "Ada", "tenant": "acme"}));
+
+    // A credential over its requests per second is shed (20 at once, 1/s).
+    let chatty = [("authorization", "Bearer chatty-secret")];
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| call(&server, "POST", "/flows/counter", "{}", &chatty).0)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(metric(
+        &server,
+        &format!(
+            "greentic_requests_denied_total{{reason=\"credential_rate\"}} {}",
+            statuses.iter().filter(|s| **s == 429).count()
+        )
+    ));
+}
+
+fn jwt(secret: &[u8], claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn signed_jwts_decide_the_tenant_and_bad_ones_are_refused() {
+    let dir = flows("auth-jwt");
+    let secret = b"0123456789abcdef0123456789abcdef-test";
+    std::fs::write(dir.join("hs.key"), secret).unwrap();
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "jwt",
+            "--jwt-key",
+            dir.join("hs.key").to_str().unwrap(),
+            "--jwt-issuer",
+            "https://idp.test",
+        ],
+    );
+    let post = |token: &str| {
+        let auth = format!("Bearer {token}");
+        call(
+            &server,
+            "POST",
+            "/flows/counter",
+            "{}",
+            &[("authorization", auth.as_str())],
+        )
+    };
+    let good = jwt(
+        secret,
+        json!({"iss": "https://idp.test", "sub": "u1", "tenant": "acme", "exp": now() + 300}),
+    );
+    let (status, body, _) = post(&good);
+    assert_eq!(
+        (status, body["tenant"].clone()),
+        (200, json!("acme")),
+        "{body}"
+    );
+    for (what, token) in [
+        (
+            "expired",
+            jwt(
+                secret,
+                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() - 600}),
+            ),
+        ),
+        (
+            "not yet valid",
+            jwt(
+                secret,
+                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() + 600, "nbf": now() + 300}),
+            ),
+        ),
+        (
+            "badly signed",
+            jwt(
+                b"another-secret-another-secret-another",
+                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() + 300}),
+            ),
+        ),
+        (
+            "another issuer",
+            jwt(
+                secret,
+                json!({"iss": "https://evil.test", "tenant": "acme", "exp": now() + 300}),
+            ),
+        ),
+        (
+            "no exp",
+            jwt(secret, json!({"iss": "https://idp.test", "tenant": "acme"})),
+        ),
+        ("garbage", "not.a.jwt".to_string()),
+    ] {
+        let (status, body, _) = post(&token);
+        assert_eq!(status, 401, "{what}: {body}");
+    }
+    let (status, _, _) = post(&jwt(
+        secret,
+        json!({"iss": "https://idp.test", "exp": now() + 300}),
+    ));
+    assert_eq!(status, 403, "a JWT without a tenant");
+    // Only the good one ran.
+    assert!(metric(
+        &server,
+        r#"greentic_runs_total{flow="counter",outcome="completed"} 1"#
+    ));
+}
+
+#[test]
+fn off_loopback_serving_needs_credentials_and_metrics_its_token() {
+    let dir = flows("auth-remote");
+    let out = host_shim(&["serve", dir.to_str().unwrap(), "--addr", "0.0.0.0:0"]);
+    expect_failure(&out, 2, "serving is for loopback only");
+    let tokens = dir.join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "tokens:\n  - {{ name: a, sha256: \"{}\", tenant: acme }}\n",
+            sha("t")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("metrics.sha256"), sha("metrics-secret")).unwrap();
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "0.0.0.0:0",
+            "--auth",
+            "tokens",
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--metrics-token-file",
+            dir.join("metrics.sha256").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(call(&server, "GET", "/metrics", "", &[]).0, 401);
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/metrics",
+            "",
+            &[("authorization", "Bearer t")]
+        )
+        .0,
+        401,
+        "a run token is not the metrics token"
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/metrics",
+            "",
+            &[("authorization", "Bearer metrics-secret")]
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/flows/counter",
+            "{}",
+            &[("authorization", "Bearer t")]
+        )
+        .0,
+        200
+    );
+}
+
+#[test]
+fn es256_jwts_verify_with_a_public_key_and_algorithm_confusion_is_refused() {
+    let dir = flows("auth-es256");
+    let (key, pkcs8, public) = (
+        dir.join("ec.pem"),
+        dir.join("ec.p8"),
+        dir.join("ec.pub.pem"),
+    );
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (Debian: apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        key.to_str().unwrap(),
+        "-out",
+        pkcs8.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "jwt",
+            "--jwt-key",
+            public.to_str().unwrap(),
+        ],
+    );
+    let claims = json!({"tenant": "acme", "exp": now() + 300});
+    let signing = EncodingKey::from_ec_pem(&std::fs::read(&pkcs8).unwrap()).unwrap();
+    let good = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
+    let auth = format!("Bearer {good}");
+    let (status, body, _) = call(
+        &server,
+        "POST",
+        "/flows/counter",
+        "{}",
+        &[("authorization", auth.as_str())],
+    );
+    assert_eq!(
+        (status, body["tenant"].clone()),
+        (200, json!("acme")),
+        "{body}"
+    );
+    // The public key used as an HMAC secret: refused, not accepted.
+    let forged = jwt(&std::fs::read(&public).unwrap(), claims);
+    let auth = format!("Bearer {forged}");
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/flows/counter",
+            "{}",
+            &[("authorization", auth.as_str())]
+        )
+        .0,
+        401
+    );
+}
