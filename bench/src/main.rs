@@ -40,6 +40,12 @@ fn main() -> Result<()> {
     let scratch = root.join("target/bench");
     std::fs::create_dir_all(&scratch)?;
     let mut rows: Vec<Row> = Vec::new();
+    if std::env::args().any(|a| a == "--only-b6") {
+        let bin = root.join("target/release/host-shim");
+        rows.extend(b6(&bin, &scratch)?);
+        println!("{}", render(&rows));
+        return Ok(());
+    }
 
     // B1 and B2 share the 100-node flow.
     let chain = scratch.join("chain.yaml");
@@ -212,6 +218,17 @@ fn main() -> Result<()> {
         )),
     }
 
+    match b6(&bin, &scratch) {
+        Ok(figures) => rows.extend(figures),
+        Err(e) => rows.push(Row::new(
+            "B6",
+            "serve",
+            format!("not measured: {e:#}"),
+            "—",
+            "",
+        )),
+    }
+
     let table = render(&rows);
     println!("{table}");
     if write {
@@ -223,7 +240,7 @@ fn main() -> Result<()> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         let doc = format!(
-            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim && cargo run --release -p greentic-bench -- --write`, all in one run. B1, B2 and B4 are the best of five repetitions (the noise of a shared 2-core VM only adds time); B3 medians; B5 the best of three processes.\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
+            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim && cargo run --release -p greentic-bench -- --write`, all in one run. B1, B2 and B4 are the best of five repetitions (the noise of a shared 2-core VM only adds time); B3 medians; B5 the best of three processes; B6 the median of three 2-second runs with their min–max, the load generator on the same 2 cores as the server.\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
         );
         std::fs::write(root.join("bench/RESULTS.md"), doc)?;
         eprintln!("wrote bench/RESULTS.md");
@@ -517,4 +534,142 @@ fn machine() -> String {
         .map(|n| n.get())
         .unwrap_or(0);
     format!("{cores} cores ({cpu}), {}", std::env::consts::OS)
+}
+
+/// B6: `host-shim serve` (release) answering a 3-node echo flow over HTTP/1.1
+/// keep-alive, from a load generator in this process: requests/s and latency
+/// percentiles at 1, 8 and 64 connections, and at 8 with 1 or 2 I/O threads.
+fn b6(bin: &Path, scratch: &Path) -> Result<Vec<Row>> {
+    let dir = scratch.join("b6");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("three.ygtc"),
+        "id: three\nnodes:\n  a:\n    component.exec: { component: echo, input: { v: \"{{in.v}}\" } }\n  b:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\" } }\n  c:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\", done: true } }\n",
+    )?;
+    let mut rows = Vec::new();
+    for (connections, io_threads) in [(1, 2), (8, 2), (64, 2), (8, 1)] {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(b6_once(bin, &dir, scratch, connections, io_threads)?);
+        }
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let median = &runs[1];
+        rows.push(Row::new(
+            "B6",
+            &format!("serve, 3-node flow, {connections} connection(s), {io_threads} I/O thread(s): requests/s (p50 / p99 latency)"),
+            format!(
+                "{:.0} (min–max {:.0}–{:.0}); p50 {} p99 {}; {} non-200",
+                median.rps,
+                runs[0].rps,
+                runs[2].rps,
+                fmt_dur(median.p50),
+                fmt_dur(median.p99),
+                median.failed
+            ),
+            "—",
+            "",
+        ));
+    }
+    Ok(rows)
+}
+
+struct LoadFigures {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    failed: u64,
+}
+
+fn b6_once(
+    bin: &Path,
+    dir: &Path,
+    scratch: &Path,
+    connections: usize,
+    io_threads: usize,
+) -> Result<LoadFigures> {
+    use std::io::BufRead;
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            dir.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--max-concurrent",
+            "64",
+            "-q",
+        ])
+        .args(["--io-threads", &io_threads.to_string()])
+        .env("GREENTIC_CACHE_DIR", scratch.join("cache"))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let Some(line) = lines.next() else {
+            anyhow::bail!("serve exited before listening")
+        };
+        let line = line?;
+        if let Some(at) = line.find("on http://") {
+            break line[at + 3..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("{base}/flows/three");
+    let agent = || -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
+    };
+    // Warm-up: every host the pool will make, compiled and linked.
+    for _ in 0..50 {
+        agent().post(&url).send("{\"v\": 1}")?;
+    }
+    let until = Instant::now() + Duration::from_secs(2);
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (url, agent) = (url.clone(), agent());
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let mut failed = 0u64;
+                while Instant::now() < until {
+                    let start = Instant::now();
+                    match agent.post(&url).send("{\"v\": 1}") {
+                        Ok(mut r) if r.status() == 200 => {
+                            let _ = r.body_mut().read_to_string();
+                            latencies.push(start.elapsed());
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut failed = 0;
+    for w in workers {
+        let (l, f) = w
+            .join()
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
+        all.extend(l);
+        failed += f;
+    }
+    let elapsed = started.elapsed().max(Duration::from_secs(2));
+    let _ = child.kill();
+    let _ = child.wait();
+    all.sort();
+    anyhow::ensure!(!all.is_empty(), "no request succeeded");
+    let pick = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
+    Ok(LoadFigures {
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.5),
+        p99: pick(0.99),
+        failed,
+    })
 }

@@ -214,14 +214,12 @@ pub fn http_agent() -> ureq::Agent {
         .into()
 }
 
+/// Status, body and headers of an HTTP response.
+pub type HttpReply = (u16, String, Vec<(String, String)>);
+
 /// `method url` with `body` and `headers`: (status, body, response headers),
 /// or `None` when no response came (connection refused or reset).
-pub fn http(
-    method: &str,
-    url: &str,
-    body: &str,
-    headers: &[(&str, &str)],
-) -> Option<(u16, String, Vec<(String, String)>)> {
+pub fn http(method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Option<HttpReply> {
     let agent = http_agent();
     let mut response = if method == "GET" {
         let mut r = agent.get(url);
