@@ -754,3 +754,79 @@ fn capabilities_are_gated_at_composition() {
     );
     assert_eq!(run.json()["b"]["error"]["code"], json!("denied"), "{run}");
 }
+
+/// A loopback server giving `count` fixed answers (no date header, so two
+/// engines' outputs can be compared byte for byte).
+fn fixed_http_server(count: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-served-by: fixed\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn composed_outbound_http_runs_on_wasmtime_and_wasmtime_py() {
+    // The approved http-fetch keeps its `greentic:http/http-client@1.1.0`
+    // import; host-shim and the wasmtime-py harness provide it, each letting
+    // components reach only the hosts it allows. (jco: no synchronous
+    // outbound HTTP for a host import in Node, so not wired there.)
+    let dir = scratch("compose-http");
+    let flow = dir.join("fetch.yaml");
+    std::fs::write(
+        &flow,
+        "id: fetch\nnodes:\n  get:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
+    )
+    .unwrap();
+    let app = dir.join("fetch.wasm");
+    let out = compose(
+        flow.to_str().unwrap(),
+        &app,
+        &["--allow-host", "127.0.0.1:*", "-q"],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let port = fixed_http_server(2);
+    let input = dir.join("input.json");
+    std::fs::write(&input, format!(r#"{{"url": "http://127.0.0.1:{port}/x"}}"#)).unwrap();
+    let wasmtime = host_shim(&[
+        "run",
+        flow.to_str().unwrap(),
+        "--composed",
+        app.to_str().unwrap(),
+        "--input",
+        &format!("@{}", input.display()),
+        "--allow-host",
+        "127.0.0.1:*",
+        "-q",
+    ]);
+    assert_eq!(wasmtime.code, 0, "{wasmtime}");
+    assert_eq!(wasmtime.json()["body"], json!("hello"), "{wasmtime}");
+    let mut py = Command::new(python());
+    py.arg(portability_dir().join("run.py"))
+        .args([
+            app.to_str().unwrap(),
+            flow.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
+        .env("GREENTIC_HTTP_ALLOW", "127.0.0.1:*");
+    let py_out = engine_output(py, "wasmtime-py");
+    assert_eq!(py_out.trim(), wasmtime.stdout.trim(), "wasmtime-py differs");
+    // A host it does not allow is refused by the harness, as by host-shim.
+    let mut refused = Command::new(python());
+    refused.arg(portability_dir().join("run.py")).args([
+        app.to_str().unwrap(),
+        flow.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    let refused = engine_output(refused, "wasmtime-py");
+    assert!(refused.contains(r#""code":"denied""#), "{refused}");
+}

@@ -40,6 +40,47 @@ def secret_get(_store, key):
     return None if value is None else value.encode()
 
 
+def http_allowed(url):
+    """Hosts the app's host lets components reach: `GREENTIC_HTTP_ALLOW`
+    (comma-separated `host`, `host:port`, `host:*`), as host-shim's
+    `--allow-host`; nothing when unset."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    for pattern in filter(None, os.environ.get("GREENTIC_HTTP_ALLOW", "").split(",")):
+        name, _, want = pattern.partition(":")
+        if name == host and (want in ("", "*") or want == str(port)):
+            return True
+    return False
+
+
+def http_send(_store, req, opts, _ctx):
+    """`greentic:http/http-client@1.1.0#send` with urllib: allowed hosts
+    only, the request's timeout (default 5 s), no redirects followed."""
+    import urllib.error
+    import urllib.request
+    url = req.url
+    if not http_allowed(url):
+        return Variant("err", record(code="denied", message=f"host of {url} is not allowed"))
+    timeout = (opts.__dict__.get("timeout-ms") if opts else None) or 5000
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    request = urllib.request.Request(url, data=bytes(req.body) if req.body is not None else None,
+                                     method=req.method, headers=dict(req.headers))
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout / 1000) as response:
+            status, headers, body = response.status, list(response.headers.items()), response.read()
+    except urllib.error.HTTPError as e:
+        status, headers, body = e.code, list(e.headers.items()), e.read()
+    except (urllib.error.URLError, OSError) as e:
+        return Variant("err", record(code="unavailable", message=str(e)))
+    return Variant("ok", record(status=status, headers=[(k.lower(), v) for k, v in headers], body=body))
+
+
 def record(**fields):
     r = Record()
     for name, value in fields.items():
@@ -74,6 +115,7 @@ def main():
     component = Component.from_file(engine, app)
     # Defined for every app; only apps whose components read secrets import it.
     linker.root().add_instance("greentic:secrets-store/secrets-store@1.0.0").add_func("get", secret_get)
+    linker.root().add_instance("greentic:http/http-client@1.1.0").add_func("send", http_send)
     instance = linker.instantiate(store, component)
     run_iface = instance.get_export_index(store, "greentic:runner/run@0.1.0")
     run = instance.get_func(store, instance.get_export_index(store, "run", run_iface))
