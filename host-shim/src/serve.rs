@@ -317,20 +317,22 @@ impl Server {
         &self,
         principal: &Principal,
     ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Denied> {
+        let slots = principal
+            .max_concurrent
+            .or(self.options.credential_max_concurrent);
+        let rps = principal.rps.or(self.options.credential_rps);
+        if slots.is_none() && rps.is_none() {
+            // Nothing to keep per credential (and no entry a client could multiply).
+            return Ok(None);
+        }
         let mut credentials = self.credentials.lock().expect("credential limits");
         let limits = credentials
             .entry(principal.credential.clone())
-            .or_insert_with(|| {
-                let slots = principal
-                    .max_concurrent
-                    .or(self.options.credential_max_concurrent);
-                let rps = principal.rps.or(self.options.credential_rps);
-                CredentialLimits {
-                    slots: slots.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
-                    rate: rps
-                        .and_then(std::num::NonZeroU32::new)
-                        .map(|r| governor::RateLimiter::direct(governor::Quota::per_second(r))),
-                }
+            .or_insert_with(|| CredentialLimits {
+                slots: slots.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+                rate: rps
+                    .and_then(std::num::NonZeroU32::new)
+                    .map(|r| governor::RateLimiter::direct(governor::Quota::per_second(r))),
             });
         if let Some(rate) = &limits.rate
             && rate.check().is_err()
