@@ -44,8 +44,8 @@ fn turn(flow: &Path, session: &str, input: Value, extra: &[&str]) -> Outcome {
     host_shim(&args)
 }
 
-fn ask_and_answer(state: &[&str]) {
-    let dir = scratch(&format!("sessions-{}", state[1].len()));
+fn ask_and_answer(name: &str, state: &[&str]) {
+    let dir = scratch(name);
     let f = flow(&dir, "ask.ygtc", ASK);
     let first = turn(&f, "chat-1", json!({"text": "hi"}), state);
     assert_eq!(first.code, 0, "{first}");
@@ -81,13 +81,13 @@ fn ask_and_answer(state: &[&str]) {
 fn a_flow_asks_waits_and_answers_across_processes_on_a_file() {
     let dir = scratch("sessions-file-db");
     let db = format!("file:{}", dir.join("state.redb").display());
-    ask_and_answer(&["--state", &db]);
+    ask_and_answer("sessions-file-flow", &["--state", &db]);
 }
 
 #[test]
 fn a_flow_asks_waits_and_answers_across_processes_on_redis() {
     let server = redis();
-    ask_and_answer(&["--state", &server.url]);
+    ask_and_answer("sessions-redis-flow", &["--state", &server.url]);
 }
 
 #[test]
