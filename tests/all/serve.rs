@@ -2,11 +2,8 @@
 //! shedding, body limits and graceful shutdown. Orderings, not durations: a
 //! slow run is one whose node waits on an HTTP server the test holds open.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -33,38 +30,6 @@ fn get(server: &Served, path: &str) -> (u16, String) {
     let (status, body, _) =
         http("GET", &format!("{}{path}", server.base), "", &[]).expect("a response");
     (status, body)
-}
-
-/// Polls /metrics until it has `line` (bounded by a generous deadline).
-fn wait_for_metric(server: &Served, line: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, text) = get(server, "/metrics");
-        if text.lines().any(|l| l == line) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "metrics never showed {line:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// An HTTP server on loopback that answers its one request only when told.
-fn gate() -> (u16, mpsc::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (open, opened) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = stream.read(&mut buf);
-        let _ = opened.recv();
-        let _ = stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nopen");
-    });
-    (port, open)
 }
 
 fn flows_dir(name: &str) -> std::path::PathBuf {

@@ -463,3 +463,77 @@ fn es256_jwts_verify_with_a_public_key_and_algorithm_confusion_is_refused() {
         401
     );
 }
+
+#[test]
+fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
+    let dir = flows("auth-concurrency");
+    std::fs::write(
+        dir.join("slow.ygtc"),
+        "id: slow\nnodes:\n  fetch:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
+    )
+    .unwrap();
+    let tokens = dir.join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "tokens:\n  - {{ name: busy, sha256: \"{}\", tenant: acme, max_concurrent: 1 }}\n  - {{ name: other, sha256: \"{}\", tenant: globex }}\n",
+            sha("busy-secret"),
+            sha("other-secret")
+        ),
+    )
+    .unwrap();
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "tokens",
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--allow-host",
+            "127.0.0.1:*",
+        ],
+    );
+    let busy = ("authorization", "Bearer busy-secret");
+    let (port, open) = gate();
+    let slow = {
+        let (base, url) = (
+            server.base.clone(),
+            format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#),
+        );
+        std::thread::spawn(move || {
+            http("POST", &format!("{base}/flows/slow"), &url, &[busy])
+                .expect("a response")
+                .0
+        })
+    };
+    wait_for_metric(&server, "greentic_runs_in_progress 1");
+    // The credential's one run is in progress: its next request is shed ...
+    let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[busy]);
+    assert_eq!(status, 429, "{body}");
+    assert!(metric(
+        &server,
+        r#"greentic_requests_denied_total{reason="credential_busy"} 1"#
+    ));
+    // ... while another tenant's is served.
+    let (status, body, _) = call(
+        &server,
+        "POST",
+        "/flows/counter",
+        "{}",
+        &[("authorization", "Bearer other-secret")],
+    );
+    assert_eq!(
+        (status, body["tenant"].clone()),
+        (200, json!("globex")),
+        "{body}"
+    );
+    open.send(()).unwrap();
+    assert_eq!(slow.join().unwrap(), 200);
+    assert_eq!(
+        call(&server, "POST", "/flows/counter", "{}", &[busy]).0,
+        200,
+        "the slot is free again"
+    );
+}

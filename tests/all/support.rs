@@ -243,3 +243,38 @@ pub fn http(method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Op
     let text = response.body_mut().read_to_string().ok()?;
     Some((status, text, headers))
 }
+
+/// Polls /metrics until it has `line` (bounded by a generous deadline).
+pub fn wait_for_metric(server: &Served, line: &str) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, text, _) =
+            http("GET", &format!("{}/metrics", server.base), "", &[]).expect("a response");
+        if text.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {line:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An HTTP server on loopback that answers its one request only when told.
+pub fn gate() -> (u16, std::sync::mpsc::Sender<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (open, opened) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        let _ = opened.recv();
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nopen");
+    });
+    (port, open)
+}
