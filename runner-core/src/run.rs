@@ -347,20 +347,9 @@ enum Start {
 enum Ended {
     /// The flow ended with this output.
     Completed(Value),
-    /// The run waits at a node of a flow.
-    Parked(Box<Parked>),
-}
-
-/// Where and with what a run waits.
-struct Parked {
-    flow: String,
-    flow_hash: String,
-    node: String,
-    redispatch: bool,
-    reason: Option<String>,
-    nodes: Map<String, Value>,
-    vars: Map<String, Value>,
-    prev: Value,
+    /// The run waits at a node of a flow (the snapshot's egress is filled
+    /// in when the turn ends).
+    Parked(Box<Snapshot>),
 }
 
 /// Where routing leads after a node.
@@ -393,34 +382,11 @@ impl<'r> Run<'r> {
     fn outcome(&self, ended: Ended, egress: Vec<Value>) -> RunOutcome {
         match ended {
             Ended::Completed(last) => RunOutcome::Completed(finalize(egress, last)),
-            Ended::Parked(parked) => {
-                let Parked {
-                    flow,
-                    flow_hash,
-                    node,
-                    redispatch,
-                    reason,
-                    nodes,
-                    vars,
-                    prev,
-                } = *parked;
+            Ended::Parked(mut snapshot) => {
+                snapshot.egress = egress;
                 RunOutcome::Waiting {
-                    output: finalize(egress.clone(), prev.clone()),
-                    snapshot: Box::new(Snapshot {
-                        format: SNAPSHOT_FORMAT.into(),
-                        version: SNAPSHOT_VERSION,
-                        flow,
-                        flow_hash,
-                        node,
-                        redispatch,
-                        reason,
-                        nodes,
-                        vars,
-                        prev,
-                        steps: self.steps,
-                        redirects: self.redirects,
-                        egress,
-                    }),
+                    output: finalize(snapshot.egress.clone(), snapshot.prev.clone()),
+                    snapshot,
                 }
             }
         }
@@ -586,7 +552,9 @@ impl Run<'_> {
                 ));
             }
             let (nodes, prev) = ctx.take_nodes_and_prev();
-            return Ok(Ended::Parked(Box::new(Parked {
+            return Ok(Ended::Parked(Box::new(Snapshot {
+                format: SNAPSHOT_FORMAT.into(),
+                version: SNAPSHOT_VERSION,
                 flow: flow.id.clone(),
                 flow_hash: flow.content_hash.clone(),
                 node: flow.nodes[wait_at.0].id.clone(),
@@ -595,6 +563,9 @@ impl Run<'_> {
                 nodes,
                 vars: ctx.take_vars(),
                 prev,
+                steps: self.steps,
+                redirects: self.redirects,
+                egress: Vec::new(),
             })));
         }
     }

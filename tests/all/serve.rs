@@ -32,6 +32,28 @@ fn get(server: &Served, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// Starts a run of the `slow` flow whose node waits on a [`gate`]; returns
+/// once the server counts it in progress, with its answer to come and the
+/// sender that lets it finish.
+pub fn slow_run(
+    server: &Served,
+    headers: &[(&'static str, &'static str)],
+) -> (
+    std::thread::JoinHandle<(u16, String)>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (port, open) = gate();
+    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+    let (base, headers) = (server.base.clone(), headers.to_vec());
+    let slow = std::thread::spawn(move || {
+        let (status, body, _) =
+            http("POST", &format!("{base}/flows/slow"), &url, &headers).expect("a response");
+        (status, body)
+    });
+    wait_for_metric(server, "greentic_runs_in_progress 1");
+    (slow, open)
+}
+
 fn flows_dir(name: &str) -> std::path::PathBuf {
     let dir = scratch(name);
     std::fs::copy(
@@ -168,17 +190,7 @@ fn serve_sheds_load_and_limits_bodies() {
             "127.0.0.1:*",
         ],
     );
-    let (port, open) = gate();
-    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
-    let slow = {
-        let base = server.base.clone();
-        std::thread::spawn(move || {
-            let (status, body, _) =
-                http("POST", &format!("{base}/flows/slow"), &url, &[]).expect("a response");
-            (status, body)
-        })
-    };
-    wait_for_metric(&server, "greentic_runs_in_progress 1");
+    let (slow, open) = slow_run(&server, &[]);
     // The one run allowed is in progress: the next request is shed at once.
     let (status, body, headers) = post(&server, "/flows/hello", "{}", &[]);
     assert_eq!(status, 429, "{body}");
@@ -204,17 +216,7 @@ fn serve_sheds_load_and_limits_bodies() {
 fn serve_finishes_runs_in_progress_on_sigterm() {
     let dir = flows_dir("serve-shutdown");
     let mut server = start(&dir, &["--allow-host", "127.0.0.1:*"]);
-    let (port, open) = gate();
-    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
-    let slow = {
-        let base = server.base.clone();
-        std::thread::spawn(move || {
-            let (status, body, _) =
-                http("POST", &format!("{base}/flows/slow"), &url, &[]).expect("a response");
-            (status, body)
-        })
-    };
-    wait_for_metric(&server, "greentic_runs_in_progress 1");
+    let (slow, open) = slow_run(&server, &[]);
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")

@@ -496,19 +496,7 @@ fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
         ],
     );
     let busy = ("authorization", "Bearer busy-secret");
-    let (port, open) = gate();
-    let slow = {
-        let (base, url) = (
-            server.base.clone(),
-            format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#),
-        );
-        std::thread::spawn(move || {
-            http("POST", &format!("{base}/flows/slow"), &url, &[busy])
-                .expect("a response")
-                .0
-        })
-    };
-    wait_for_metric(&server, "greentic_runs_in_progress 1");
+    let (slow, open) = crate::serve::slow_run(&server, &[busy]);
     // The credential's one run is in progress: its next request is shed ...
     let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[busy]);
     assert_eq!(status, 429, "{body}");
@@ -530,7 +518,7 @@ fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
         "{body}"
     );
     open.send(()).unwrap();
-    assert_eq!(slow.join().unwrap(), 200);
+    assert_eq!(slow.join().unwrap().0, 200);
     assert_eq!(
         call(&server, "POST", "/flows/counter", "{}", &[busy]).0,
         200,
