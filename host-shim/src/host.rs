@@ -97,6 +97,19 @@ pub struct RunSettings {
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
+impl RunSettings {
+    /// The run's tenant context, its ids checked.
+    fn run_tenant(&self) -> Result<RunTenant, Failure> {
+        RunTenant::new(
+            &self.env,
+            &self.tenant,
+            self.team.as_deref(),
+            self.user.as_deref(),
+        )
+        .map_err(Failure::Invalid)
+    }
+}
+
 impl Default for RunSettings {
     fn default() -> Self {
         RunSettings {
@@ -384,13 +397,7 @@ impl Host {
         settings: &RunSettings,
         session: &SessionSettings,
     ) -> Result<Turn, Failure> {
-        let tenant = RunTenant::new(
-            &settings.env,
-            &settings.tenant,
-            settings.team.as_deref(),
-            settings.user.as_deref(),
-        )
-        .map_err(Failure::Invalid)?;
+        let tenant = settings.run_tenant()?;
         crate::sessions::check_id(&session.id).map_err(Failure::Invalid)?;
         let sessions = Sessions::new(self.state_store.clone(), tenant, session.ttl);
         let lease = sessions.claim(&session.id, session.wait).map_err(|e| {
@@ -697,13 +704,7 @@ impl Host {
 
     /// What the node instances of one run of the flow at `flow` share.
     fn scope(&self, settings: &RunSettings, flow: &Path) -> Result<RunScope, Failure> {
-        let tenant = RunTenant::new(
-            &settings.env,
-            &settings.tenant,
-            settings.team.as_deref(),
-            settings.user.as_deref(),
-        )
-        .map_err(Failure::Invalid)?;
+        let tenant = settings.run_tenant()?;
         Ok(RunScope {
             store: self.state_store.clone(),
             tenant,
