@@ -122,6 +122,7 @@ fn main() {
     copy_if_changed(&release.join("runner_core.wasm"), &runner);
 
     println!("cargo:rustc-env=GREENTIC_RUNNER_WASM={}", runner.display());
+    precompile_runner(&runner);
     println!(
         "cargo:rustc-env=GREENTIC_COMPONENTS_DIR={}",
         components_dir.display()
@@ -166,6 +167,29 @@ fn main() {
         ),
     )
     .unwrap();
+}
+
+/// Compiles the runner ahead of time for host-shim's engine, so that a first run
+/// on an empty cache (a fresh container, a CI job) deserializes it instead of
+/// spending most of a second in Cranelift. host-shim uses the artifact only for
+/// runner bytes with the recorded SHA-256, and only if its engine accepts it
+/// (Wasmtime checks its compatibility hash); otherwise it compiles as before.
+fn precompile_runner(runner: &Path) {
+    use sha2::{Digest, Sha256};
+    let bytes = fs::read(runner).unwrap();
+    let engine = wasmtime::Engine::new(&greentic_runner_engine::config())
+        .expect("creating host-shim's engine in the build script");
+    let artifact = engine
+        .precompile_component(&bytes)
+        .unwrap_or_else(|e| panic!("precompiling {}: {e:?}", runner.display()));
+    let cwasm = runner.with_extension("cwasm");
+    copy_bytes_if_changed(&artifact, &cwasm);
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("cargo:rustc-env=GREENTIC_RUNNER_CWASM={}", cwasm.display());
+    println!("cargo:rustc-env=GREENTIC_RUNNER_WASM_SHA256={digest}");
 }
 
 /// Adds the wasm target through rustup when it is missing, so one command works
@@ -245,7 +269,12 @@ fn cargo_wasm(manifest: &Path, extra: &[&str], target_dir: &Path) {
 /// Copies only when the content changed, so mtimes (and caches keyed on them) stay put.
 fn copy_if_changed(from: &Path, to: &Path) {
     let bytes = fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
-    if fs::read(to).ok().as_deref() != Some(bytes.as_slice()) {
+    copy_bytes_if_changed(&bytes, to);
+}
+
+/// Writes `bytes` to `to` unless it already holds them.
+fn copy_bytes_if_changed(bytes: &[u8], to: &Path) {
+    if fs::read(to).ok().as_deref() != Some(bytes) {
         fs::write(to, bytes).unwrap();
     }
 }

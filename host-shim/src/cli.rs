@@ -28,6 +28,25 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Serve flows over HTTP: `POST /flows/{flow_id}` with the entry JSON.
     Serve(Box<ServeArgs>),
+    /// Compile the components of flows, directories of flows, packs or
+    /// component files into the cache ahead of time (e.g. in a container
+    /// image), so no run compiles them.
+    Compile(CompileArgs),
+}
+
+/// `host-shim compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Flow files, directories of flows, packs (`pack.yaml` directories or
+    /// `.gtpack` archives) and component `.wasm` files.
+    #[arg(required = true, value_name = "FLOW|DIR|PACK|WASM")]
+    pub targets: Vec<PathBuf>,
+    /// Directory to look up bare component names in; repeatable.
+    #[arg(short = 'c', long = "components", value_name = "DIR")]
+    pub components: Vec<PathBuf>,
+    /// Print nothing on stderr but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Options shared by commands that load a flow and its components.
@@ -70,6 +89,12 @@ pub struct ComponentArgs {
     /// Compile components every time instead of using the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// How `run` and `check` compile a component the cache lacks: `auto` uses
+    /// Winch (fast to compile) for this process and has Cranelift's optimised
+    /// code made in the background for the next runs; `cranelift` compiles
+    /// optimised code now. `serve` and `compile` always use Cranelift.
+    #[arg(long, value_enum, value_name = "WHICH", default_value = "auto")]
+    pub compiler: Compiler,
     /// Stand the echo component in for components that cannot be found, so a
     /// flow's format and routing can be checked (or dry-run) without them.
     #[arg(long)]
@@ -91,6 +116,15 @@ pub struct ComponentArgs {
     /// Print nothing on stderr but errors.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Which compiler `run` and `check` use for a component the cache lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compiler {
+    /// Winch now, Cranelift in the background for later runs.
+    Auto,
+    /// Cranelift now.
+    Cranelift,
 }
 
 /// Missing template variables: an error (`strict`) or empty (`lenient`).

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    CheckArgs, Cli, Command, ComponentArgs, ComposeArgs, RunArgs, StateProvider, TelemetryProvider,
-    Templating,
+    CheckArgs, Cli, Command, CompileArgs, Compiler, ComponentArgs, ComposeArgs, RunArgs,
+    StateProvider, TelemetryProvider, Templating,
 };
+use crate::engine::{Filled, OnMiss};
 use crate::{CheckReport, Failure, Host, HostOptions, RunSettings};
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
@@ -47,6 +48,7 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Check(args) => check(args),
         Command::Compose(args) => compose(args),
+        Command::Compile(args) => compile(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +132,10 @@ fn host_options(
         },
         runner: common.runner.clone(),
         cache: !common.no_cache,
+        on_miss: match common.compiler {
+            Compiler::Auto => OnMiss::Baseline,
+            Compiler::Cranelift => OnMiss::Optimize,
+        },
         quiet: common.quiet,
         stub_missing: common.stub_missing,
         strict_templating: common.templating.map(|t| t == Templating::Strict),
@@ -187,6 +193,7 @@ fn run(mut args: RunArgs) -> Result<(), Failure> {
         Some(app) => host.run_composed(app, &args.common.flow, &entry, &settings, args.repeat),
         None => host.run_file(&args.common.flow, &entry, &settings, args.repeat),
     };
+    optimize_later(&host);
     for output in outputs {
         match output {
             Ok(turn) => {
@@ -253,20 +260,125 @@ fn flow_file(flow: &Path) -> Result<PathBuf, Failure> {
         .map_err(|e| Failure::Invalid(e.into()))
 }
 
-fn check(mut args: CheckArgs) -> Result<(), Failure> {
+fn check(args: CheckArgs) -> Result<(), Failure> {
     let mut host = host(&args.common)?;
+    let checked = check_with(&mut host, args);
+    optimize_later(&host);
+    checked
+}
+
+/// `compile`: fills the cache with the optimised artifacts of every component
+/// the targets use, and the runner's when the build's does not fit.
+fn compile(args: CompileArgs) -> Result<(), Failure> {
+    let host = Host::new(HostOptions {
+        component_dirs: args.components.clone(),
+        on_miss: OnMiss::Optimize,
+        quiet: true,
+        ..HostOptions::default()
+    })
+    .map_err(Failure::Invalid)?;
+    let mut components = vec![PathBuf::from(crate::BUILT_RUNNER)];
+    let mut failed = 0usize;
+    for target in &args.targets {
+        match compile_target_components(&host, target) {
+            Ok(found) => components.extend(found),
+            Err(failure) => {
+                failed += 1;
+                eprintln!("error: {}: {failure}", target.display());
+            }
+        }
+    }
+    components.sort();
+    components.dedup();
+    let cache = host.component_cache();
+    let (mut compiled, mut there) = (0usize, 0usize);
+    for component in &components {
+        match cache.fill(component) {
+            Ok(Filled::Compiled) => {
+                compiled += 1;
+                if !args.quiet {
+                    eprintln!("compiled  {}", component.display());
+                }
+            }
+            Ok(Filled::AlreadyThere) => there += 1,
+            Ok(Filled::InProgress) => {
+                if !args.quiet {
+                    eprintln!(
+                        "skipped   {} (another process compiles it)",
+                        component.display()
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} components: {compiled} compiled, {there} already compiled; cache {}",
+            components.len(),
+            cache.dir().map_or("-".into(), |d| d.display().to_string())
+        );
+    }
+    if failed > 0 {
+        return Err(Failure::Invalid(anyhow::anyhow!(
+            "{failed} targets or components could not be compiled"
+        )));
+    }
+    Ok(())
+}
+
+/// The component files `target` (a `.wasm`, a flow, a directory of flows or
+/// a pack) uses.
+fn compile_target_components(host: &Host, target: &Path) -> Result<Vec<PathBuf>, Failure> {
+    if target.extension().is_some_and(|e| e == "wasm") {
+        return Ok(vec![target.to_path_buf()]);
+    }
+    let flows = match self::target(target)? {
+        compose::pack::Target::Pack(pack, None) => {
+            pack.flows.iter().map(|f| f.file.clone()).collect()
+        }
+        compose::pack::Target::Flow(path) if path.is_dir() => {
+            let mut files = Vec::new();
+            collect_flow_files(&path, &mut files).map_err(|e| {
+                Failure::Invalid(anyhow::anyhow!("cannot read `{}`: {e}", path.display()))
+            })?;
+            files
+        }
+        other => vec![other.flow_file().map_err(|e| Failure::Invalid(e.into()))?],
+    };
+    let mut components = Vec::new();
+    for flow in flows {
+        components.extend(host.flow_components(&flow)?);
+    }
+    Ok(components)
+}
+
+/// Has the components this process compiled with Winch compiled by Cranelift
+/// into the cache, in a process of their own, so the next run finds them.
+fn optimize_later(host: &Host) {
+    let cache = host.component_cache();
+    let (Some(dir), Ok(exe)) = (cache.dir(), std::env::current_exe()) else {
+        return;
+    };
+    crate::engine::compile_in_background(&exe, dir, &cache.take_baseline_compiled());
+}
+
+fn check_with(host: &mut Host, mut args: CheckArgs) -> Result<(), Failure> {
     match target(&args.common.flow)? {
         // A pack: every flow it lists.
         compose::pack::Target::Pack(pack, None) => {
             let files: Vec<PathBuf> = pack.flows.iter().map(|f| f.file.clone()).collect();
-            return check_files(&mut host, &files, &pack.root, args.json, args.common.quiet);
+            return check_files(host, &files, &pack.root, args.json, args.common.quiet);
         }
         // A flow file, or a plain directory of flows.
         compose::pack::Target::Flow(path) => args.common.flow = path,
         target => args.common.flow = target.flow_file().map_err(|e| Failure::Invalid(e.into()))?,
     }
     if args.common.flow.is_dir() {
-        return check_dir(&mut host, &args.common.flow, args.json, args.common.quiet);
+        return check_dir(host, &args.common.flow, args.json, args.common.quiet);
     }
     let report = host.check_file(&args.common.flow)?;
     if !args.common.quiet && !args.json {
@@ -580,8 +692,12 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
     crate::serve::serve(crate::serve::ServeOptions {
         target,
         addr: args.addr,
+        // A server lives long: its components get optimised code from the start.
         host: Box::new(move || {
-            host_options(&common, state.clone()).map_err(|f| anyhow::anyhow!("{f}"))
+            let mut options =
+                host_options(&common, state.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
+            options.on_miss = OnMiss::Optimize;
+            Ok(options)
         }),
         settings,
         auth,

@@ -11,7 +11,7 @@ use wasmtime::Engine;
 use crate::caps::http::HttpCtx;
 use crate::caps::secrets::{SecretSource, SecretsCtx};
 use crate::caps::telemetry::TelemetryCtx;
-use crate::engine::{ComponentCache, new_engine};
+use crate::engine::{ComponentCache, Precompiled, new_engine};
 use crate::limits::NodeLimits;
 use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
 use crate::runner::{
@@ -40,6 +40,8 @@ pub struct HostOptions {
     pub runner: Option<PathBuf>,
     /// Use the on-disk cache of compiled components.
     pub cache: bool,
+    /// How a component missing from the cache is compiled.
+    pub on_miss: crate::engine::OnMiss,
     /// No progress messages.
     pub quiet: bool,
     /// Limits for node components whose manifest sets none.
@@ -64,6 +66,7 @@ impl Default for HostOptions {
             component_dirs: Vec::new(),
             runner: None,
             cache: true,
+            on_miss: crate::engine::OnMiss::Optimize,
             quiet: false,
             node_limits: NodeLimits::default(),
             stub_missing: false,
@@ -304,14 +307,16 @@ impl Host {
         } else {
             None
         };
-        let cache = ComponentCache::new(engine.clone(), cache_dir, options.quiet);
+        let cache = ComponentCache::new(engine.clone(), cache_dir, options.quiet)
+            .with_precompiled(Precompiled::built_runner())
+            .on_miss(options.on_miss);
         let runner_path = options
             .runner
             .clone()
             .unwrap_or_else(|| PathBuf::from(crate::BUILT_RUNNER));
         let runner = cache
             .load(&runner_path)
-            .and_then(|c| RunnerComponent::new(&engine, &c, Linking::Slots))
+            .and_then(|c| RunnerComponent::new(&c, Linking::Slots))
             .map_err(anyhow::Error::from)
             .with_context(|| format!("loading the runner component `{}`", runner_path.display()))?;
         let dirs = component_search_dirs(options.component_dirs);
@@ -333,6 +338,22 @@ impl Host {
             strict_templating: options.strict_templating,
             quiet: options.quiet,
         })
+    }
+
+    /// The compiled-component cache this host loads components through.
+    pub fn component_cache(&self) -> &ComponentCache {
+        &self.cache
+    }
+
+    /// The component files the flow at `path` and the flows it calls use,
+    /// resolved as a run would resolve them (nothing is compiled or linked).
+    pub fn flow_components(&self, path: &Path) -> Result<Vec<PathBuf>, Failure> {
+        let (_, set) = plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
+        Ok(self
+            .resolved_components(&set)?
+            .into_iter()
+            .map(|(_, _, resolved)| resolved.path)
+            .collect())
     }
 
     /// Validates the flow at `path`, the flows it calls and that every
@@ -593,10 +614,9 @@ impl Host {
             .cache
             .load(app)
             .map_err(|e| invalid(e, format!("loading `{}`", app.display())))?;
-        let engine = self.cache.engine().clone();
         let imports: Vec<String> = component
             .component_type()
-            .imports(&engine)
+            .imports(component.engine())
             .map(|(name, _)| name.to_string())
             .collect();
         let imports_any = |c: Capability| {
@@ -605,7 +625,6 @@ impl Host {
                 .any(|i| capability_of(i).is_some_and(|row| row.capability == c))
         };
         let runner = RunnerComponent::new(
-            &engine,
             &component,
             Linking::Composed {
                 state: imports.iter().any(|name| is_state_import(name)),
@@ -737,7 +756,9 @@ impl Host {
                 .unwrap_or_default(),
             ..Granted::default()
         };
-        for (import, _) in component.component_type().imports(self.cache.engine()) {
+        // The component's own engine: Winch-compiled components live on another.
+        let engine = component.engine();
+        for (import, _) in component.component_type().imports(engine) {
             let Some(row) = capability_of(import) else {
                 continue;
             };
@@ -756,9 +777,9 @@ impl Host {
             }
         }
         if let Some(m) = &manifest {
-            warn_manifest_mismatch(m, &component, self.cache.engine());
+            warn_manifest_mismatch(m, &component, engine);
         }
-        let linker = node_linker(self.cache.engine(), &granted)?;
+        let linker = node_linker(engine, &granted)?;
         Ok(NodeComponent::new(
             reference, &component, &linker, granted, limits,
         )?)

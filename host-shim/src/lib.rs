@@ -37,6 +37,12 @@ pub use host::{
 /// Where the build put the runner component.
 pub const BUILT_RUNNER: &str = env!("GREENTIC_RUNNER_WASM");
 
+/// The runner precompiled by the build for host-shim's engine.
+pub const BUILT_RUNNER_CWASM: &str = env!("GREENTIC_RUNNER_CWASM");
+
+/// SHA-256 (hex) of the runner [`BUILT_RUNNER_CWASM`] was compiled from.
+pub const BUILT_RUNNER_SHA256: &str = env!("GREENTIC_RUNNER_WASM_SHA256");
+
 /// Where the build put the parts compositions are built from (`empty-slot`,
 /// `state-memory`, `state-deny`).
 pub const BUILT_COMPOSE_PARTS_DIR: &str = env!("GREENTIC_COMPOSE_PARTS_DIR");

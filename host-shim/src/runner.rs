@@ -8,7 +8,7 @@ use greentic_interfaces_wasmtime::component_v0_6::greentic::types_core::core::No
 use wasmtime::Result;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context;
-use wasmtime::{Engine, Store, StoreContextMut};
+use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::caps::http::{HttpCtx, HttpView};
@@ -123,9 +123,10 @@ pub struct RunnerComponent {
 }
 
 impl RunnerComponent {
-    /// Links the runner (or a composed flow, which exports the same API).
-    pub fn new(engine: &Engine, component: &Component, linking: Linking) -> Result<Self> {
-        let mut linker: Linker<RunnerState> = Linker::new(engine);
+    /// Links the runner (or a composed flow, which exports the same API), on
+    /// the engine it was compiled for.
+    pub fn new(component: &Component, linking: Linking) -> Result<Self> {
+        let mut linker: Linker<RunnerState> = Linker::new(component.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let slots = match linking {
             Linking::Slots => {
