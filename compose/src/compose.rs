@@ -238,7 +238,7 @@ pub enum ComposeError {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// A file could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The file.
         path: PathBuf,

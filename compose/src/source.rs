@@ -18,7 +18,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum SourceError {
     /// The flow file (or its sidecar) could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The file.
         path: PathBuf,

@@ -288,6 +288,11 @@ fn compile(args: CompileArgs) -> Result<(), Failure> {
             }
         }
     }
+    // One entry per file, however it was named.
+    let mut components: Vec<PathBuf> = components
+        .into_iter()
+        .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
+        .collect();
     components.sort();
     components.dedup();
     let cache = host.component_cache();

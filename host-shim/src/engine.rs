@@ -219,7 +219,9 @@ impl ComponentCache {
         let Some(artifact) = self.artifact_path(&bytes) else {
             wasmtime::bail!("no cache directory to fill (set GREENTIC_CACHE_DIR or HOME)");
         };
-        if artifact.is_file() || self.load_precompiled(&name, &bytes).is_some() {
+        // Loaded, not just present: a damaged artifact is compiled again.
+        if self.load_artifact(&artifact).is_some() || self.load_precompiled(&name, &bytes).is_some()
+        {
             return Ok(Filled::AlreadyThere);
         }
         let Some(_lock) = FillLock::take(&artifact)? else {

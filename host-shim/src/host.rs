@@ -527,6 +527,7 @@ impl Host {
                 components.len()
             )));
         }
+        let mut compiled = self.compile_new(components.iter().map(|(_, _, r)| &r.path));
         let mut slots = Vec::with_capacity(components.len());
         let mut bindings = Vec::with_capacity(components.len());
         for (slot, (flow_file, node, resolved)) in components.iter().enumerate() {
@@ -541,14 +542,19 @@ impl Host {
             let component = match self.nodes.get(&resolved.path) {
                 Some(c) => c.clone(),
                 None => {
-                    let loaded = self.link(&resolved.path, &node.component).map_err(|e| {
-                        Failure::Invalid(e.context(format!(
-                            "{}: node `{}`: component `{}`",
-                            flow_file.display(),
-                            node.id,
-                            node.component
-                        )))
-                    })?;
+                    let component = compiled
+                        .remove(&resolved.path)
+                        .unwrap_or_else(|| self.cache.load(&resolved.path));
+                    let loaded = self
+                        .link(&resolved.path, component, &node.component)
+                        .map_err(|e| {
+                            Failure::Invalid(e.context(format!(
+                                "{}: node `{}`: component `{}`",
+                                flow_file.display(),
+                                node.id,
+                                node.component
+                            )))
+                        })?;
                     self.nodes.insert(resolved.path.clone(), loaded.clone());
                     loaded
                 }
@@ -738,12 +744,50 @@ impl Host {
 }
 
 impl Host {
+    /// Loads the components of `paths` this host has not linked yet, at once
+    /// on threads of their own: on a first run, each may need compiling, and
+    /// a compiler does not keep every core busy on one small component.
+    fn compile_new<'p>(
+        &self,
+        paths: impl Iterator<Item = &'p PathBuf>,
+    ) -> HashMap<PathBuf, wasmtime::Result<wasmtime::component::Component>> {
+        let mut new: Vec<&PathBuf> = paths.filter(|p| !self.nodes.contains_key(*p)).collect();
+        new.sort();
+        new.dedup();
+        if new.len() < 2 {
+            return HashMap::new();
+        }
+        std::thread::scope(|scope| {
+            let loading: Vec<_> = new
+                .into_iter()
+                .map(|path| (path.clone(), scope.spawn(|| self.cache.load(path))))
+                .collect();
+            loading
+                .into_iter()
+                .map(|(path, handle)| {
+                    let loaded = handle.join().unwrap_or_else(|_| {
+                        Err(wasmtime::format_err!(
+                            "compiling `{}` panicked",
+                            path.display()
+                        ))
+                    });
+                    (path, loaded)
+                })
+                .collect()
+        })
+    }
+
     /// Compiles and links a node component: its limits come from its manifest
     /// (else the host defaults), and each gated host interface it imports is
     /// linked only if the gating table approves it; an import it may not have
     /// refuses the component before anything runs.
-    fn link(&self, path: &Path, reference: &str) -> anyhow::Result<NodeComponent> {
-        let component = self.cache.load(path)?;
+    fn link(
+        &self,
+        path: &Path,
+        component: wasmtime::Result<wasmtime::component::Component>,
+        reference: &str,
+    ) -> anyhow::Result<NodeComponent> {
+        let component = component?;
         let manifest = Manifest::find(path)?;
         let limits = match &manifest {
             Some(m) => self.node_limits.with_manifest(&m.limits),

@@ -190,8 +190,9 @@ fn more_components_than_slots_is_a_clear_error() {
     assert!(out.stderr.contains(&expected), "{out}");
 }
 
-/// Waits (bounded) until `cache` holds `count` artifacts and no fill lock:
-/// the background `host-shim compile` a run started has finished.
+/// Waits (bounded) until `cache` holds `count` artifacts (Wasmtime's ELF
+/// files) and no fill lock: the background `host-shim compile` a run started
+/// has finished.
 fn wait_for_artifacts(cache: &Path, count: usize) {
     let files = || -> Vec<String> {
         std::fs::read_dir(cache)
@@ -203,7 +204,13 @@ fn wait_for_artifacts(cache: &Path, count: usize) {
     };
     for _ in 0..2400 {
         let names = files();
-        let artifacts = names.iter().filter(|n| n.ends_with(".cwasm")).count();
+        let artifacts = names
+            .iter()
+            .filter(|n| n.ends_with(".cwasm"))
+            .filter(|n| {
+                std::fs::read(cache.join(n)).is_ok_and(|bytes| bytes.starts_with(b"\x7fELF"))
+            })
+            .count();
         if artifacts >= count && !names.iter().any(|n| n.ends_with(".lock")) {
             assert_eq!(artifacts, count, "{names:?}");
             return;
@@ -331,11 +338,17 @@ fn compile_fills_the_cache_ahead_of_time() {
         &cache,
     );
     assert_eq!(again.code, 0, "{again}");
+    // runner, text, echo (done), counter and users (examples/counter, seed-001).
     assert!(
-        again.stderr.contains(" 2 already compiled") || again.stderr.contains("already compiled"),
+        again
+            .stderr
+            .contains("5 components: 2 compiled, 3 already compiled"),
         "{again}"
     );
-    assert!(again.stderr.contains("counter.wasm"), "{again}");
+    assert!(
+        again.stderr.contains("compiled  ") && again.stderr.contains("counter.wasm"),
+        "{again}"
+    );
     // A target that is not there fails, naming it, after compiling the rest.
     let missing = host_shim_with_cache(
         &["compile", "no/such/flow.yaml", "examples/hello/flow.yaml"],
