@@ -10,8 +10,10 @@
 //!   (runner component + echo component);
 //! - B2 throughput: node invocations per second, a fresh runner and node
 //!   instances per run vs instances reused across runs;
-//! - B3 cold process: `host-shim run examples/hello/flow.yaml` with the compiled
-//!   artifact cache warm and cold, and peak RSS;
+//! - B3 whole processes: `host-shim run examples/hello/flow.yaml` with the
+//!   compiled-artifact cache warm, first runs with nothing cached (Winch /
+//!   Cranelift, and as before the build precompiled the runner), first runs of
+//!   1 and 5 distinct new node components, peak RSS (`--only-b3`: just these);
 //! - B4 templating per expression, typed insertion and string templating,
 //!   natively vs inside the runner component;
 //! - B5 a composed flow, one run (a whole process) under Wasmtime (host-shim),
