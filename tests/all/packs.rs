@@ -279,3 +279,23 @@ fn an_altered_or_unsafe_pack_is_refused_naming_the_entry() {
         "not a pack archive",
     );
 }
+
+#[test]
+fn compile_fills_the_cache_with_a_packs_components() {
+    let dir = scratch("pack-compile");
+    let pack = dir.join("release.gtpack");
+    gtpack(&pack, false, |_| {});
+    let cache = dir.join("cache");
+    let out = host_shim_with_cache(&["compile", pack.to_str().unwrap()], &cache);
+    assert_eq!(out.code, 0, "{out}");
+    // The runner (the build's) and the pack's three components, both flows'.
+    assert!(
+        out.stderr
+            .contains("4 components: 3 compiled, 1 already compiled"),
+        "{out}"
+    );
+    let run = host_shim_with_cache(&["run", pack.to_str().unwrap()], &cache);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json(), expected_main());
+    assert!(!run.stderr.contains("compil"), "{run}");
+}
