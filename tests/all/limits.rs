@@ -232,3 +232,48 @@ fn ctrl_c_cancels_the_running_node_and_starts_no_other() {
     );
     assert!(stderr.contains("node `next` (component `faulty`) failed: [interrupted] the run was interrupted before this node started"), "{stderr}");
 }
+
+/// The limits are the engine's (epoch deadlines, fuel, memory limiter, traps),
+/// so they must hold whichever compiler made the code: Winch on a first run,
+/// Cranelift otherwise (`--no-cache` makes each choice deterministic).
+#[test]
+fn limits_hold_for_winch_and_cranelift_code_alike() {
+    let cases = [
+        (
+            "spin",
+            "    timeout: 300\n",
+            vec![],
+            "[timeout] component `faulty` exceeded its wall-time limit of 300 ms",
+        ),
+        (
+            "spin",
+            "",
+            vec!["--node-fuel", "1000000"],
+            "[fuel-exhausted] component `faulty` exhausted its fuel limit of 1000000",
+        ),
+        (
+            "hog",
+            "",
+            vec!["--node-memory-mb", "16"],
+            "[memory-limit] component `faulty` tried to grow memory",
+        ),
+        ("trap", "", vec![], "[trap] component `faulty` trapped"),
+    ];
+    for (compiler, marker) in [("auto", "baseline compiler"), ("cranelift", "compiling")] {
+        for (op, keys, extra, expected) in &cases {
+            let flow = node_flow(&format!("limit-{compiler}-{op}"), "faulty", op, "{}", keys);
+            let mut args = vec![
+                "run",
+                flow.to_str().unwrap(),
+                "--no-cache",
+                "--compiler",
+                compiler,
+            ];
+            args.extend(extra.iter().copied());
+            let out = host_shim(&args);
+            assert_eq!(out.code, 1, "{compiler} {op}: {out}");
+            assert!(out.stderr.contains(marker), "{compiler} {op}: {out}");
+            assert!(out.stderr.contains(expected), "{compiler} {op}: {out}");
+        }
+    }
+}
