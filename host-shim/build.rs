@@ -45,6 +45,8 @@ const COMPOSE_PARTS: &[&str] = &[
     "adapt-v04-pre-i18n",
     "adapt-v05-pre-i18n",
     "capability-deny",
+    "app-front",
+    "http-front",
 ];
 
 fn main() {
@@ -81,7 +83,25 @@ fn main() {
     let components = workspace.join("components/Cargo.toml");
     cargo_wasm(
         &components,
-        &["--workspace", "--exclude", "state-probe"],
+        &[
+            "--workspace",
+            "--exclude",
+            "state-probe",
+            "--exclude",
+            "front-kit",
+            "--exclude",
+            "app-front",
+            "--exclude",
+            "http-front",
+        ],
+        &wasm_target_dir,
+    );
+    // The front parts print JSON in the runner's key order (serde_json's
+    // `preserve_order`); built on their own so that feature does not reach
+    // the node components.
+    cargo_wasm(
+        &components,
+        &["-p", "app-front", "-p", "http-front"],
         &wasm_target_dir,
     );
     // state-probe enables state-store@1.1.0; built on its own so that feature does

@@ -8,7 +8,10 @@ fn main() {
     let wit = greentic_runner_wit::stage_world(
         &out.join("wit"),
         world,
-        &["greentic-telemetry-1.0.0", "greentic-interfaces-types-0.1.0"],
+        &[
+            "greentic-telemetry-1.0.0",
+            "greentic-interfaces-types-0.1.0",
+        ],
     )
     .expect("staging the telemetry WIT");
     std::fs::write(

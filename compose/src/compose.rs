@@ -8,6 +8,9 @@
 //!   state-deny   (with `deny_unapproved`)     ─▶ an unapproved component's state import
 //!   capability-deny (with `deny_unapproved`)  ─▶ its secrets / HTTP imports
 //!   runner's `greentic:runner/run@0.1.0`      ─▶ the composed component's export
+//!                                             └▶ front part ─▶ `greentic:runner/app@0.1.0`
+//!   baked-flows (generated: the flow set)     ─▶ front part     (+ `wasi:http/incoming-handler`
+//!                                                                 with `http-front`)
 //!
 //!   node on another ABI ──▶ adapter part ──(node@0.6.0)──▶ runner slot i
 //!     (component-runtime@0.6.0 → adapt-runtime; node@0.4.0/0.5.0 → adapt-v0x,
@@ -22,17 +25,18 @@
 
 use std::path::{Path, PathBuf};
 
-use runner_core::Flow;
+use runner_core::{Flow, FlowPlan};
 use thiserror::Error;
 use wac_graph::types::{ItemKind, Package};
 use wac_graph::{CompositionGraph, EncodeOptions, NodeId};
 
+use crate::baked::{self, HttpSettings};
 use crate::policy::{
     Capability, Denial, Grant, Manifest, PolicyError, Profile, approve, approve_capability,
     approve_flow, capability_of,
 };
 use crate::source::{
-    ComponentRef, ComponentResolver, SourceError, distinct_components, load_flow_set,
+    ComponentRef, ComponentResolver, FlowSet, SourceError, distinct_components, load_flow_set,
 };
 
 /// The runner's import for node slot `index` (see `wit/runner.wit`).
@@ -48,6 +52,15 @@ const RUNNER_STATE_IMPORT: &str = "greentic:state/state-store@1.0.0";
 
 /// The export a composed flow offers: the runner's API.
 pub const RUN_EXPORT: &str = "greentic:runner/run@0.1.0";
+
+/// The export of a composed flow that runs its baked flow.
+pub const APP_EXPORT: &str = "greentic:runner/app@0.1.0";
+
+/// What the generated part exports and the front parts import.
+const BAKED_EXPORT: &str = "greentic:runner/baked-flows@0.1.0";
+
+/// The `wasi:http` export of `http-front`, any 0.2 version.
+const HTTP_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@";
 
 const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
 const STATE_EXPORT: &str = "greentic:state/state-store@1.1.0";
@@ -77,6 +90,10 @@ pub struct Parts {
     pub capability_deny: Vec<u8>,
     /// Adapters from the other node ABIs to `node@0.6.0`.
     pub adapters: Adapters,
+    /// Front part exporting `greentic:runner/app` (runs the baked flow).
+    pub app_front: Vec<u8>,
+    /// Front part exporting that and `wasi:http/incoming-handler`.
+    pub http_front: Vec<u8>,
 }
 
 /// Parts that turn a node component on another ABI into `node@0.6.0`.
@@ -124,7 +141,8 @@ impl NodeAbi {
 impl Parts {
     /// Reads the runner from `runner` and the other parts from `dir`
     /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`,
-    /// `telemetry-stderr.wasm`, `capability-deny.wasm`, `adapt-*.wasm`).
+    /// `telemetry-stderr.wasm`, `capability-deny.wasm`, `adapt-*.wasm`,
+    /// `app-front.wasm`, `http-front.wasm`).
     pub fn read(runner: &Path, dir: &Path) -> Result<Parts, ComposeError> {
         let read = |path: PathBuf| {
             std::fs::read(&path).map_err(|source| ComposeError::Read { path, source })
@@ -143,6 +161,8 @@ impl Parts {
                 v04_pre_i18n: read(dir.join("adapt-v04-pre-i18n.wasm"))?,
                 v05_pre_i18n: read(dir.join("adapt-v05-pre-i18n.wasm"))?,
             },
+            app_front: read(dir.join("app-front.wasm"))?,
+            http_front: read(dir.join("http-front.wasm"))?,
         })
     }
 }
@@ -180,6 +200,9 @@ pub struct ComposeOptions {
     /// Plug refusing providers (state, secrets, HTTP) into unapproved
     /// components that import them, instead of refusing to compose.
     pub deny_unapproved: bool,
+    /// Also export `wasi:http/incoming-handler` (host-shim serve's contract),
+    /// with these settings; `None`: only `greentic:runner/app` and `run`.
+    pub http: Option<HttpSettings>,
 }
 
 /// What happened to a component's state import.
@@ -436,6 +459,7 @@ pub fn compose(
         .graph
         .export(run, RUN_EXPORT)
         .map_err(graph_error("exporting the runner API"))?;
+    composer.add_front(runner, &set, parts)?;
 
     let imports = composer.checked_imports(&nodes, &flow_state)?;
     let bytes = composer
@@ -507,6 +531,63 @@ impl<'a> Composer<'a> {
             self.importers.push((name, what.to_string()));
         }
         Ok(instance)
+    }
+
+    /// Bakes the flow set into a generated part and puts the front part
+    /// (`app-front`, or `http-front` with `--http`) in front of the runner;
+    /// exports what the front exports.
+    fn add_front(
+        &mut self,
+        runner: NodeId,
+        set: &FlowSet<FlowPlan>,
+        parts: &Parts,
+    ) -> Result<(), ComposeError> {
+        let http = self.options.http.clone();
+        let document = baked::document(
+            &set.main.2.id,
+            &set.main.1,
+            &set.library.iter().map(|(_, s, _)| s).collect::<Vec<_>>(),
+            http.as_ref().unwrap_or(&HttpSettings::default()),
+        );
+        let bytes = baked::component(&document).map_err(|e| ComposeError::Graph {
+            what: "generating the baked-flows part".into(),
+            source: e.into(),
+        })?;
+        let flows = self.instantiate("greentic:baked-flows", &bytes, "the baked-flows part")?;
+        let (front_bytes, what) = match http {
+            Some(_) => (&parts.http_front, "the http-front part"),
+            None => (&parts.app_front, "the app-front part"),
+        };
+        let front = self.instantiate("greentic:front", front_bytes, what)?;
+        self.wire(runner, RUN_EXPORT, front, RUN_EXPORT)?;
+        self.wire(flows, BAKED_EXPORT, front, BAKED_EXPORT)?;
+        let mut exports = vec![APP_EXPORT.to_string()];
+        if self.options.http.is_some() {
+            let package = self.graph[front]
+                .package()
+                .expect("an instantiation has a package");
+            let world = &self.graph.types()[self.graph[package].ty()];
+            let handler = world
+                .exports
+                .keys()
+                .find(|name| name.starts_with(HTTP_HANDLER_EXPORT))
+                .cloned()
+                .ok_or_else(|| ComposeError::Graph {
+                    what: format!("{what} exports no `{HTTP_HANDLER_EXPORT}*`"),
+                    source: "wrong part".into(),
+                })?;
+            exports.push(handler);
+        }
+        for name in exports {
+            let alias = self
+                .graph
+                .alias_instance_export(front, &name)
+                .map_err(graph_error(format!("{what} does not export `{name}`")))?;
+            self.graph
+                .export(alias, &name)
+                .map_err(graph_error(format!("exporting `{name}`")))?;
+        }
+        Ok(())
     }
 
     /// Plugs `export` of instance `from` into import `import` of instance `to`.

@@ -7,17 +7,21 @@
 //! composition share them, so a flow resolves the same way in both.
 //!
 //! [`compose`] builds one component from a flow: the runner plus the flow's
-//! node components, wired with wac-graph, state gated by [`policy`].
+//! node components, wired with wac-graph, state gated by [`policy`], with the
+//! flow baked in behind a front part (`greentic:runner/app`, and with `--http`
+//! `wasi:http/incoming-handler`).
 #![deny(missing_docs)]
 
+mod baked;
 mod compose;
 pub mod pack;
 pub mod policy;
 mod source;
 
+pub use baked::HttpSettings;
 pub use compose::{
-    Adapters, ComposeError, ComposeOptions, ComposedNode, Composition, NodeAbi, Parts, RUN_EXPORT,
-    StateDecision, StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
+    APP_EXPORT, Adapters, ComposeError, ComposeOptions, ComposedNode, Composition, NodeAbi, Parts,
+    RUN_EXPORT, StateDecision, StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
 };
 pub use greentic_runner_wit::{SLOT_COUNT, slot_name};
 pub use source::{

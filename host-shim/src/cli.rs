@@ -245,6 +245,31 @@ pub struct ComposeArgs {
     /// stderr, or the app's own `greentic:telemetry/logger-api` import.
     #[arg(long, value_enum, default_value = "stderr")]
     pub telemetry: TelemetryProvider,
+    /// Also export `wasi:http/incoming-handler`: the app answers
+    /// `POST /flows/{flow_id}` and `GET /healthz` as `host-shim serve` does, under
+    /// any wasi:http host (`wasmtime serve`, `jco serve`, Spin).
+    #[arg(long)]
+    pub http: bool,
+    /// With --http: environment id of the runs' tenant.
+    #[arg(long, default_value = "local", requires = "http")]
+    pub env: String,
+    /// With --http: tenant id of the runs.
+    #[arg(long, default_value = "default", requires = "http")]
+    pub tenant: String,
+    /// With --http: team id of the runs.
+    #[arg(long, requires = "http")]
+    pub team: Option<String>,
+    /// With --http: user id of the runs.
+    #[arg(long, requires = "http")]
+    pub user: Option<String>,
+    /// With --http: take the tenant from the `x-greentic-env|tenant|team|user`
+    /// headers (any client can then act for any tenant: only behind a gateway
+    /// that sets them).
+    #[arg(long, requires = "http")]
+    pub trust_tenant_headers: bool,
+    /// With --http: largest request body, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "http")]
+    pub max_body: u64,
 }
 
 /// `host-shim check`.

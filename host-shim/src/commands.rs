@@ -548,14 +548,23 @@ fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         TelemetryProvider::Stderr => compose::TelemetryWiring::Stderr,
         TelemetryProvider::Import => compose::TelemetryWiring::Import,
     };
-    let composition = crate::compose_file(
-        &args.common.flow,
-        args.common.components.clone(),
-        profile,
-        wiring,
+    let http = args.http.then(|| compose::HttpSettings {
+        env: args.env.clone(),
+        tenant: args.tenant.clone(),
+        team: args.team.clone(),
+        user: args.user.clone(),
+        trust_tenant_headers: args.trust_tenant_headers,
+        max_body: args.max_body,
+    });
+    let options = compose::ComposeOptions {
         telemetry,
-        args.deny_unapproved,
-    )?;
+        profile,
+        state: wiring,
+        deny_unapproved: args.deny_unapproved,
+        http,
+    };
+    let composition =
+        crate::compose_file(&args.common.flow, args.common.components.clone(), &options)?;
     std::fs::write(&args.output, &composition.bytes).map_err(|e| {
         Failure::Invalid(anyhow::anyhow!(
             "cannot write `{}`: {e}",

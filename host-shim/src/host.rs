@@ -904,10 +904,7 @@ fn component_search_dirs(mut dirs: Vec<PathBuf>) -> Vec<PathBuf> {
 pub fn compose_file(
     flow: &Path,
     component_dirs: Vec<PathBuf>,
-    profile: Profile,
-    state: compose::StateWiring,
-    telemetry: compose::TelemetryWiring,
-    deny_unapproved: bool,
+    options: &compose::ComposeOptions,
 ) -> Result<compose::Composition, Failure> {
     let parts = compose::Parts::read(
         Path::new(crate::BUILT_RUNNER),
@@ -915,13 +912,7 @@ pub fn compose_file(
     )
     .map_err(|e| Failure::Invalid(e.into()))?;
     let resolver = ComponentResolver::new(component_search_dirs(component_dirs));
-    let options = compose::ComposeOptions {
-        telemetry,
-        profile,
-        state,
-        deny_unapproved,
-    };
-    compose::compose(flow, &resolver, &parts, &options).map_err(|e| Failure::Invalid(e.into()))
+    compose::compose(flow, &resolver, &parts, options).map_err(|e| Failure::Invalid(e.into()))
 }
 
 /// The runner's WIT form of a flow source.

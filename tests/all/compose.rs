@@ -477,6 +477,37 @@ fn composed_flows_give_identical_results_on_three_engines() {
         ]);
         let v8 = engine_output(node, "node");
 
+        // The same flow, baked into the app: `greentic:runner/app` runs it
+        // without being given the YAML.
+        let mut py = Command::new(python());
+        py.envs(case.env.iter().copied());
+        py.arg(portability_dir().join("run.py")).args([
+            app.to_str().unwrap(),
+            "--app",
+            input,
+            &repeat,
+        ]);
+        let wasmtime_py_baked = engine_output(py, "wasmtime-py");
+        let mut node = Command::new("node");
+        node.envs(case.env.iter().copied());
+        node.arg(portability_dir().join("run.mjs")).args([
+            js_dir.to_str().unwrap(),
+            "--app",
+            input,
+            &repeat,
+        ]);
+        let v8_baked = engine_output(node, "node");
+        assert_eq!(
+            wasmtime, wasmtime_py_baked,
+            "{}: Wasmtime vs wasmtime-py, baked flow",
+            case.flow
+        );
+        assert_eq!(
+            wasmtime, v8_baked,
+            "{}: Wasmtime vs V8, baked flow",
+            case.flow
+        );
+
         assert_eq!(
             wasmtime, wasmtime_py,
             "{}: Wasmtime vs wasmtime-py",

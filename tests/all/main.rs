@@ -7,6 +7,7 @@ mod capabilities;
 mod cli;
 mod compose;
 mod flows;
+mod http_app;
 mod limits;
 mod packs;
 mod scale_out;

@@ -2,6 +2,8 @@
 // @bytecodealliance/preview2-shim.
 //
 // usage: node run.mjs TRANSPILED_DIR FLOW.yaml [INPUT.json|-] [REPEAT]
+//        node run.mjs TRANSPILED_DIR --app [INPUT.json|-] [REPEAT]
+//   (--app: the flow baked into the app, through `greentic:runner/app@0.1.0`)
 //   (TRANSPILED_DIR from `jco transpile APP.wasm -o DIR --name app`)
 //
 // Runs the flow REPEAT times (default 1) on one instance and prints each run's
@@ -17,7 +19,10 @@ const repeat = repeatArg ? Number(repeatArg) : 1;
 const app = await import(pathToFileURL(resolve(join(dir, 'app.js'))).href);
 
 const optional = (path) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
-const request = {
+const baked = flowPath === '--app';
+const tenant = { env: 'local', tenant: 'default', team: undefined, user: undefined };
+const entryJson = inputPath ? readFileSync(inputPath, 'utf8') : '';
+const request = baked ? undefined : {
   flow: {
     name: flowPath,
     yaml: readFileSync(flowPath, 'utf8'),
@@ -25,9 +30,9 @@ const request = {
     resolveSummaryJson: optional(`${flowPath}.resolve.summary.json`),
     strictTemplating: undefined,
   },
-  entryJson: inputPath ? readFileSync(inputPath, 'utf8') : '',
+  entryJson,
   bindings: [],
-  tenant: { env: 'local', tenant: 'default', team: undefined, user: undefined },
+  tenant,
   maxSteps: undefined,
   traceId: '',
   varsJson: '',
@@ -47,7 +52,8 @@ const printed = (outcome) => {
 
 try {
   for (let i = 0; i < repeat; i++) {
-    process.stdout.write(printed(app.run.run(request)) + '\n');
+    const outcome = baked ? app.app.run(entryJson, tenant, '') : app.run.run(request);
+    process.stdout.write(printed(outcome) + '\n');
   }
 } catch (e) {
   if (e.payload === undefined) throw e;

@@ -1,6 +1,9 @@
 """Runs a composed flow component under wasmtime-py (its own Wasmtime engine).
 
 usage: python3 run.py APP.wasm FLOW.yaml [INPUT.json|-] [REPEAT]
+       python3 run.py APP.wasm --app [INPUT.json|-] [REPEAT]
+With --app, runs the flow baked into the app (`greentic:runner/app@0.1.0`)
+instead of passing FLOW.yaml to `greentic:runner/run@0.1.0`.
 
 Runs the flow REPEAT times (default 1) on one instance and prints each run's
 output JSON text, or {"error": {...}} with the runner's error record (and
@@ -16,8 +19,10 @@ from wasmtime.component import Component, Linker, Record, Variant
 
 
 def flow_request(flow_path, input_path):
-    with open(flow_path, encoding="utf-8") as f:
-        yaml = f.read()
+    yaml = None
+    if flow_path != "--app":
+        with open(flow_path, encoding="utf-8") as f:
+            yaml = f.read()
     sidecar = flow_path + ".resolve.json"
     resolve = None
     if os.path.isfile(sidecar):
@@ -117,6 +122,11 @@ def main():
     linker.root().add_instance("greentic:secrets-store/secrets-store@1.0.0").add_func("get", secret_get)
     linker.root().add_instance("greentic:http/http-client@1.1.0").add_func("send", http_send)
     instance = linker.instantiate(store, component)
+    tenant = record(env="local", tenant="default", team=None, user=None)
+    if flow_path == "--app":
+        app_iface = instance.get_export_index(store, "greentic:runner/app@0.1.0")
+        app_run = instance.get_func(store, instance.get_export_index(store, "run", app_iface))
+        return print_turns(repeat, lambda: app_run(store, entry, tenant, ""), app_run, store)
     run_iface = instance.get_export_index(store, "greentic:runner/run@0.1.0")
     run = instance.get_func(store, instance.get_export_index(store, "run", run_iface))
 
@@ -129,15 +139,20 @@ def main():
         yaml=yaml,
         **{"resolve-json": resolve, "resolve-summary-json": summary, "strict-templating": None},
     )
-    tenant = record(env="local", tenant="default", team=None, user=None)
     request = record(
         flow=flow,
         **{"entry-json": entry, "bindings": [], "tenant": tenant, "max-steps": None, "trace-id": "",
            "vars-json": "", "library": [], "resume-snapshot": ""},
     )
+    return print_turns(repeat, lambda: run(store, request), run, store)
+
+
+def print_turns(repeat, call, func, store):
+    """Runs `call` `repeat` times and prints each turn as host-shim does;
+    1 after the first error."""
     for _ in range(repeat):
-        result = run(store, request)
-        run.post_return(store)
+        result = call()
+        func.post_return(store)
         # wasmtime-py tags a result only when ok and err lift to the same Python
         # type; here ok is the run-outcome variant and err a Record.
         if isinstance(result, Variant) and result.tag in ("ok", "err"):

@@ -9,7 +9,11 @@ struct AssetReader;
 
 impl node::Guest for AssetReader {
     fn describe() -> node::ComponentDescriptor {
-        node_kit::descriptor("asset-reader", env!("CARGO_PKG_VERSION"), "Reads a pack asset.")
+        node_kit::descriptor(
+            "asset-reader",
+            env!("CARGO_PKG_VERSION"),
+            "Reads a pack asset.",
+        )
     }
 
     fn invoke(
@@ -17,7 +21,13 @@ impl node::Guest for AssetReader {
         envelope: node::InvocationEnvelope,
     ) -> Result<node::InvocationResult, node::NodeError> {
         let input = node_kit::input(&envelope)?;
-        let path = format!("/assets/{}", input.get("path").and_then(Value::as_str).unwrap_or_default());
+        let path = format!(
+            "/assets/{}",
+            input
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        );
         let out = if op == "write" {
             match std::fs::write(&path, b"x") {
                 Ok(()) => json!({"path": path, "written": true}),

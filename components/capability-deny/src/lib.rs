@@ -13,8 +13,7 @@ use bindings::exports::greentic::http1_1_0::http_client as http11;
 use bindings::exports::greentic::secrets_store::secrets_store;
 use bindings::greentic::interfaces_types::types::TenantCtx;
 
-const HTTP_DENIED: &str =
-    "outbound HTTP is not approved for this component (its manifest and the profile must both allow it)";
+const HTTP_DENIED: &str = "outbound HTTP is not approved for this component (its manifest and the profile must both allow it)";
 
 struct Deny;
 
@@ -25,7 +24,10 @@ impl secrets_store::Guest for Deny {
 }
 
 impl http10::Guest for Deny {
-    fn send(_req: http10::Request, _ctx: Option<TenantCtx>) -> Result<http10::Response, http10::HostError> {
+    fn send(
+        _req: http10::Request,
+        _ctx: Option<TenantCtx>,
+    ) -> Result<http10::Response, http10::HostError> {
         Err(http10::HostError {
             code: "denied".into(),
             message: HTTP_DENIED.into(),

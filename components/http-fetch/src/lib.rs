@@ -16,7 +16,11 @@ fn text(value: &Value, key: &str) -> Option<String> {
 
 impl node::Guest for HttpFetch {
     fn describe() -> node::ComponentDescriptor {
-        node_kit::descriptor("http-fetch", env!("CARGO_PKG_VERSION"), "Sends one HTTP request.")
+        node_kit::descriptor(
+            "http-fetch",
+            env!("CARGO_PKG_VERSION"),
+            "Sends one HTTP request.",
+        )
     }
 
     fn invoke(
@@ -29,15 +33,27 @@ impl node::Guest for HttpFetch {
         let headers: Vec<(String, String)> = input
             .get("headers")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         let body = text(&input, "body").map(String::into_bytes);
-        let req = v11::Request { method, url, headers, body };
-        let opts = input.get("timeout_ms").and_then(Value::as_u64).map(|t| v11::RequestOptions {
-            timeout_ms: Some(t as u32),
-            allow_insecure: None,
-            follow_redirects: None,
-        });
+        let req = v11::Request {
+            method,
+            url,
+            headers,
+            body,
+        };
+        let opts = input
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .map(|t| v11::RequestOptions {
+                timeout_ms: Some(t as u32),
+                allow_insecure: None,
+                follow_redirects: None,
+            });
         let result = v11::send(&req, opts, None)
             .map(|r| (r.status, r.headers, r.body))
             .map_err(|e| (e.code, e.message));

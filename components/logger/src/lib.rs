@@ -10,7 +10,11 @@ struct Logger;
 
 impl node::Guest for Logger {
     fn describe() -> node::ComponentDescriptor {
-        node_kit::descriptor("logger", env!("CARGO_PKG_VERSION"), "Logs its input, then echoes it.")
+        node_kit::descriptor(
+            "logger",
+            env!("CARGO_PKG_VERSION"),
+            "Logs its input, then echoes it.",
+        )
     }
 
     fn invoke(
@@ -21,7 +25,14 @@ impl node::Guest for Logger {
         let fields: Vec<(String, String)> = match &input {
             Value::Object(map) => map
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect(),
             other => vec![("message".into(), other.to_string())],
         };

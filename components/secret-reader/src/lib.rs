@@ -12,7 +12,11 @@ struct SecretReader;
 
 impl node::Guest for SecretReader {
     fn describe() -> node::ComponentDescriptor {
-        node_kit::descriptor("secret-reader", env!("CARGO_PKG_VERSION"), "Reads one secret.")
+        node_kit::descriptor(
+            "secret-reader",
+            env!("CARGO_PKG_VERSION"),
+            "Reads one secret.",
+        )
     }
 
     fn invoke(

@@ -8,7 +8,9 @@ mod bindings {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
-use bindings::exports::greentic::telemetry::logger_api::{Guest, HostError, OpAck, SpanContext, TenantCtx};
+use bindings::exports::greentic::telemetry::logger_api::{
+    Guest, HostError, OpAck, SpanContext, TenantCtx,
+};
 
 struct StderrLogger;
 
@@ -18,7 +20,12 @@ impl Guest for StderrLogger {
         fields: Vec<(String, String)>,
         _ctx: Option<TenantCtx>,
     ) -> Result<OpAck, HostError> {
-        let get = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let get = |key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         let level = get("level").unwrap_or("info");
         let message = get("message").or(get("msg")).unwrap_or("");
         let rest: Vec<String> = fields

@@ -251,7 +251,10 @@ pub fn stage_adapter(out: &Path, wit_text: &str, abi: AdaptedAbi) -> io::Result<
 
 /// Files whose change must re-run a build script that staged the WIT.
 pub fn watched_files() -> Vec<PathBuf> {
-    let mut files = vec![runner_wit_dir().join("runner.wit")];
+    let mut files: Vec<PathBuf> = ["runner.wit", "baked-flows.wit", "app.wit"]
+        .iter()
+        .map(|f| runner_wit_dir().join(f))
+        .collect();
     files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"));
     files
 }
