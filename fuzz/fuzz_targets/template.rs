@@ -1,0 +1,34 @@
+//! Template compile + render against arbitrary contexts: never a panic; and
+//! typed insertion (`"{{entry.x}}"` alone) gives back any JSON value as it was.
+#![no_main]
+
+use greentic_runner_fuzz::{Echo, fields, flow_from_json, short_run};
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Value, json};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let strict = flags & 1 != 0;
+    let parts = fields(rest, 2);
+    let template = parts[0].clone();
+    let entry: Value = parts
+        .get(1)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| json!({}));
+
+    // Any template, as a field of a node's input.
+    let flow = json!({"id": "t", "nodes": {"n": {"echo": {"v": template, "w": [template]}}}});
+    if let Ok(flow) = flow_from_json(&flow, strict) {
+        let _ = flow.run(entry.clone(), &mut Echo, &short_run());
+    }
+
+    // Typed insertion round-trips any value.
+    let flow = json!({"id": "t", "nodes": {"n": {"echo": {"v": "{{entry.x}}"}}}});
+    let flow = flow_from_json(&flow, strict).expect("the insertion flow loads");
+    let out = flow
+        .run(json!({"x": entry}), &mut Echo, &short_run())
+        .expect("inserting a present value works");
+    assert_eq!(out, json!({"v": entry}), "typed insertion changed the value");
+});
