@@ -21,6 +21,7 @@ pub mod cli;
 mod commands;
 pub mod component_runtime;
 pub mod engine;
+pub mod faults;
 mod host;
 pub mod legacy;
 pub mod limits;

@@ -104,6 +104,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Found by the `snapshot` fuzz target: an 80-digit number in `vars`
+    /// came back as another number after decode → encode → decode (serde_json
+    /// parses floats exactly only with `float_roundtrip`).
+    #[test]
+    fn a_huge_number_in_a_snapshot_survives_two_round_trips() {
+        let digits = "4".repeat(79) + "1";
+        let mut snapshot = sample();
+        let text = snapshot.to_json().replacen(
+            "\"vars\":{}",
+            &format!("\"vars\":{{\"big\":{digits}}}"),
+            1,
+        );
+        assert!(text.contains(&digits), "{text}");
+        snapshot = Snapshot::from_json(&text).unwrap();
+        let again = Snapshot::from_json(&snapshot.to_json()).unwrap();
+        assert_eq!(snapshot, again);
+        assert_eq!(snapshot.to_json(), again.to_json());
+    }
+
     fn sample() -> Snapshot {
         Snapshot {
             format: SNAPSHOT_FORMAT.into(),

@@ -98,6 +98,16 @@ impl node::Guest for Probe {
                     |_| json!({"ok": true}),
                 )
             }
+            // The write, then a trap: for the fault tests (what a node that
+            // dies after writing leaves behind).
+            "write-then-trap" => {
+                let ctx = ctx_for!(v1, input);
+                let data = bytes(&input)?;
+                if let Err(e) = v1::write(&key, &data, ctx.as_ref()) {
+                    return Err(node_kit::error(&e.code, &e.message));
+                }
+                core::arch::wasm32::unreachable()
+            }
             "delete" => {
                 let ctx = ctx_for!(v1, input);
                 report(

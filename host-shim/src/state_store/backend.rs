@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use greentic_state::inmemory::InMemoryStateStore;
 use greentic_state::redis_store::RedisStateStore;
-use greentic_state::{StateKey, StateStore};
+use greentic_state::{StateKey, StatePath, StateStore, TenantCtx};
 
 use super::file::FileStateStore;
 use super::scope::RunTenant;
@@ -47,6 +47,15 @@ impl std::str::FromStr for StateBackend {
 impl StateBackend {
     /// Opens the backend; a Redis server is contacted once so a wrong URL fails here.
     pub fn open(&self) -> anyhow::Result<Arc<dyn StateStore>> {
+        let store = self.open_backend()?;
+        Ok(if crate::faults::injects_state_faults() {
+            Arc::new(Unavailable(store))
+        } else {
+            store
+        })
+    }
+
+    fn open_backend(&self) -> anyhow::Result<Arc<dyn StateStore>> {
         Ok(match self {
             StateBackend::Memory => Arc::new(InMemoryStateStore::new()),
             StateBackend::File(path) => Arc::new(FileStateStore::open(path)?),
@@ -65,5 +74,74 @@ impl StateBackend {
                 Arc::new(store)
             }
         })
+    }
+}
+
+/// A backend that goes down when `GREENTIC_FAULTS=state-unavailable-after=N`
+/// says so (debug builds; see `crate::faults`).
+struct Unavailable(Arc<dyn StateStore>);
+
+impl Unavailable {
+    fn check(&self) -> greentic_types::GResult<()> {
+        if crate::faults::state_unavailable() {
+            return Err(greentic_state::error::unavailable(
+                "the state backend is unavailable (injected fault)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StateStore for Unavailable {
+    fn get_json(
+        &self,
+        tenant: &TenantCtx,
+        prefix: &str,
+        key: &StateKey,
+        path: Option<&StatePath>,
+    ) -> greentic_types::GResult<Option<serde_json::Value>> {
+        self.check()?;
+        self.0.get_json(tenant, prefix, key, path)
+    }
+
+    fn set_json(
+        &self,
+        tenant: &TenantCtx,
+        prefix: &str,
+        key: &StateKey,
+        path: Option<&StatePath>,
+        value: &serde_json::Value,
+        ttl_secs: Option<u32>,
+    ) -> greentic_types::GResult<()> {
+        self.check()?;
+        self.0.set_json(tenant, prefix, key, path, value, ttl_secs)
+    }
+
+    fn del(
+        &self,
+        tenant: &TenantCtx,
+        prefix: &str,
+        key: &StateKey,
+    ) -> greentic_types::GResult<bool> {
+        self.check()?;
+        self.0.del(tenant, prefix, key)
+    }
+
+    fn del_prefix(&self, tenant: &TenantCtx, prefix: &str) -> greentic_types::GResult<u64> {
+        self.check()?;
+        self.0.del_prefix(tenant, prefix)
+    }
+
+    fn set_json_if_absent(
+        &self,
+        tenant: &TenantCtx,
+        prefix: &str,
+        key: &StateKey,
+        value: &serde_json::Value,
+        ttl_secs: Option<u32>,
+    ) -> greentic_types::GResult<bool> {
+        self.check()?;
+        self.0
+            .set_json_if_absent(tenant, prefix, key, value, ttl_secs)
     }
 }

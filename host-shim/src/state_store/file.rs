@@ -20,6 +20,8 @@ use greentic_state::util::{get_at_path, set_at_path};
 use greentic_state::{StateKey, StatePath, StateStore, TenantCtx, fqn, fqn_prefix};
 use greentic_types::GResult;
 use redb::{Database, ReadableTable, TableDefinition};
+
+use crate::faults::FileWrite;
 use serde_json::{Value, json};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("greentic-state");
@@ -105,6 +107,30 @@ fn live(bytes: Option<&[u8]>) -> GResult<Option<(Value, Option<u64>)>> {
     Ok(Some((record.get("v").cloned().unwrap_or(Value::Null), exp)))
 }
 
+/// Writes a record into the open write transaction's table; where fault
+/// injection says so (debug builds, `crate::faults`), writes part of it and
+/// fails, or dies before the caller commits.
+fn insert(table: &mut redb::Table<&str, &[u8]>, key: &str, bytes: &[u8]) -> GResult<()> {
+    match crate::faults::file_write(key) {
+        FileWrite::Normal => {
+            table.insert(key, bytes).map_err(err)?;
+        }
+        FileWrite::FailAfter(n) => {
+            table
+                .insert(key, &bytes[..n.min(bytes.len())])
+                .map_err(err)?;
+            return Err(err(format!(
+                "writing `{key}` failed after {n} bytes (injected fault)"
+            )));
+        }
+        FileWrite::Kill => {
+            table.insert(key, bytes).map_err(err)?;
+            crate::faults::kill_self();
+        }
+    }
+    Ok(())
+}
+
 fn record(value: &Value, exp: Option<u64>) -> Vec<u8> {
     serde_json::to_vec(&json!({ "v": value, "exp": exp })).expect("a JSON value serialises")
 }
@@ -168,7 +194,7 @@ impl StateStore for FileStateStore {
                     None => stored = value.clone(),
                 }
                 let bytes = record(&stored, deadline(previous_exp, ttl_secs));
-                table.insert(fqn.as_str(), bytes.as_slice()).map_err(err)?;
+                insert(&mut table, fqn.as_str(), &bytes)?;
             }
             tx.commit().map_err(err)
         })
@@ -233,7 +259,7 @@ impl StateStore for FileStateStore {
                 };
                 if !present {
                     let bytes = record(value, deadline(None, ttl_secs));
-                    table.insert(fqn.as_str(), bytes.as_slice()).map_err(err)?;
+                    insert(&mut table, fqn.as_str(), &bytes)?;
                 }
                 !present
             };
