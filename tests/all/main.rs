@@ -6,6 +6,7 @@ mod abi;
 mod capabilities;
 mod cli;
 mod compose;
+mod concurrency;
 mod faults;
 mod flows;
 mod http_app;
