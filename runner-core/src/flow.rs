@@ -665,8 +665,8 @@ impl<'a> Loader<'a> {
         };
         let mut op_keys = Vec::new();
         let mut ignored = Vec::new();
-        for key in body.keys() {
-            let key = yaml::key_str(key);
+        for (raw_key, value) in body.iter() {
+            let key = yaml::key_str(raw_key);
             if UNSUPPORTED_NODE_KEYS.contains(&key.as_str()) {
                 return Err(self.invalid(
                     Some(id),
@@ -676,7 +676,9 @@ impl<'a> Loader<'a> {
             if IGNORED_NODE_KEYS.contains(&key.as_str()) {
                 ignored.push(key);
             } else if !NODE_KEYS.contains(&key.as_str()) {
-                op_keys.push(key);
+                // The value comes with its key: a non-string key (`1:`, `true:`)
+                // is named by its text but not found by it.
+                op_keys.push((key, value));
             }
         }
         if !ignored.is_empty() {
@@ -689,8 +691,8 @@ impl<'a> Loader<'a> {
                     .join(", ")
             ));
         }
-        let op_key = match op_keys.as_slice() {
-            [one] => one.clone(),
+        let (op_key, op_value) = match op_keys.as_slice() {
+            [(key, value)] => (key.clone(), *value),
             [] => {
                 return Err(self.invalid(
                     Some(id),
@@ -703,7 +705,7 @@ impl<'a> Loader<'a> {
                     format!(
                         "more than one operation key: {} (a node has exactly one; the others may be `routing`, `retry`, `timeout`, `operation` and the ignored {})",
                         many.iter()
-                            .map(|k| format!("`{k}`"))
+                            .map(|(k, _)| format!("`{k}`"))
                             .collect::<Vec<_>>()
                             .join(", "),
                         IGNORED_NODE_KEYS.join(", ")
@@ -711,7 +713,6 @@ impl<'a> Loader<'a> {
                 ));
             }
         };
-        let op_value = yaml::get(body, &op_key).unwrap();
         // The sibling `operation:` key names the component operation.
         let sibling_operation = match yaml::get(body, "operation") {
             None => None,

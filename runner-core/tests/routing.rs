@@ -471,3 +471,17 @@ fn timeouts_reach_the_invoker() {
         .unwrap();
     assert_eq!(seen, vec![Some(2000), Some(250), None]);
 }
+
+/// Found by the `flow_load` fuzz target: a node whose operation key is not a
+/// string (`1:`, `true:`) made the loader panic (the runner component trapped)
+/// looking the key up again by its text.
+#[test]
+fn a_non_string_operation_key_loads_or_is_refused_without_a_panic() {
+    for key in ["1", "true", "1.5", "~"] {
+        let yaml = format!("id: x\nnodes:\n  a:\n    {key}: {{ text: hi }}\n");
+        match load(&yaml) {
+            Ok(flow) => assert_eq!(flow.plan().nodes.len(), 1, "{key}"),
+            Err(e) => assert!(e.to_string().contains("node `a`"), "{key}: {e}"),
+        }
+    }
+}
