@@ -17,7 +17,9 @@
 //! - B4 templating per expression, typed insertion and string templating,
 //!   natively vs inside the runner component;
 //! - B5 a composed flow, one run (a whole process) under Wasmtime (host-shim),
-//!   V8 (jco, Node.js) and wasmtime-py.
+//!   V8 (jco, Node.js) and wasmtime-py;
+//! - B6 `host-shim serve` under load, and (when a `wasmtime` CLI is found) the
+//!   same flow composed with `--http` under `wasmtime serve`.
 //!
 //! `--write` also writes the table to `bench/RESULTS.md`.
 
@@ -756,38 +758,98 @@ fn machine() -> String {
 /// B6: `host-shim serve` (release) answering a 3-node echo flow over HTTP/1.1
 /// keep-alive, from a load generator in this process: requests/s and latency
 /// percentiles at 1, 8 and 64 connections, and at 8 with 1 or 2 I/O threads.
+/// Side by side, when a `wasmtime` CLI is found (`GREENTIC_WASMTIME`, else
+/// PATH): the same flow composed with `--http` under `wasmtime serve`.
 fn b6(bin: &Path, scratch: &Path) -> Result<Vec<Row>> {
     let dir = scratch.join("b6");
     std::fs::create_dir_all(&dir)?;
+    let flow = dir.join("three.ygtc");
     std::fs::write(
-        dir.join("three.ygtc"),
+        &flow,
         "id: three\nnodes:\n  a:\n    component.exec: { component: echo, input: { v: \"{{in.v}}\" } }\n  b:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\" } }\n  c:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\", done: true } }\n",
     )?;
     let mut rows = Vec::new();
     for (connections, io_threads) in [(1, 2), (8, 2), (64, 2), (8, 1)] {
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            runs.push(b6_once(bin, &dir, scratch, connections, io_threads)?);
-        }
-        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-        let median = &runs[1];
+        let figures = median_of_three(|| {
+            let mut cmd = Command::new(bin);
+            cmd.args(["serve", dir.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+                .args(["--max-concurrent", "64", "-q"])
+                .args(["--io-threads", &io_threads.to_string()])
+                .env("GREENTIC_CACHE_DIR", scratch.join("cache"));
+            load(Server::start(cmd)?, connections)
+        })?;
         rows.push(Row::new(
             "B6",
             &format!("serve, 3-node flow, {connections} connection(s), {io_threads} I/O thread(s): requests/s (p50 / p99 latency)"),
-            format!(
-                "{:.0} (min–max {:.0}–{:.0}); p50 {} p99 {}; {} non-200",
-                median.rps,
-                runs[0].rps,
-                runs[2].rps,
-                fmt_dur(median.p50),
-                fmt_dur(median.p99),
-                median.failed
-            ),
+            figures,
+            "—",
+            "",
+        ));
+    }
+    let wasmtime = std::env::var_os("GREENTIC_WASMTIME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| which("wasmtime"));
+    let Some(wasmtime) = wasmtime else {
+        rows.push(Row::new(
+            "B6",
+            "the same flow composed with --http under `wasmtime serve`",
+            "skipped: no `wasmtime` CLI (GREENTIC_WASMTIME or PATH; cargo install wasmtime-cli --version 45.0.3 --locked)".into(),
+            "—",
+            "",
+        ));
+        return Ok(rows);
+    };
+    let app = dir.join("three-http.wasm");
+    let composed = Command::new(bin)
+        .args([
+            "compose",
+            flow.to_str().unwrap(),
+            "-o",
+            app.to_str().unwrap(),
+        ])
+        .args(["--http", "-q"])
+        .status()?;
+    anyhow::ensure!(composed.success(), "composing the --http app failed");
+    let version = Command::new(&wasmtime).arg("--version").output()?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    for connections in [1, 8, 64] {
+        let figures = median_of_three(|| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let mut cmd = Command::new(&wasmtime);
+            cmd.args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
+                .arg(&app);
+            load(Server::start(cmd)?, connections)
+        })?;
+        rows.push(Row::new(
+            "B6",
+            &format!("{version} `serve` of the same flow composed with --http, {connections} connection(s): requests/s (p50 / p99 latency)"),
+            figures,
             "—",
             "",
         ));
     }
     Ok(rows)
+}
+
+/// Three load runs: the median's figures, with the min–max of requests/s.
+fn median_of_three(mut once: impl FnMut() -> Result<LoadFigures>) -> Result<String> {
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(once()?);
+    }
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let median = &runs[1];
+    Ok(format!(
+        "{:.0} (min–max {:.0}–{:.0}); p50 {} p99 {}; {} non-200",
+        median.rps,
+        runs[0].rps,
+        runs[2].rps,
+        fmt_dur(median.p50),
+        fmt_dur(median.p99),
+        median.failed
+    ))
 }
 
 struct LoadFigures {
@@ -797,45 +859,53 @@ struct LoadFigures {
     failed: u64,
 }
 
-fn b6_once(
-    bin: &Path,
-    dir: &Path,
-    scratch: &Path,
-    connections: usize,
-    io_threads: usize,
-) -> Result<LoadFigures> {
-    use std::io::BufRead;
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            dir.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-            "--max-concurrent",
-            "64",
-            "-q",
-        ])
-        .args(["--io-threads", &io_threads.to_string()])
-        .env("GREENTIC_CACHE_DIR", scratch.join("cache"))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()?;
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let Some(line) = lines.next() else {
-            anyhow::bail!("serve exited before listening")
+/// A server process under load, killed on drop.
+struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    base: String,
+}
+
+impl Server {
+    /// Starts `cmd` and waits for the stderr line that names its URL.
+    fn start(mut cmd: Command) -> Result<Server> {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                anyhow::bail!("the server exited before listening")
+            };
+            let line = line?;
+            if let Some(at) = line.find("http://") {
+                break line[at..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .to_string();
+            }
         };
-        let line = line?;
-        if let Some(at) = line.find("on http://") {
-            break line[at + 3..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let url = format!("{base}/flows/three");
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server { child, base })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 2 seconds of `connections` keep-alive clients posting to the server's
+/// `/flows/three`, after a warm-up.
+fn load(server: Server, connections: usize) -> Result<LoadFigures> {
+    let url = format!("{}/flows/three", server.base);
     let agent = || -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -878,8 +948,7 @@ fn b6_once(
         failed += f;
     }
     let elapsed = started.elapsed().max(Duration::from_secs(2));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     all.sort();
     anyhow::ensure!(!all.is_empty(), "no request succeeded");
     let pick = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
