@@ -95,16 +95,10 @@ pub(crate) fn node_position(text: &str, id: &str) -> Position {
             continue;
         }
         if in_nodes && indent > 0 {
-            let key = trimmed
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim_matches(|c| c == '"' || c == '\'');
-            if key == id
-                && trimmed[key.len()..]
-                    .trim_start_matches(['"', '\''])
-                    .starts_with(':')
-            {
+            // Up to the first `:` (none: not a key), quotes around it dropped.
+            let raw = trimmed.split(':').next().unwrap_or("");
+            let key = raw.trim_matches(|c| c == '"' || c == '\'');
+            if key == id && trimmed.len() > raw.len() {
                 return Position {
                     line: Some(index as u32 + 1),
                     column: Some(indent as u32 + 1),
@@ -183,6 +177,18 @@ pub(crate) fn get<'a>(map: &'a Mapping, key: &str) -> Option<&'a Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `flow_load` fuzz target: a quoted node id with non-ASCII
+    /// letters made the position lookup slice inside a character (a panic,
+    /// so the runner component trapped instead of reporting the node).
+    #[test]
+    fn a_quoted_non_ascii_node_id_is_located_without_a_panic() {
+        let text = "id: f\nnodes:\n  'ÙØØ': {}\n  \"été\":\n    x: 1\n";
+        let at = |id| node_position(text, id);
+        assert_eq!(at("ÙØØ").line, Some(3));
+        assert_eq!(at("été").line, Some(4));
+        assert_eq!(at("Ù").line, None);
+    }
 
     #[test]
     fn unquoted_template_becomes_string() {
