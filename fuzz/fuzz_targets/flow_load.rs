@@ -25,6 +25,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(flow) = Flow::load(&source) {
         let plan = format!("{:?}", flow.plan());
         let again = Flow::load(&source).expect("a flow that loaded once loads again");
-        assert_eq!(plan, format!("{:?}", again.plan()), "re-planned differently");
+        assert_eq!(
+            plan,
+            format!("{:?}", again.plan()),
+            "re-planned differently"
+        );
     }
 });

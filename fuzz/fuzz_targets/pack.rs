@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
     let archive = root.join("fuzz.gtpack");
     std::fs::write(&archive, data).unwrap();
     if let Ok(dir) = unpack(&archive, &cache) {
-        assert!(dir.starts_with(&cache), "unpacked outside the cache: {}", dir.display());
+        assert!(
+            dir.starts_with(&cache),
+            "unpacked outside the cache: {}",
+            dir.display()
+        );
         let _ = Pack::open_dir(&dir);
     }
     // Nothing escaped: the only files outside the cache are the archive.

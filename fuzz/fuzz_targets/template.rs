@@ -2,9 +2,23 @@
 //! typed insertion (`"{{entry.x}}"` alone) gives back any JSON value as it was.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use greentic_runner_fuzz::{Echo, fields, flow_from_json, short_run};
 use libfuzzer_sys::fuzz_target;
+use runner_core::Flow;
 use serde_json::{Value, json};
+
+/// The typed-insertion flow, strict and lenient: the same for every input
+/// (only the entry varies), so it is loaded once.
+fn insertion_flow(strict: bool) -> &'static Flow {
+    static FLOWS: OnceLock<[Flow; 2]> = OnceLock::new();
+    let flows = FLOWS.get_or_init(|| {
+        let flow = json!({"id": "t", "nodes": {"n": {"echo": {"v": "{{entry.x}}"}}}});
+        [false, true].map(|strict| flow_from_json(&flow, strict).expect("the insertion flow loads"))
+    });
+    &flows[usize::from(strict)]
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
@@ -25,10 +39,12 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Typed insertion round-trips any value.
-    let flow = json!({"id": "t", "nodes": {"n": {"echo": {"v": "{{entry.x}}"}}}});
-    let flow = flow_from_json(&flow, strict).expect("the insertion flow loads");
-    let out = flow
+    let out = insertion_flow(strict)
         .run(json!({"x": entry}), &mut Echo, &short_run())
         .expect("inserting a present value works");
-    assert_eq!(out, json!({"v": entry}), "typed insertion changed the value");
+    assert_eq!(
+        out,
+        json!({"v": entry}),
+        "typed insertion changed the value"
+    );
 });
