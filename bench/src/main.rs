@@ -7,15 +7,16 @@
 //!
 //! - B1 warm per-node cost: a 100-node linear flow of `echo` nodes with small
 //!   templated inputs, runner-core natively with a native echo vs host-shim
-//!   (runner component + echo component);
+//!   (runner component + echo component) vs the same flow composed;
 //! - B2 throughput: node invocations per second, a fresh runner and node
 //!   instances per run vs instances reused across runs;
 //! - B3 whole processes: `host-shim run examples/hello/flow.yaml` with the
 //!   compiled-artifact cache warm, first runs with nothing cached (Winch /
 //!   Cranelift, and as before the build precompiled the runner), first runs of
 //!   1 and 5 distinct new node components, peak RSS (`--only-b3`: just these);
-//! - B4 templating per expression, typed insertion and string templating,
-//!   natively vs inside the runner component;
+//! - B4 templating per expression (a 1000-item list of one template, where
+//!   rendering dominates), typed insertion and string templating, natively vs
+//!   inside the runner component;
 //! - B5 a composed flow, one run (a whole process) under Wasmtime (host-shim),
 //!   V8 (jco, Node.js) and wasmtime-py;
 //! - B6 `host-shim serve` under load, and (when a `wasmtime` CLI is found) the
@@ -29,14 +30,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use host_shim::{Host, HostOptions, RunSettings};
-use runner_core::{Flow, FlowSource, NodeCall, NodeFailure, RunOptions};
 use serde_json::Value;
 
-const NODES: usize = 100;
-const FIELDS: usize = 200;
+mod hot;
+mod measure;
 
 fn main() -> Result<()> {
-    let write = std::env::args().any(|a| a == "--write");
+    let args: Vec<String> = std::env::args().collect();
+    let write = args.iter().any(|a| a == "--write");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -44,122 +45,42 @@ fn main() -> Result<()> {
     let scratch = root.join("target/bench");
     std::fs::create_dir_all(&scratch)?;
     let mut rows: Vec<Row> = Vec::new();
-    if std::env::args().any(|a| a == "--only-b3") {
+    if args.iter().any(|a| a == "--hot-child") {
+        let figures = hot::measure_once(&hot::Files::in_scratch(&scratch))?;
+        println!("{}", Value::Object(figures));
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--only-b3") {
         let bin = root.join("target/release/host-shim");
         rows.extend(b3(&root, &bin, &scratch)?);
         println!("{}", render(&rows));
         return Ok(());
     }
-    if std::env::args().any(|a| a == "--only-b6") {
+    if args.iter().any(|a| a == "--only-b6") {
         let bin = root.join("target/release/host-shim");
         rows.extend(b6(&bin, &scratch)?);
         println!("{}", render(&rows));
         return Ok(());
     }
 
-    // B1 and B2 share the 100-node flow.
-    let chain = scratch.join("chain.yaml");
-    std::fs::write(&chain, chain_flow(NODES))?;
-    let mut host = Host::new(HostOptions {
-        quiet: true,
-        ..Default::default()
-    })?;
-    let settings = RunSettings::default();
-    if std::env::args().any(|a| a == "--profile-b1") {
-        // Only the warm host-shim part of B1, long enough for `perf record`.
-        let t = time_warm(&mut host, &chain, "{\"n\": 1}", &settings, 3000)?;
-        println!("B1 warm per node: {}", fmt_dur(t / NODES as u32));
+    let bin = root.join("target/release/host-shim");
+    let files = hot::prepare(&root, &bin, &scratch)?;
+    if let Some(what) = flag_value(&args, "--profile") {
+        // One contender alone, long enough for `perf record`.
+        let seconds = 20;
+        let per_run = hot::profile(&files, what, std::time::Duration::from_secs(seconds))?;
+        println!("{what}: {} per run", fmt_dur(per_run));
         return Ok(());
     }
-    let native_run = time_native(&chain, "{\"n\": 1}", 200)?;
-    let warm_run = time_warm(&mut host, &chain, "{\"n\": 1}", &settings, 200)?;
-    let native_node = native_run / NODES as u32;
-    let host_node = warm_run / NODES as u32;
-    rows.push(Row::new(
-        "B1",
-        "warm per-node cost, native runner-core + native echo",
-        fmt_dur(native_node),
-        "baseline",
-        "",
-    ));
-    rows.push(Row::new(
-        "B1",
-        "warm per-node cost, host-shim (runner component + echo component)",
-        format!(
-            "{} ({:.2}× native)",
-            fmt_dur(host_node),
-            ratio(host_node, native_node)
-        ),
-        "≤ 3× native",
-        verdict(ratio(host_node, native_node) <= 3.0),
-    ));
-
-    let reused = NODES as f64 / warm_run.as_secs_f64();
-    let fresh_run = time_fresh(&mut host, &chain, "{\"n\": 1}", &settings, 30)?;
-    let fresh = NODES as f64 / fresh_run.as_secs_f64();
-    let native_rate = NODES as f64 / native_run.as_secs_f64();
-    rows.push(Row::new(
-        "B2",
-        "node invocations/s, native baseline",
-        format!("{native_rate:.0}"),
-        "baseline",
-        "",
-    ));
-    rows.push(Row::new(
-        "B2",
-        "node invocations/s, host-shim, instances reused across runs",
-        format!("{reused:.0}"),
-        "≥ 20,000",
-        verdict(reused >= 20_000.0),
-    ));
-    rows.push(Row::new(
-        "B2",
-        "node invocations/s, host-shim, fresh instances per run (default)",
-        format!("{fresh:.0}"),
-        "≥ 20,000",
-        verdict(fresh >= 20_000.0),
-    ));
+    // B1, B2, B4: each a separate process, the figure the median of theirs.
+    let processes = flag_value(&args, "--processes")
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(5);
+    rows.extend(hot::hot_rows(&std::env::current_exe()?, processes)?);
 
     // B3: whole processes of the release binary.
-    let bin = root.join("target/release/host-shim");
     rows.extend(b3(&root, &bin, &scratch)?);
-
-    // B4: per expression, by difference between templated and literal inputs.
-    // Each against literal fields holding what the template renders to.
-    for (kind, template, rendered) in [
-        ("typed insertion `\"{{entry.v}}\"`", "\"{{entry.v}}\"", "7"),
-        (
-            "string templating `\"id-{{entry.v}}-x\"`",
-            "\"id-{{entry.v}}-x\"",
-            "\"id-7-x\"",
-        ),
-    ] {
-        let templated = scratch.join("templated.yaml");
-        let literal = scratch.join("literal.yaml");
-        std::fs::write(&templated, fields_flow(template))?;
-        std::fs::write(&literal, fields_flow(rendered))?;
-        let input = "{\"v\": 7}";
-        let native = (time_native(&templated, input, 300)?
-            .saturating_sub(time_native(&literal, input, 300)?))
-            / FIELDS as u32;
-        let wasm = (time_warm(&mut host, &templated, input, &settings, 300)?
-            .saturating_sub(time_warm(&mut host, &literal, input, &settings, 300)?))
-            / FIELDS as u32;
-        rows.push(Row::new(
-            "B4",
-            &format!("{kind}, native"),
-            fmt_dur(native),
-            "baseline",
-            "",
-        ));
-        rows.push(Row::new(
-            "B4",
-            &format!("{kind}, in the runner component"),
-            format!("{} ({:.2}× native)", fmt_dur(wasm), ratio(wasm, native)),
-            "≤ 2× native",
-            verdict(ratio(wasm, native) <= 2.0),
-        ));
-    }
 
     // B5: one composed flow, one process per engine.
     match b5(&root, &bin, &scratch) {
@@ -205,7 +126,7 @@ fn main() -> Result<()> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         let doc = format!(
-            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim && cargo run --release -p greentic-bench -- --write`, all in one run. B1, B2 and B4 are the best of five repetitions (the noise of a shared 2-core VM only adds time); B3 medians; B5 the best of three processes; B6 the median of three 2-second runs with their min–max, the load generator on the same 2 cores as the server.\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
+            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim -p greentic-bench && target/release/bench --write`, all in one run. B1, B2 and B4: {processes} processes, each sampling every contender 30 times interleaved with its native baseline (paired ratios per round); a figure is the median of the processes' medians, (min–max) of those medians, and the interquartile range inside a process; B3 medians with min–max; B5 the best of three processes; B6 the median of three 2-second runs with their min–max, the load generator on the same 2 cores as the server.\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
         );
         std::fs::write(root.join("bench/RESULTS.md"), doc)?;
         eprintln!("wrote bench/RESULTS.md");
@@ -249,19 +170,26 @@ fn verdict(met: bool) -> &'static str {
     if met { "yes" } else { "no" }
 }
 
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+fn fmt_dur(d: Duration) -> String {
+    fmt_ns(d.as_nanos() as f64)
 }
 
-fn fmt_dur(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns < 10_000 {
-        format!("{ns} ns")
-    } else if ns < 10_000_000 {
-        format!("{:.1} µs", ns as f64 / 1e3)
+fn fmt_ns(ns: f64) -> String {
+    if ns < 10_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 10_000_000.0 {
+        format!("{:.1} µs", ns / 1e3)
     } else {
-        format!("{:.1} ms", ns as f64 / 1e6)
+        format!("{:.1} ms", ns / 1e6)
     }
+}
+
+/// The value after `flag` on the command line.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 /// Median and min–max of `v`, formatted.
@@ -280,106 +208,6 @@ fn spread(v: &[Duration]) -> String {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-/// A linear flow of `n` echo nodes, each with a small templated input.
-fn chain_flow(n: usize) -> String {
-    let mut yaml = String::from("id: chain\nmax_steps: 1000\nnodes:\n");
-    for i in 0..n {
-        yaml.push_str(&format!("  n{i}:\n    echo: {{ i: {i}, v: \"{{{{entry.n}}}}\", tag: \"step-{{{{state.step}}}}\" }}\n"));
-    }
-    yaml
-}
-
-/// One echo node whose input has [`FIELDS`] fields, each `template`.
-fn fields_flow(template: &str) -> String {
-    let mut yaml = String::from("id: fields\nnodes:\n  only:\n    echo:\n");
-    for i in 0..FIELDS {
-        yaml.push_str(&format!("      f{i}: {template}\n"));
-    }
-    yaml
-}
-
-/// The best of five measurements: this machine's noise only ever adds time.
-fn best_of_5(mut measure: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-    let mut best = Duration::MAX;
-    for _ in 0..5 {
-        best = best.min(measure()?);
-    }
-    Ok(best)
-}
-
-/// Mean time of one run natively (after a warm-up), best of five.
-fn time_native(flow: &Path, input: &str, runs: u32) -> Result<Duration> {
-    best_of_5(|| time_native_once(flow, input, runs))
-}
-
-fn time_native_once(flow: &Path, input: &str, runs: u32) -> Result<Duration> {
-    let flow = Flow::load(&FlowSource {
-        name: flow.display().to_string(),
-        yaml: std::fs::read_to_string(flow)?,
-        ..Default::default()
-    })?;
-    let entry: Value = serde_json::from_str(input)?;
-    let mut echo = |call: &NodeCall<'_>| -> Result<Value, NodeFailure> { Ok(call.input.clone()) };
-    let options = RunOptions::default();
-    for _ in 0..runs / 10 {
-        flow.run(entry.clone(), &mut echo, &options)?;
-    }
-    let started = Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(flow.run(entry.clone(), &mut echo, &options)?);
-    }
-    Ok(started.elapsed() / runs)
-}
-
-/// Mean time of one run on a warm instance: `runs` repeats on one instance,
-/// minus the cost of setting up with one run.
-fn time_warm(
-    host: &mut Host,
-    flow: &Path,
-    input: &str,
-    settings: &RunSettings,
-    runs: u32,
-) -> Result<Duration> {
-    let once = |host: &mut Host, repeat: u32| -> Result<Duration> {
-        let started = Instant::now();
-        for r in host.run_file(flow, input, settings, repeat) {
-            r.map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        Ok(started.elapsed())
-    };
-    once(host, 5)?; // warm caches
-    let setup = (0..5)
-        .map(|_| once(host, 1))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .min()
-        .unwrap();
-    let total = once(host, runs + 1)?;
-    Ok(total.saturating_sub(setup) / runs)
-}
-
-/// Mean time of one run with fresh runner and node instances each time.
-fn time_fresh(
-    host: &mut Host,
-    flow: &Path,
-    input: &str,
-    settings: &RunSettings,
-    runs: u32,
-) -> Result<Duration> {
-    host.run_file(flow, input, settings, 1)
-        .pop()
-        .unwrap()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let started = Instant::now();
-    for _ in 0..runs {
-        host.run_file(flow, input, settings, 1)
-            .pop()
-            .unwrap()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(started.elapsed() / runs)
 }
 
 /// Runs a process; returns its wall time and peak RSS (KiB).

@@ -284,6 +284,21 @@ struct Prepared {
     report: CheckReport,
 }
 
+/// A planned and linked flow on live instances: each [`WarmRun::run`] is one
+/// more run on them (no planning, linking or instantiation).
+pub struct WarmRun {
+    instance: RunnerInstance,
+    request: RunRequest,
+}
+
+impl WarmRun {
+    /// Runs the flow once more.
+    pub fn run(&mut self) -> Result<Turn, Failure> {
+        self.request.trace_id = trace_id();
+        run_once(&mut self.instance, &self.request).map(|(turn, _)| turn)
+    }
+}
+
 /// Runs flows from files.
 pub struct Host {
     cache: ComponentCache,
@@ -373,20 +388,48 @@ impl Host {
         settings: &RunSettings,
         repeat: u32,
     ) -> Vec<Result<Turn, Failure>> {
-        match self.prepare(path, settings) {
-            Ok(mut prepared) => {
-                self.print_notes(&prepared.report);
-                let request = request(
-                    prepared.flow,
-                    prepared.library,
-                    entry_json,
-                    prepared.bindings,
-                    settings,
-                );
-                self.run_turns(&mut prepared.instance, request, settings, repeat)
-            }
+        match self.warm_run(path, entry_json, settings) {
+            Ok(mut warm) => self.run_turns(&mut warm.instance, warm.request, settings, repeat),
             Err(failure) => vec![Err(failure)],
         }
+    }
+
+    /// Plans and links the flow at `path` once and returns it ready to run
+    /// again and again with `entry_json` on the same instances (what
+    /// `run --repeat` does, one run at a time; benchmarks time it).
+    pub fn warm_run(
+        &mut self,
+        path: &Path,
+        entry_json: &str,
+        settings: &RunSettings,
+    ) -> Result<WarmRun, Failure> {
+        let prepared = self.prepare(path, settings)?;
+        self.print_notes(&prepared.report);
+        Ok(WarmRun {
+            request: request(
+                prepared.flow,
+                prepared.library,
+                entry_json,
+                prepared.bindings,
+                settings,
+            ),
+            instance: prepared.instance,
+        })
+    }
+
+    /// [`Host::warm_run`] for the flow `flow` inside the composed component `app`.
+    pub fn warm_composed(
+        &mut self,
+        app: &Path,
+        flow: &Path,
+        entry_json: &str,
+        settings: &RunSettings,
+    ) -> Result<WarmRun, Failure> {
+        let (instance, source, library) = self.instantiate_composed(app, flow, settings)?;
+        Ok(WarmRun {
+            request: request(source, library, entry_json, Vec::new(), settings),
+            instance,
+        })
     }
 
     /// Runs `request` `repeat` times, or once as a turn of the settings' session.
@@ -489,11 +532,8 @@ impl Host {
         settings: &RunSettings,
         repeat: u32,
     ) -> Vec<Result<Turn, Failure>> {
-        match self.instantiate_composed(app, flow, settings) {
-            Ok((mut instance, source, library)) => {
-                let request = request(source, library, entry_json, Vec::new(), settings);
-                self.run_turns(&mut instance, request, settings, repeat)
-            }
+        match self.warm_composed(app, flow, entry_json, settings) {
+            Ok(mut warm) => self.run_turns(&mut warm.instance, warm.request, settings, repeat),
             Err(failure) => vec![Err(failure)],
         }
     }

@@ -32,7 +32,8 @@ pub mod sessions;
 pub mod state_store;
 
 pub use host::{
-    CheckReport, Failure, Host, HostOptions, RunSettings, SessionSettings, Turn, compose_file,
+    CheckReport, Failure, Host, HostOptions, RunSettings, SessionSettings, Turn, WarmRun,
+    compose_file,
 };
 
 /// Where the build put the runner component.

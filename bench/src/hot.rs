@@ -1,0 +1,386 @@
+//! B1, B2 and B4: the in-process figures, each contender measured
+//! interleaved with its native baseline (see `measure`). One process measures
+//! once (`bench --hot-child` prints JSON); the suite runs several processes
+//! and reports the median of their medians with min–max (`hot_rows`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use host_shim::{Host, HostOptions, RunSettings, WarmRun};
+use runner_core::{Flow, FlowSource, NodeCall, NodeFailure, RunOptions};
+use serde_json::{Map, Value};
+
+use crate::measure::{Contender, Plan, Samples, across_runs, interleaved};
+use crate::{Row, fmt_ns, verdict};
+
+/// Nodes of the B1/B2 chain.
+pub const NODES: usize = 100;
+/// Template expressions in the one node of a B4 flow.
+pub const EXPRESSIONS: usize = 1000;
+const INPUT: &str = "{\"n\": 1, \"v\": 7}";
+
+/// A linear flow of `n` echo nodes, each with a small templated input.
+pub fn chain_flow(n: usize) -> String {
+    let mut yaml = String::from("id: chain\nmax_steps: 1000\nnodes:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  n{i}:\n    echo: {{ i: {i}, v: \"{{{{entry.n}}}}\", tag: \"step-{{{{state.step}}}}\" }}\n"));
+    }
+    yaml
+}
+
+/// One echo node whose input is a list of [`EXPRESSIONS`] items, each `item`:
+/// with a template, rendering dominates the run; the same list of literals
+/// is the reference (what the list costs without templating).
+fn list_flow(item: &str) -> String {
+    let mut yaml = String::from("id: list\nnodes:\n  only:\n    echo:\n      items:\n");
+    for _ in 0..EXPRESSIONS {
+        yaml.push_str(&format!("        - {item}\n"));
+    }
+    yaml
+}
+
+/// The flow files and the composed chain the measurements use.
+pub struct Files {
+    chain: PathBuf,
+    chain_app: PathBuf,
+    lists: Vec<(&'static str, PathBuf)>,
+}
+
+/// The B4 lists: (key, YAML item).
+const LISTS: [(&str, &str); 4] = [
+    ("typed", "\"{{entry.v}}\""),
+    ("typed-literal", "7"),
+    ("string", "\"id-{{entry.v}}-x\""),
+    ("string-literal", "\"id-7-x\""),
+];
+
+/// Writes the flows under `scratch` and composes the chain with the release
+/// `host-shim` at `bin` (the composition is B1's third contender).
+pub fn prepare(root: &Path, bin: &Path, scratch: &Path) -> Result<Files> {
+    let chain = scratch.join("chain.yaml");
+    std::fs::write(&chain, chain_flow(NODES))?;
+    let chain_app = scratch.join("chain-app.wasm");
+    let status = Command::new(bin)
+        .args(["compose", chain.to_str().unwrap(), "-o"])
+        .arg(&chain_app)
+        .arg("-q")
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running {}", bin.display()))?;
+    if !status.success() {
+        bail!("composing {} failed", chain.display());
+    }
+    let mut lists = Vec::new();
+    for (key, item) in LISTS {
+        let path = scratch.join(format!("list-{key}.yaml"));
+        std::fs::write(&path, list_flow(item))?;
+        lists.push((key, path));
+    }
+    Ok(Files {
+        chain,
+        chain_app,
+        lists,
+    })
+}
+
+impl Files {
+    pub fn in_scratch(scratch: &Path) -> Files {
+        Files {
+            chain: scratch.join("chain.yaml"),
+            chain_app: scratch.join("chain-app.wasm"),
+            lists: LISTS
+                .iter()
+                .map(|(key, _)| (*key, scratch.join(format!("list-{key}.yaml"))))
+                .collect(),
+        }
+    }
+
+    pub fn chain(&self) -> &Path {
+        &self.chain
+    }
+}
+
+/// A contender that runs `flow` natively: runner-core and a native echo.
+fn native(flow: &Path) -> Result<Contender<'static>> {
+    let flow = Flow::load(&FlowSource {
+        name: flow.display().to_string(),
+        yaml: std::fs::read_to_string(flow)?,
+        ..Default::default()
+    })?;
+    let entry: Value = serde_json::from_str(INPUT)?;
+    let options = RunOptions::default();
+    Ok(Box::new(move |units| {
+        let mut echo =
+            |call: &NodeCall<'_>| -> Result<Value, NodeFailure> { Ok(call.input.clone()) };
+        let started = Instant::now();
+        for _ in 0..units {
+            std::hint::black_box(flow.run(entry.clone(), &mut echo, &options)?);
+        }
+        Ok(started.elapsed())
+    }))
+}
+
+/// A contender that runs a warm (planned, linked, instantiated once) flow.
+fn warm(mut run: WarmRun) -> Contender<'static> {
+    Box::new(move |units| {
+        let started = Instant::now();
+        for _ in 0..units {
+            std::hint::black_box(run.run().map_err(|e| anyhow!("{e}"))?);
+        }
+        Ok(started.elapsed())
+    })
+}
+
+/// A contender that plans, links and instantiates afresh for every run
+/// (what `host-shim run` and `serve` do per request).
+fn fresh<'a>(host: &'a mut Host, flow: &'a Path, settings: &'a RunSettings) -> Contender<'a> {
+    Box::new(move |units| {
+        let started = Instant::now();
+        for _ in 0..units {
+            let out = host.run_file(flow, INPUT, settings, 1).pop().unwrap();
+            std::hint::black_box(out.map_err(|e| anyhow!("{e}"))?);
+        }
+        Ok(started.elapsed())
+    })
+}
+
+/// Measures B1, B2 and B4 once; every figure's per-round samples summarised
+/// (see [`Samples::summary`]), keyed by figure.
+pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
+    let settings = RunSettings::default();
+    let mut host = Host::new(HostOptions {
+        quiet: true,
+        ..Default::default()
+    })?;
+    let mut out = Map::new();
+    let plan = Plan::default();
+
+    // B1 and B2: per run of the 100-node chain.
+    let host_warm = host
+        .warm_run(&files.chain, INPUT, &settings)
+        .map_err(|e| anyhow!("{e}"))?;
+    let composed = host
+        .warm_composed(&files.chain_app, &files.chain, INPUT, &settings)
+        .map_err(|e| anyhow!("{e}"))?;
+    let runs = {
+        let mut contenders = vec![
+            native(&files.chain)?,
+            warm(host_warm),
+            warm(composed),
+            fresh(&mut host, &files.chain, &settings),
+        ];
+        interleaved(&plan, &mut contenders)?
+    };
+    let [native_run, host_run, composed_run, fresh_run] = <[Samples; 4]>::try_from(runs).unwrap();
+    let per_node = |s: &Samples| s.scaled(1.0 / NODES as f64);
+    let rate = |s: &Samples| s.inverse(NODES as f64 * 1e9);
+    let mut put = |key: &str, s: Samples| {
+        out.insert(key.to_string(), s.summary());
+    };
+    put("b1.native", per_node(&native_run));
+    put("b1.host", per_node(&host_run));
+    put("b1.composed", per_node(&composed_run));
+    put("b1.host-ratio", host_run.ratio_to(&native_run));
+    put("b1.composed-ratio", composed_run.ratio_to(&native_run));
+    put("b2.native", rate(&native_run));
+    put("b2.reused", rate(&host_run));
+    put("b2.fresh", rate(&fresh_run));
+
+    // B4: per expression of a list where templating dominates, and the
+    // same list of literals for reference.
+    for pair in files.lists.chunks(2) {
+        let (key, templated) = (&pair[0].0, &pair[0].1);
+        let literal = &pair[1].1;
+        let mut contenders = vec![
+            native(templated)?,
+            warm(
+                host.warm_run(templated, INPUT, &settings)
+                    .map_err(|e| anyhow!("{e}"))?,
+            ),
+            native(literal)?,
+            warm(
+                host.warm_run(literal, INPUT, &settings)
+                    .map_err(|e| anyhow!("{e}"))?,
+            ),
+        ];
+        let s = interleaved(&plan, &mut contenders)?;
+        let each = |s: &Samples| s.scaled(1.0 / EXPRESSIONS as f64);
+        put(&format!("b4.{key}.native"), each(&s[0]));
+        put(&format!("b4.{key}.wasm"), each(&s[1]));
+        put(&format!("b4.{key}.ratio"), s[1].ratio_to(&s[0]));
+        put(&format!("b4.{key}.literal-native"), each(&s[2]));
+        put(&format!("b4.{key}.literal-wasm"), each(&s[3]));
+    }
+    Ok(out)
+}
+
+/// Runs one contender alone for `time` (`b1-native`, `b1-host`,
+/// `b1-composed`, `b2-fresh`) for a profiler; returns the time per run.
+pub fn profile(files: &Files, what: &str, time: std::time::Duration) -> Result<std::time::Duration> {
+    let settings = RunSettings::default();
+    let mut host = Host::new(HostOptions {
+        quiet: true,
+        ..Default::default()
+    })?;
+    let mut run = match what {
+        "b1-native" => native(&files.chain)?,
+        "b1-host" => warm(
+            host.warm_run(&files.chain, INPUT, &settings)
+                .map_err(|e| anyhow!("{e}"))?,
+        ),
+        "b1-composed" => warm(
+            host.warm_composed(&files.chain_app, &files.chain, INPUT, &settings)
+                .map_err(|e| anyhow!("{e}"))?,
+        ),
+        "b2-fresh" => fresh(&mut host, &files.chain, &settings),
+        other => bail!("--profile {other}: b1-native, b1-host, b1-composed or b2-fresh"),
+    };
+    let (mut runs, mut busy) = (0u64, std::time::Duration::ZERO);
+    while busy < time {
+        busy += run(100)?;
+        runs += 100;
+    }
+    Ok(busy / runs as u32)
+}
+
+/// Runs `--hot-child` `processes` times and turns their figures into rows:
+/// each figure is the median of the processes' medians, with their min–max.
+pub fn hot_rows(bench: &Path, processes: usize) -> Result<Vec<Row>> {
+    let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut inner: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for i in 0..processes {
+        eprintln!("B1/B2/B4: process {} of {processes}", i + 1);
+        let out = Command::new(bench).arg("--hot-child").output()?;
+        if !out.status.success() {
+            bail!(
+                "bench --hot-child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let figures: Map<String, Value> = serde_json::from_slice(&out.stdout)?;
+        for (key, summary) in figures {
+            let get = |f: &str| summary[f].as_f64().unwrap_or(f64::NAN);
+            runs.entry(key.clone()).or_default().push(get("median"));
+            // The spread inside one process: the interquartile range relative to its median.
+            inner
+                .entry(key)
+                .or_default()
+                .push((get("q3") - get("q1")) / get("median"));
+        }
+    }
+    let fig = |key: &str| -> Result<(f64, f64, f64)> {
+        runs.get(key)
+            .map(|m| across_runs(m))
+            .ok_or_else(|| anyhow!("no figure {key}"))
+    };
+    let iqr = |key: &str| {
+        inner
+            .get(key)
+            .map(|v| across_runs(v).0 * 100.0)
+            .unwrap_or(f64::NAN)
+    };
+    let time = |key: &str| -> Result<String> {
+        let (m, lo, hi) = fig(key)?;
+        Ok(format!(
+            "{} ({}–{}; IQR in a run ±{:.0}%)",
+            fmt_ns(m),
+            fmt_ns(lo),
+            fmt_ns(hi),
+            iqr(key) / 2.0
+        ))
+    };
+    let times = |key: &str| -> Result<(String, f64)> {
+        let (m, lo, hi) = fig(key)?;
+        Ok((format!("{m:.2}× ({lo:.2}–{hi:.2})"), m))
+    };
+    let per_s = |key: &str| -> Result<(String, f64)> {
+        let (m, lo, hi) = fig(key)?;
+        Ok((format!("{m:.0}/s ({lo:.0}–{hi:.0})"), m))
+    };
+    let mut rows = Vec::new();
+    rows.push(Row::new(
+        "B1",
+        "warm per-node cost, native runner-core + native echo",
+        time("b1.native")?,
+        "baseline",
+        "",
+    ));
+    for (key, what) in [
+        (
+            "host",
+            "warm per-node cost, host-shim (runner component + echo component, host in between)",
+        ),
+        (
+            "composed",
+            "warm per-node cost, composed (runner and echo wired directly, `run --composed`)",
+        ),
+    ] {
+        let (ratio, m) = times(&format!("b1.{key}-ratio"))?;
+        rows.push(Row::new(
+            "B1",
+            what,
+            format!("{}; {ratio} native", time(&format!("b1.{key}"))?),
+            "≤ 3× native",
+            verdict(m <= 3.0),
+        ));
+    }
+    let (native, _) = per_s("b2.native")?;
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, native baseline",
+        native,
+        "baseline",
+        "",
+    ));
+    let (reused, m) = per_s("b2.reused")?;
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, host-shim, instances reused across runs",
+        reused,
+        "≥ 20,000",
+        verdict(m >= 20_000.0),
+    ));
+    let (fresh, m) = per_s("b2.fresh")?;
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, host-shim, fresh instances per run (default)",
+        fresh,
+        "≥ 50,000",
+        verdict(m >= 50_000.0),
+    ));
+    for (key, what, limit) in [
+        ("typed", "typed insertion `\"{{entry.v}}\"`", 2.0),
+        ("string", "string templating `\"id-{{entry.v}}-x\"`", 2.0),
+    ] {
+        rows.push(Row::new(
+            "B4",
+            &format!("{what}, per item of a {EXPRESSIONS}-item list, native"),
+            time(&format!("b4.{key}.native"))?,
+            "baseline",
+            "",
+        ));
+        let (ratio, m) = times(&format!("b4.{key}.ratio"))?;
+        rows.push(Row::new(
+            "B4",
+            &format!("{what}, per item, in the runner component"),
+            format!("{}; {ratio} native", time(&format!("b4.{key}.wasm"))?),
+            &format!("≤ {limit}× native"),
+            verdict(m <= limit),
+        ));
+        rows.push(Row::new(
+            "B4",
+            "same list of literals (no templating), per item: native / component",
+            format!(
+                "{} / {}",
+                time(&format!("b4.{key}.literal-native"))?,
+                time(&format!("b4.{key}.literal-wasm"))?
+            ),
+            "—",
+            "",
+        ));
+    }
+    Ok(rows)
+}
