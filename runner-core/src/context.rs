@@ -25,6 +25,19 @@ use serde_json::{Map, Value, json};
 use crate::flow::Flow;
 use crate::run::Tenant;
 
+/// The roots above that every run context has (conditions add `out`,
+/// `event` and `response`).
+pub(crate) const ROOTS: &[&str] = &[
+    "entry",
+    "in",
+    "prev",
+    "node",
+    "state",
+    "vars",
+    "parameters",
+    "now",
+];
+
 pub(crate) struct RunContext {
     ctx: Context,
     state_view: bool,

@@ -1002,13 +1002,10 @@ impl<'a> Loader<'a> {
                         })?;
                         let mut roots = Vec::new();
                         parsed.roots(&mut roots);
-                        if let Some(bad) = roots
-                            .iter()
-                            .find(|r| !CONDITION_ROOTS.contains(&r.as_str()))
-                        {
+                        if let Some(bad) = roots.iter().find(|r| !condition_root(r)) {
                             return Err(self.invalid(
                                 Some(id),
-                                format!("routing entry {i}: condition `{text}` reads `{bad}`; paths start at {}", CONDITION_ROOTS.join(", ")),
+                                format!("routing entry {i}: condition `{text}` reads `{bad}`; paths start at {}, {}", OUTCOME_ROOTS.join(", "), crate::context::ROOTS.join(", ")),
                             ));
                         }
                         when = RouteWhen::Condition(text.clone(), parsed);
@@ -1209,21 +1206,14 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Roots a routing condition may read.
-pub(crate) const CONDITION_ROOTS: &[&str] = &[
-    "out",
-    "entry",
-    "in",
-    "prev",
-    "node",
-    "state",
-    "vars",
-    "now",
-    "parameters",
-    "event",
-    "response",
-];
+/// Roots a routing condition may read besides the run context's
+/// ([`crate::context::ROOTS`]): the node's own outcome.
+const OUTCOME_ROOTS: &[&str] = &["out", "event", "response"];
 
+/// Whether a routing condition may read the root `name`.
+fn condition_root(name: &str) -> bool {
+    crate::context::ROOTS.contains(&name) || OUTCOME_ROOTS.contains(&name)
+}
 /// `sha256:<hex>` over the flow's YAML and its sidecars.
 fn content_hash(source: &FlowSource) -> String {
     use sha2::{Digest, Sha256};

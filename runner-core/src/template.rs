@@ -14,12 +14,12 @@
 //!
 //! Every template is compiled once, when the flow loads.
 
-use handlebars::JsonTruthy;
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
     RenderErrorReason, Template,
 };
+use handlebars::{JsonRender, JsonTruthy};
 use serde_json::Value;
 
 use crate::error::TemplateError;
@@ -48,14 +48,24 @@ pub(crate) enum InputTemplate {
         field: String,
         expr: String,
     },
-    /// Any other string with `{{`: renders to a string.
+    /// Any other string with `{{`: renders to a string. `plain` is set when
+    /// it is only literal text and plain paths (`Hi {{entry.name}}!`): then it
+    /// renders by direct lookup, and through handlebars only if a path is missing.
     Text {
         name: String,
         field: String,
         expr: String,
+        plain: Option<Vec<Piece>>,
     },
     Array(Vec<InputTemplate>),
     Object(Vec<(String, InputTemplate)>),
+}
+
+/// A piece of a plain text template.
+#[derive(Debug, Clone)]
+pub(crate) enum Piece {
+    Text(String),
+    Path(Vec<String>),
 }
 
 impl InputTemplate {
@@ -212,11 +222,13 @@ impl Templates {
                 expr: text.to_string(),
             })
         } else {
+            let plain = plain_pieces(&rewritten, &compiled);
             self.registry.register_template(&name, compiled);
             Ok(InputTemplate::Text {
                 name,
                 field: field.to_string(),
                 expr: text.to_string(),
+                plain,
             })
         }
     }
@@ -243,9 +255,17 @@ impl Templates {
                 serde_json::from_str(&text)
                     .map_err(|e| self.render_error(node, field, expr, e.to_string()))?
             }
-            InputTemplate::Text { name, field, expr } => {
-                Value::String(self.render_named(node, name, field, expr, ctx)?)
-            }
+            InputTemplate::Text {
+                name,
+                field,
+                expr,
+                plain,
+            } => match plain.as_deref().and_then(|p| render_plain(p, ctx.data())) {
+                Some(text) => Value::String(text),
+                // A missing path: handlebars says what that means (an error
+                // in strict mode, empty text otherwise).
+                None => Value::String(self.render_named(node, name, field, expr, ctx)?),
+            },
             InputTemplate::Array(items) => Value::Array(
                 items
                     .iter()
@@ -311,6 +331,69 @@ fn single_path_expression(text: &str, compiled: &Template) -> Option<String> {
         return None;
     }
     Some(path.to_string())
+}
+
+/// `text` as literal pieces and plain paths, when that is all it is: every
+/// `{{...}}` / `{{{...}}}` a [`simple_path`] from a context root, no escapes,
+/// whitespace control or comments, and handlebars compiled it to exactly
+/// those pieces (so rendering them directly gives what handlebars would).
+fn plain_pieces(text: &str, compiled: &Template) -> Option<Vec<Piece>> {
+    if text.contains('\\') || text.contains('~') {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            pieces.push(Piece::Text(rest[..open].to_string()));
+        }
+        let after = &rest[open..];
+        let (inner_start, close) = if after.starts_with("{{{") {
+            (3, "}}}")
+        } else {
+            (2, "}}")
+        };
+        let end = after.find(close)?;
+        let path = simple_path(after[inner_start..end].trim())?;
+        // A root is never a helper's name: `{{root...}}` is a value, not a call.
+        if !crate::context::ROOTS.contains(&path[0].as_str()) {
+            return None;
+        }
+        pieces.push(Piece::Path(path));
+        rest = &after[end + close.len()..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_string()));
+    }
+    let same = pieces.len() == compiled.elements.len()
+        && pieces
+            .iter()
+            .zip(&compiled.elements)
+            .all(|(piece, element)| match (piece, element) {
+                (Piece::Text(a), TemplateElement::RawString(b)) => a == b,
+                (
+                    Piece::Path(_),
+                    TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h),
+                ) => h.params.is_empty() && h.hash.is_empty() && !h.block,
+                _ => false,
+            });
+    same.then_some(pieces)
+}
+
+/// Renders plain pieces as handlebars would (values as `JsonRender` writes
+/// them, no escaping); `None` if a path is missing.
+fn render_plain(pieces: &[Piece], data: &Value) -> Option<String> {
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Path(path) => match lookup(data, path)? {
+                Value::String(s) => out.push_str(s),
+                value => out.push_str(&value.render()),
+            },
+        }
+    }
+    Some(out)
 }
 
 /// `a.b.0` as segments, when the path uses nothing but names and indices
@@ -509,5 +592,91 @@ fn describe_render_error(e: &RenderError) -> String {
         }
         RenderErrorReason::MissingVariable(None) => format!("missing variable{at}"),
         other => format!("{other}{at}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Renders `text` both ways: the plain fast path (when it applies) and
+    /// handlebars alone.
+    fn both(text: &str, data: &Value, strict: bool) -> (Option<String>, Result<String, String>) {
+        let mut templates = Templates::new("t.ygtc", strict);
+        let compiled = templates
+            .compile("n", ".f", &Value::String(text.into()))
+            .unwrap();
+        let ctx = Context::from(data.clone());
+        let InputTemplate::Text {
+            name,
+            field,
+            expr,
+            plain,
+            ..
+        } = &compiled
+        else {
+            panic!("`{text}` is not a text template: {compiled:?}");
+        };
+        let fast = plain
+            .as_deref()
+            .and_then(|p| render_plain(p, &ctx.data().clone()));
+        let slow = templates
+            .render_named("n", name, field, expr, &ctx)
+            .map_err(|e| e.reason);
+        (fast, slow)
+    }
+
+    #[test]
+    fn plain_text_templates_render_as_handlebars_does() {
+        let data = json!({
+            "entry": {"name": "Ada", "n": 7, "f": 1.5, "ok": true, "none": null,
+                      "list": [1, "two", {"x": 1}, [3]], "obj": {"a": 1}, "dash-key": "d",
+                      "0": "zero"},
+            "prev": {"v": "<b>&amp;"},
+            "node": {"n1": {"out": ["a", "b"]}},
+            "state": {"step": 3},
+        });
+        let plain = [
+            "Hi {{entry.name}}!",
+            "{{entry.n}}-{{entry.f}}-{{entry.ok}}-[{{entry.none}}]",
+            "{{entry.list}} / {{entry.obj}} / {{entry.list.1}} / {{entry.list.3}}",
+            "{{{prev.v}}} {{prev.v}}",
+            "{{ entry.name }}{{entry.dash-key}}{{entry.0}}",
+            "step-{{state.step}} of {{node.n1.out}}",
+            "a }} b {{entry.name}}",
+        ];
+        for text in plain {
+            for strict in [true, false] {
+                let (fast, slow) = both(text, &data, strict);
+                assert!(fast.is_some(), "`{text}` takes the plain path");
+                assert_eq!(fast.unwrap(), slow.unwrap(), "`{text}` (strict: {strict})");
+            }
+        }
+        // A missing path leaves it to handlebars: an error in strict mode.
+        let (fast, slow) = both("x {{entry.missing}} y", &data, true);
+        assert_eq!(fast, None);
+        assert!(slow.unwrap_err().contains("entry.missing"));
+        let (fast, slow) = both("x {{entry.missing}} y", &data, false);
+        assert_eq!((fast, slow.unwrap()), (None, "x  y".to_string()));
+        // Not plain: helpers, blocks, whitespace control, escapes, other roots.
+        for text in [
+            "{{#if entry.ok}}y{{/if}}",
+            "{{default entry.name \"x\"}} z",
+            "a {{~entry.name}}",
+            "\\{{entry.name}} {{entry.name}}",
+            "{{this.entry}} x",
+            "{{name}} x",
+            "{{!comment}} {{entry.name}}",
+        ] {
+            let mut templates = Templates::new("t.ygtc", true);
+            let compiled = templates
+                .compile("n", ".f", &Value::String(text.into()))
+                .unwrap();
+            assert!(
+                matches!(compiled, InputTemplate::Text { plain: None, .. }),
+                "`{text}` is not plain: {compiled:?}"
+            );
+        }
     }
 }
