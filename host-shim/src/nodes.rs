@@ -363,9 +363,24 @@ impl NodeSlot {
                 ),
             ));
         }
+        // Everything but the payload (not cloned: it can be large).
+        let InvocationEnvelope {
+            ctx,
+            flow_id,
+            step_id,
+            component_id,
+            attempt,
+            payload_cbor: _,
+            metadata_cbor,
+        } = envelope;
         self.last_call = Some(InvocationEnvelope {
+            ctx: ctx.clone(),
+            flow_id: flow_id.clone(),
+            step_id: step_id.clone(),
+            component_id: component_id.clone(),
+            attempt: *attempt,
             payload_cbor: Vec::new(),
-            ..envelope.clone()
+            metadata_cbor: metadata_cbor.clone(),
         });
         if self.live.is_none() {
             let live = self.instantiate(envelope)?;
