@@ -31,13 +31,14 @@ pub fn chain_flow(n: usize) -> String {
     yaml
 }
 
-/// One echo node whose input is a list of [`EXPRESSIONS`] items, each `item`:
-/// with a template, rendering dominates the run; the same list of literals
-/// is the reference (what the list costs without templating).
-fn list_flow(item: &str) -> String {
-    let mut yaml = String::from("id: list\nnodes:\n  only:\n    echo:\n      items:\n");
-    for _ in 0..EXPRESSIONS {
-        yaml.push_str(&format!("        - {item}\n"));
+/// One echo node with [`EXPRESSIONS`] variables set from `template` after it
+/// runs (`vars_out`): nothing of them goes to the component or comes back,
+/// so rendering dominates the run. The same with a literal is the reference
+/// (what setting that many variables costs without templating).
+fn vars_flow(template: &str) -> String {
+    let mut yaml = String::from("id: vars\nnodes:\n  only:\n    echo:\n      vars_out:\n");
+    for i in 0..EXPRESSIONS {
+        yaml.push_str(&format!("        v{i}: {template}\n"));
     }
     yaml
 }
@@ -49,7 +50,7 @@ pub struct Files {
     lists: Vec<(&'static str, PathBuf)>,
 }
 
-/// The B4 lists: (key, YAML item).
+/// The B4 flows: (key, template of every variable).
 const LISTS: [(&str, &str); 4] = [
     ("typed", "\"{{entry.v}}\""),
     ("typed-literal", "7"),
@@ -76,7 +77,7 @@ pub fn prepare(root: &Path, bin: &Path, scratch: &Path) -> Result<Files> {
     let mut lists = Vec::new();
     for (key, item) in LISTS {
         let path = scratch.join(format!("list-{key}.yaml"));
-        std::fs::write(&path, list_flow(item))?;
+        std::fs::write(&path, vars_flow(item))?;
         lists.push((key, path));
     }
     Ok(Files {
@@ -96,10 +97,6 @@ impl Files {
                 .map(|(key, _)| (*key, scratch.join(format!("list-{key}.yaml"))))
                 .collect(),
         }
-    }
-
-    pub fn chain(&self) -> &Path {
-        &self.chain
     }
 }
 
@@ -189,8 +186,8 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
     put("b2.reused", rate(&host_run));
     put("b2.fresh", rate(&fresh_run));
 
-    // B4: per expression of a list where templating dominates, and the
-    // same list of literals for reference.
+    // B4: per expression of a flow where templating dominates, and the
+    // same flow with literals for reference.
     for pair in files.lists.chunks(2) {
         let (key, templated) = (&pair[0].0, &pair[0].1);
         let literal = &pair[1].1;
@@ -218,8 +215,12 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
 }
 
 /// Runs one contender alone for `time` (`b1-native`, `b1-host`,
-/// `b1-composed`, `b2-fresh`) for a profiler; returns the time per run.
-pub fn profile(files: &Files, what: &str, time: std::time::Duration) -> Result<std::time::Duration> {
+/// `b1-composed`, `b2-fresh`, `b4-string-native`...) for a profiler; returns the time per run.
+pub fn profile(
+    files: &Files,
+    what: &str,
+    time: std::time::Duration,
+) -> Result<std::time::Duration> {
     let settings = RunSettings::default();
     let mut host = Host::new(HostOptions {
         quiet: true,
@@ -236,7 +237,19 @@ pub fn profile(files: &Files, what: &str, time: std::time::Duration) -> Result<s
                 .map_err(|e| anyhow!("{e}"))?,
         ),
         "b2-fresh" => fresh(&mut host, &files.chain, &settings),
-        other => bail!("--profile {other}: b1-native, b1-host, b1-composed or b2-fresh"),
+        other => {
+            let list = |key: &str| files.lists.iter().find(|(k, _)| *k == key).map(|(_, p)| p);
+            match other.strip_prefix("b4-").and_then(|k| k.rsplit_once('-')) {
+                Some((key, "native")) if list(key).is_some() => native(list(key).unwrap())?,
+                Some((key, "host")) if list(key).is_some() => warm(
+                    host.warm_run(list(key).unwrap(), INPUT, &settings)
+                        .map_err(|e| anyhow!("{e}"))?,
+                ),
+                _ => bail!(
+                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh or b4-<list>-native|host (lists: typed, typed-literal, string, string-literal)"
+                ),
+            }
+        }
     };
     let (mut runs, mut busy) = (0u64, std::time::Duration::ZERO);
     while busy < time {
@@ -357,7 +370,7 @@ pub fn hot_rows(bench: &Path, processes: usize) -> Result<Vec<Row>> {
     ] {
         rows.push(Row::new(
             "B4",
-            &format!("{what}, per item of a {EXPRESSIONS}-item list, native"),
+            &format!("{what}, per expression ({EXPRESSIONS} `vars_out` of one node), native"),
             time(&format!("b4.{key}.native"))?,
             "baseline",
             "",
@@ -365,14 +378,14 @@ pub fn hot_rows(bench: &Path, processes: usize) -> Result<Vec<Row>> {
         let (ratio, m) = times(&format!("b4.{key}.ratio"))?;
         rows.push(Row::new(
             "B4",
-            &format!("{what}, per item, in the runner component"),
+            &format!("{what}, per expression, in the runner component"),
             format!("{}; {ratio} native", time(&format!("b4.{key}.wasm"))?),
             &format!("≤ {limit}× native"),
             verdict(m <= limit),
         ));
         rows.push(Row::new(
             "B4",
-            "same list of literals (no templating), per item: native / component",
+            "the same with literals (no templating), per expression: native / component",
             format!(
                 "{} / {}",
                 time(&format!("b4.{key}.literal-native"))?,

@@ -15,7 +15,13 @@ use wasmtime::error::Context;
 /// Builds the engine every component of a process shares, with the one
 /// configuration the build precompiled the runner for.
 pub fn new_engine() -> Result<Engine> {
-    let engine = Engine::new(&greentic_runner_engine::config())?;
+    let mut config = greentic_runner_engine::config();
+    // `perf` can name compiled wasm functions when Wasmtime writes a perf map
+    // (/tmp/perf-<pid>.map); for profiling only (bench/README.md).
+    if std::env::var_os("GREENTIC_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine);
     Ok(engine)
 }
