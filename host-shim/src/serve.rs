@@ -408,6 +408,7 @@ impl Server {
             .is_some_and(|n| n > self.options.max_body)
         {
             self.metrics.rejected(&flow_id, "too_large");
+            linger(request.into_body(), self.options.max_body.saturating_mul(4));
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("the body is larger than {} bytes", self.options.max_body),
@@ -791,4 +792,27 @@ impl NodeObserver for Metrics {
             })
             .observe(call.elapsed.as_secs_f64());
     }
+}
+
+/// How long [`linger`] keeps reading a refused body.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Reads and drops (at most `limit` bytes of, for at most [`LINGER`]) the
+/// body of a request refused before it was read, as nginx's lingering close
+/// does: a client that sends its whole body before reading the answer then
+/// gets the answer instead of a reset connection.
+fn linger(mut body: Incoming, limit: usize) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut left = limit;
+            while let Some(Ok(frame)) = body.frame().await {
+                let n = frame.data_ref().map_or(0, Bytes::len);
+                if n >= left {
+                    break;
+                }
+                left -= n;
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    });
 }

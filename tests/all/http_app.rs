@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{HttpReply, host_shim, http, scratch, serve, workspace};
+use crate::support::{HttpReply, host_shim, http, scratch, serve, try_http, workspace};
 
 /// `jco serve APP` on a free loopback port, killed (with the node process
 /// it starts) on drop.
@@ -57,15 +57,26 @@ fn jco_serve(app: &Path) -> JcoServe {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    JcoServe {
+    let served = JcoServe {
         child,
         base: format!("http://127.0.0.1:{port}"),
+    };
+    // "Listening" is said before a loaded machine has the server answering:
+    // wait (bounded) until it answers at all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let Err(e) = try_http("GET", &format!("{}/healthz", served.base), "", &[]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jco serve never answered: {e}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    served
 }
 
 /// Status, body and content type: what both servers must agree on.
-fn essentials(reply: Option<HttpReply>) -> (u16, String, Option<String>) {
-    let (status, body, headers) = reply.expect("a response");
+fn essentials(reply: Result<HttpReply, String>) -> (u16, String, Option<String>) {
+    let (status, body, headers) = reply.unwrap_or_else(|e| panic!("no response: {e}"));
     let content_type = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
@@ -102,13 +113,18 @@ fn compare(flow: &str, probes: &[Probe]) -> Vec<(u16, String)> {
     let jco = jco_serve(&app);
     let mut answers = Vec::new();
     for (method, path, body, headers) in probes {
-        let ours = essentials(http(
+        let ours = essentials(try_http(
             method,
             &format!("{}{path}", served.base),
             body,
             headers,
         ));
-        let theirs = essentials(http(method, &format!("{}{path}", jco.base), body, headers));
+        let theirs = essentials(try_http(
+            method,
+            &format!("{}{path}", jco.base),
+            body,
+            headers,
+        ));
         assert_eq!(
             ours, theirs,
             "{flow}: {method} {path}: host-shim serve vs jco serve"

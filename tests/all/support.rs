@@ -220,28 +220,42 @@ pub type HttpReply = (u16, String, Vec<(String, String)>);
 /// `method url` with `body` and `headers`: (status, body, response headers),
 /// or `None` when no response came (connection refused or reset).
 pub fn http(method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Option<HttpReply> {
+    try_http(method, url, body, headers).ok()
+}
+
+/// [`http`], saying why no response came.
+pub fn try_http(
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpReply, String> {
     let agent = http_agent();
     let mut response = if method == "GET" {
         let mut r = agent.get(url);
         for (k, v) in headers {
             r = r.header(*k, *v);
         }
-        r.call().ok()?
+        r.call()
     } else {
         let mut r = agent.post(url);
         for (k, v) in headers {
             r = r.header(*k, *v);
         }
-        r.send(body).ok()?
-    };
+        r.send(body)
+    }
+    .map_err(|e| format!("{method} {url}: {e}"))?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
-    let text = response.body_mut().read_to_string().ok()?;
-    Some((status, text, headers))
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+    Ok((status, text, headers))
 }
 
 /// Polls /metrics until it has `line` (bounded by a generous deadline).
