@@ -1,5 +1,6 @@
-//! Template compile + render against arbitrary contexts: never a panic; and
-//! typed insertion (`"{{entry.x}}"` alone) gives back any JSON value as it was.
+//! Template compile + render against arbitrary contexts: never a panic;
+//! typed insertion (`"{{entry.x}}"` alone) gives back any JSON value as it
+//! was; a text template of plain paths renders as handlebars renders it.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -36,6 +37,13 @@ fuzz_target!(|data: &[u8]| {
     let flow = json!({"id": "t", "nodes": {"n": {"echo": {"v": template, "w": [template]}}}});
     if let Ok(flow) = flow_from_json(&flow, strict) {
         let _ = flow.run(entry.clone(), &mut Echo, &short_run());
+    }
+
+    // Where a text template renders by direct lookup, handlebars agrees.
+    if let Some((Some(fast), slow)) =
+        runner_core::render_both_ways(&template, &json!({"entry": entry}), strict)
+    {
+        assert_eq!(Ok(fast), slow, "the plain path and handlebars disagree");
     }
 
     // Typed insertion round-trips any value.

@@ -52,6 +52,8 @@ pub use run::{
 pub use snapshot::{
     MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError,
 };
+#[cfg(fuzzing)]
+pub use template::render_both_ways;
 
 /// Parses the entry payload; an empty (or all-whitespace) text is `{}`.
 pub fn parse_entry(text: &str) -> Result<serde_json::Value, RunError> {

@@ -595,36 +595,47 @@ fn describe_render_error(e: &RenderError) -> String {
     }
 }
 
+/// Renders the node-input string `text` against `data` through the plain
+/// fast path (`None` when it does not apply or a path is missing) and through
+/// handlebars alone; `None` if `text` is not a text template. For the
+/// `template` fuzz target (cargo fuzz builds with `--cfg fuzzing`) and tests:
+/// whenever the fast path answers, handlebars must answer the same.
+#[cfg(any(test, fuzzing))]
+#[allow(clippy::type_complexity)]
+pub fn render_both_ways(
+    text: &str,
+    data: &Value,
+    strict: bool,
+) -> Option<(Option<String>, Result<String, String>)> {
+    let mut templates = Templates::new("t.ygtc", strict);
+    let compiled = templates
+        .compile("n", ".f", &Value::String(text.into()))
+        .ok()?;
+    let InputTemplate::Text {
+        name,
+        field,
+        expr,
+        plain,
+    } = &compiled
+    else {
+        return None;
+    };
+    let fast = plain.as_deref().and_then(|p| render_plain(p, data));
+    let ctx = Context::from(data.clone());
+    let slow = templates
+        .render_named("n", name, field, expr, &ctx)
+        .map_err(|e| e.reason);
+    Some((fast, slow))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Renders `text` both ways: the plain fast path (when it applies) and
-    /// handlebars alone.
     fn both(text: &str, data: &Value, strict: bool) -> (Option<String>, Result<String, String>) {
-        let mut templates = Templates::new("t.ygtc", strict);
-        let compiled = templates
-            .compile("n", ".f", &Value::String(text.into()))
-            .unwrap();
-        let ctx = Context::from(data.clone());
-        let InputTemplate::Text {
-            name,
-            field,
-            expr,
-            plain,
-            ..
-        } = &compiled
-        else {
-            panic!("`{text}` is not a text template: {compiled:?}");
-        };
-        let fast = plain
-            .as_deref()
-            .and_then(|p| render_plain(p, &ctx.data().clone()));
-        let slow = templates
-            .render_named("n", name, field, expr, &ctx)
-            .map_err(|e| e.reason);
-        (fast, slow)
+        render_both_ways(text, data, strict)
+            .unwrap_or_else(|| panic!("`{text}` is not a text template"))
     }
 
     #[test]
