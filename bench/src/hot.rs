@@ -47,11 +47,11 @@ fn vars_flow(template: &str) -> String {
 pub struct Files {
     chain: PathBuf,
     chain_app: PathBuf,
-    lists: Vec<(&'static str, PathBuf)>,
+    b4: Vec<(&'static str, PathBuf)>,
 }
 
 /// The B4 flows: (key, template of every variable).
-const LISTS: [(&str, &str); 4] = [
+const B4_FLOWS: [(&str, &str); 4] = [
     ("typed", "\"{{entry.v}}\""),
     ("typed-literal", "7"),
     ("string", "\"id-{{entry.v}}-x\""),
@@ -61,30 +61,22 @@ const LISTS: [(&str, &str); 4] = [
 /// Writes the flows under `scratch` and composes the chain with the release
 /// `host-shim` at `bin` (the composition is B1's third contender).
 pub fn prepare(root: &Path, bin: &Path, scratch: &Path) -> Result<Files> {
-    let chain = scratch.join("chain.yaml");
-    std::fs::write(&chain, chain_flow(NODES))?;
-    let chain_app = scratch.join("chain-app.wasm");
+    let files = Files::in_scratch(scratch);
+    std::fs::write(&files.chain, chain_flow(NODES))?;
     let status = Command::new(bin)
-        .args(["compose", chain.to_str().unwrap(), "-o"])
-        .arg(&chain_app)
+        .args(["compose", files.chain.to_str().unwrap(), "-o"])
+        .arg(&files.chain_app)
         .arg("-q")
         .current_dir(root)
         .status()
         .with_context(|| format!("running {}", bin.display()))?;
     if !status.success() {
-        bail!("composing {} failed", chain.display());
+        bail!("composing {} failed", files.chain.display());
     }
-    let mut lists = Vec::new();
-    for (key, item) in LISTS {
-        let path = scratch.join(format!("list-{key}.yaml"));
-        std::fs::write(&path, vars_flow(item))?;
-        lists.push((key, path));
+    for ((_, path), (_, template)) in files.b4.iter().zip(B4_FLOWS) {
+        std::fs::write(path, vars_flow(template))?;
     }
-    Ok(Files {
-        chain,
-        chain_app,
-        lists,
-    })
+    Ok(files)
 }
 
 impl Files {
@@ -92,9 +84,9 @@ impl Files {
         Files {
             chain: scratch.join("chain.yaml"),
             chain_app: scratch.join("chain-app.wasm"),
-            lists: LISTS
+            b4: B4_FLOWS
                 .iter()
-                .map(|(key, _)| (*key, scratch.join(format!("list-{key}.yaml"))))
+                .map(|(key, _)| (*key, scratch.join(format!("b4-{key}.yaml"))))
                 .collect(),
         }
     }
@@ -188,7 +180,7 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
 
     // B4: per expression of a flow where templating dominates, and the
     // same flow with literals for reference.
-    for pair in files.lists.chunks(2) {
+    for pair in files.b4.chunks(2) {
         let (key, templated) = (&pair[0].0, &pair[0].1);
         let literal = &pair[1].1;
         let mut contenders = vec![
@@ -238,15 +230,15 @@ pub fn profile(
         ),
         "b2-fresh" => fresh(&mut host, &files.chain, &settings),
         other => {
-            let list = |key: &str| files.lists.iter().find(|(k, _)| *k == key).map(|(_, p)| p);
+            let b4 = |key: &str| files.b4.iter().find(|(k, _)| *k == key).map(|(_, p)| p);
             match other.strip_prefix("b4-").and_then(|k| k.rsplit_once('-')) {
-                Some((key, "native")) if list(key).is_some() => native(list(key).unwrap())?,
-                Some((key, "host")) if list(key).is_some() => warm(
-                    host.warm_run(list(key).unwrap(), INPUT, &settings)
+                Some((key, "native")) if b4(key).is_some() => native(b4(key).unwrap())?,
+                Some((key, "host")) if b4(key).is_some() => warm(
+                    host.warm_run(b4(key).unwrap(), INPUT, &settings)
                         .map_err(|e| anyhow!("{e}"))?,
                 ),
                 _ => bail!(
-                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh or b4-<list>-native|host (lists: typed, typed-literal, string, string-literal)"
+                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh or b4-<flow>-native|host (flows: typed, typed-literal, string, string-literal)"
                 ),
             }
         }
