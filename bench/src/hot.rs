@@ -144,6 +144,11 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
         quiet: true,
         ..Default::default()
     })?;
+    let mut pooled = Host::new(HostOptions {
+        quiet: true,
+        pooling_allocator: true,
+        ..Default::default()
+    })?;
     let mut out = Map::new();
     let plan = Plan::default();
 
@@ -160,10 +165,12 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
             warm(host_warm),
             warm(composed),
             fresh(&mut host, &files.chain, &settings),
+            fresh(&mut pooled, &files.chain, &settings),
         ];
         interleaved(&plan, &mut contenders)?
     };
-    let [native_run, host_run, composed_run, fresh_run] = <[Samples; 4]>::try_from(runs).unwrap();
+    let [native_run, host_run, composed_run, fresh_run, pooled_run] =
+        <[Samples; 5]>::try_from(runs).unwrap();
     let per_node = |s: &Samples| s.scaled(1.0 / NODES as f64);
     let rate = |s: &Samples| s.inverse(NODES as f64 * 1e9);
     let mut put = |key: &str, s: Samples| {
@@ -177,6 +184,8 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
     put("b2.native", rate(&native_run));
     put("b2.reused", rate(&host_run));
     put("b2.fresh", rate(&fresh_run));
+    put("b2.fresh-pooled", rate(&pooled_run));
+    put("b2.pooled-gain", fresh_run.ratio_to(&pooled_run));
 
     // B4: per expression of a flow where templating dominates, and the
     // same flow with literals for reference.
@@ -207,7 +216,7 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
 }
 
 /// Runs one contender alone for `time` (`b1-native`, `b1-host`,
-/// `b1-composed`, `b2-fresh`, `b4-string-native`...) for a profiler; returns the time per run.
+/// `b1-composed`, `b2-fresh`, `b2-fresh-pooled`, `b4-string-native`...) for a profiler; returns the time per run.
 pub fn profile(
     files: &Files,
     what: &str,
@@ -218,6 +227,14 @@ pub fn profile(
         quiet: true,
         ..Default::default()
     })?;
+    let mut pooled = match what {
+        "b2-fresh-pooled" => Some(Host::new(HostOptions {
+            quiet: true,
+            pooling_allocator: true,
+            ..Default::default()
+        })?),
+        _ => None,
+    };
     let mut run = match what {
         "b1-native" => native(&files.chain)?,
         "b1-host" => warm(
@@ -229,6 +246,7 @@ pub fn profile(
                 .map_err(|e| anyhow!("{e}"))?,
         ),
         "b2-fresh" => fresh(&mut host, &files.chain, &settings),
+        "b2-fresh-pooled" => fresh(pooled.as_mut().unwrap(), &files.chain, &settings),
         other => {
             let b4 = |key: &str| files.b4.iter().find(|(k, _)| *k == key).map(|(_, p)| p);
             match other.strip_prefix("b4-").and_then(|k| k.rsplit_once('-')) {
@@ -238,7 +256,7 @@ pub fn profile(
                         .map_err(|e| anyhow!("{e}"))?,
                 ),
                 _ => bail!(
-                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh or b4-<flow>-native|host (flows: typed, typed-literal, string, string-literal)"
+                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh, b2-fresh-pooled or b4-<flow>-native|host (flows: typed, typed-literal, string, string-literal)"
                 ),
             }
         }
@@ -363,6 +381,15 @@ pub fn hot_rows(bench: &Path, processes: usize) -> Result<Vec<Row>> {
             verdict(m >= floor),
         ));
     }
+    let (figure, m) = per_s("b2.fresh-pooled")?;
+    let (gain, _) = times("b2.pooled-gain")?;
+    rows.push(Row::new(
+        "B2",
+        "node invocations/s, host-shim, fresh instances per run, pooling allocator (`HostOptions::pooling_allocator`)",
+        format!("{figure}; {gain} the default's rate"),
+        "≥ 50,000",
+        verdict(m >= 50_000.0),
+    ));
     for (key, what, limit) in [
         ("typed", "typed insertion `\"{{entry.v}}\"`", 2.0),
         ("string", "string templating `\"id-{{entry.v}}-x\"`", 2.0),

@@ -22,7 +22,7 @@
 //! - B6 `host-shim serve` under load, and (when a `wasmtime` CLI is found) the
 //!   same flow composed with `--http` under `wasmtime serve`.
 //!
-//! `--write` also writes the table to `bench/RESULTS.md`.
+//! `--write` also writes the table to `bench/RESULTS.md`; `bench --help` lists the rest.
 
 use std::path::Path;
 use std::process::Command;
@@ -34,10 +34,39 @@ use serde_json::Value;
 mod hot;
 mod measure;
 
+/// Benchmarks of the runner against the native runner-core baseline.
+#[derive(clap::Parser)]
+#[command(name = "bench", about, long_about = None)]
+struct Args {
+    /// Also write the table to bench/RESULTS.md.
+    #[arg(long)]
+    write: bool,
+    /// Separate processes for B1, B2 and B4; a figure is the median of theirs.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    processes: u32,
+    /// Only B1, B2 and B4.
+    #[arg(long, conflicts_with_all = ["only_b3", "only_b6", "profile"])]
+    only_hot: bool,
+    /// Only B3 (whole processes of the release binary).
+    #[arg(long, conflicts_with_all = ["only_b6", "profile"])]
+    only_b3: bool,
+    /// Only B6 (`serve` under load).
+    #[arg(long, conflicts_with = "profile")]
+    only_b6: bool,
+    /// Runs one contender alone for 20 s, for `perf record`: b1-native,
+    /// b1-host, b1-composed, b2-fresh, b2-fresh-pooled or
+    /// b4-<typed|typed-literal|string|string-literal>-<native|host>.
+    #[arg(long, value_name = "CONTENDER")]
+    profile: Option<String>,
+    /// One process's B1/B2/B4 figures as JSON (what `--processes` runs).
+    #[arg(long, hide = true)]
+    hot_child: bool,
+}
+
 fn main() -> Result<()> {
+    let args = <Args as clap::Parser>::parse();
     steady_heap();
-    let args: Vec<String> = std::env::args().collect();
-    let write = args.iter().any(|a| a == "--write");
+    let write = args.write;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -45,18 +74,18 @@ fn main() -> Result<()> {
     let scratch = root.join("target/bench");
     std::fs::create_dir_all(&scratch)?;
     let mut rows: Vec<Row> = Vec::new();
-    if args.iter().any(|a| a == "--hot-child") {
+    if args.hot_child {
         let figures = hot::measure_once(&hot::Files::in_scratch(&scratch))?;
         println!("{}", Value::Object(figures));
         return Ok(());
     }
-    if args.iter().any(|a| a == "--only-b3") {
+    if args.only_b3 {
         let bin = root.join("target/release/host-shim");
         rows.extend(b3(&root, &bin, &scratch)?);
         println!("{}", render(&rows));
         return Ok(());
     }
-    if args.iter().any(|a| a == "--only-b6") {
+    if args.only_b6 {
         let bin = root.join("target/release/host-shim");
         rows.extend(b6(&bin, &scratch)?);
         println!("{}", render(&rows));
@@ -65,7 +94,7 @@ fn main() -> Result<()> {
 
     let bin = root.join("target/release/host-shim");
     let files = hot::prepare(&root, &bin, &scratch)?;
-    if let Some(what) = flag_value(&args, "--profile") {
+    if let Some(what) = args.profile.as_deref() {
         // One contender alone, long enough for `perf record`.
         let seconds = 20;
         let per_run = hot::profile(&files, what, std::time::Duration::from_secs(seconds))?;
@@ -73,12 +102,9 @@ fn main() -> Result<()> {
         return Ok(());
     }
     // B1, B2, B4: each a separate process, the figure the median of theirs.
-    let processes = flag_value(&args, "--processes")
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(5);
+    let processes = args.processes as usize;
     rows.extend(hot::hot_rows(&std::env::current_exe()?, processes)?);
-    if args.iter().any(|a| a == "--only-hot") {
+    if args.only_hot {
         println!("{}", render(&rows));
         return Ok(());
     }
@@ -202,14 +228,6 @@ fn steady_heap() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
     }
-}
-
-/// The value after `flag` on the command line.
-fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
 }
 
 /// Median and min–max of `v`, formatted.

@@ -140,6 +140,7 @@ fn host_options(
         stub_missing: common.stub_missing,
         strict_templating: common.templating.map(|t| t == Templating::Strict),
         shared_state: None,
+        pooling_allocator: false,
     })
 }
 

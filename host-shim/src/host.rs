@@ -11,7 +11,7 @@ use wasmtime::Engine;
 use crate::caps::http::HttpCtx;
 use crate::caps::secrets::{SecretSource, SecretsCtx};
 use crate::caps::telemetry::TelemetryCtx;
-use crate::engine::{ComponentCache, Precompiled, new_engine};
+use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
 use crate::limits::NodeLimits;
 use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
 use crate::runner::{
@@ -56,6 +56,9 @@ pub struct HostOptions {
     /// A state store already open, used instead of opening `state` (hosts of
     /// one server share it).
     pub shared_state: Option<std::sync::Arc<dyn greentic_state::StateStore>>,
+    /// Instances from Wasmtime's pooling allocator
+    /// ([`crate::engine::new_pooling_engine`]) instead of fresh mappings.
+    pub pooling_allocator: bool,
 }
 
 impl Default for HostOptions {
@@ -73,6 +76,7 @@ impl Default for HostOptions {
             strict_templating: None,
             secrets: SecretSource::default(),
             shared_state: None,
+            pooling_allocator: false,
         }
     }
 }
@@ -316,7 +320,11 @@ pub struct Host {
 impl Host {
     /// Creates the engine and compiles (or loads from cache) and links the runner.
     pub fn new(options: HostOptions) -> anyhow::Result<Host> {
-        let engine: Engine = new_engine()?;
+        let engine: Engine = if options.pooling_allocator {
+            new_pooling_engine()?
+        } else {
+            new_engine()?
+        };
         let cache_dir = if options.cache {
             ComponentCache::default_dir()
         } else {

@@ -222,6 +222,49 @@ fn the_host_stays_healthy_after_a_stopped_node() {
     assert!(again.to_string().contains("[timeout]"), "{again}");
 }
 
+/// With Wasmtime's pooling allocator a stopped node's slot is used again:
+/// the limits hold the same way and the next run in that slot works.
+#[test]
+fn pooled_instances_keep_their_limits_and_their_slots_serve_the_next_run() {
+    let mut host = host_shim::Host::new(host_shim::HostOptions {
+        quiet: true,
+        pooling_allocator: true,
+        node_limits: host_shim::limits::NodeLimits {
+            memory_bytes: 64 << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let settings = host_shim::RunSettings::default();
+    let hog = node_flow("pooled-hog", "faulty", "hog", "{ step_mb: 8 }", "");
+    let spin = node_flow("pooled-spin", "faulty", "spin", "{}", "    timeout: 100\n");
+    let echo = node_flow("pooled-echo", "faulty", "echo", "{ fine: true }", "");
+    for _ in 0..3 {
+        let failure = host
+            .run_file(&hog, "{}", &settings, 1)
+            .pop()
+            .unwrap()
+            .unwrap_err();
+        assert!(failure.to_string().contains("[memory-limit]"), "{failure}");
+        assert!(
+            failure.to_string().contains("past its limit of 64 MiB"),
+            "{failure}"
+        );
+        let failure = host
+            .run_file(&spin, "{}", &settings, 1)
+            .pop()
+            .unwrap()
+            .unwrap_err();
+        assert!(failure.to_string().contains("[timeout]"), "{failure}");
+        let ok = host.run_file(&echo, "{}", &settings, 2);
+        assert_eq!(
+            ok.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            vec![host_shim::Turn::Completed(r#"{"fine":true}"#.into()); 2]
+        );
+    }
+}
+
 #[test]
 fn ctrl_c_cancels_the_running_node_and_starts_no_other() {
     let flow = scratch("limit-interrupt").join("flow.yaml");
