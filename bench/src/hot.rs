@@ -123,8 +123,9 @@ fn warm(mut run: WarmRun) -> Contender<'static> {
     })
 }
 
-/// A contender that plans, links and instantiates afresh for every run
-/// (what `host-shim run` and `serve` do per request).
+/// A contender that runs the flow file as `host-shim run` and `serve` do per
+/// request: reads and plans it, links and instantiates its nodes afresh, and
+/// the runner too when the host makes one per run.
 fn fresh<'a>(host: &'a mut Host, flow: &'a Path, settings: &'a RunSettings) -> Contender<'a> {
     Box::new(move |units| {
         let started = Instant::now();
@@ -144,8 +145,14 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
         quiet: true,
         ..Default::default()
     })?;
+    let mut all_fresh = Host::new(HostOptions {
+        quiet: true,
+        fresh_runner_per_run: true,
+        ..Default::default()
+    })?;
     let mut pooled = Host::new(HostOptions {
         quiet: true,
+        fresh_runner_per_run: true,
         pooling_allocator: true,
         ..Default::default()
     })?;
@@ -165,12 +172,19 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
             warm(host_warm),
             warm(composed),
             fresh(&mut host, &files.chain, &settings),
+            fresh(&mut all_fresh, &files.chain, &settings),
             fresh(&mut pooled, &files.chain, &settings),
         ];
         interleaved(&plan, &mut contenders)?
     };
-    let [native_run, host_run, composed_run, fresh_run, pooled_run] =
-        <[Samples; 5]>::try_from(runs).unwrap();
+    let [
+        native_run,
+        host_run,
+        composed_run,
+        fresh_run,
+        all_fresh_run,
+        pooled_run,
+    ] = <[Samples; 6]>::try_from(runs).unwrap();
     let per_node = |s: &Samples| s.scaled(1.0 / NODES as f64);
     let rate = |s: &Samples| s.inverse(NODES as f64 * 1e9);
     let mut put = |key: &str, s: Samples| {
@@ -184,8 +198,9 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
     put("b2.native", rate(&native_run));
     put("b2.reused", rate(&host_run));
     put("b2.fresh", rate(&fresh_run));
-    put("b2.fresh-pooled", rate(&pooled_run));
-    put("b2.pooled-gain", fresh_run.ratio_to(&pooled_run));
+    put("b2.fresh-runner", rate(&all_fresh_run));
+    put("b2.fresh-runner-pooled", rate(&pooled_run));
+    put("b2.pooled-gain", all_fresh_run.ratio_to(&pooled_run));
 
     // B4: per expression of a flow where templating dominates, and the
     // same flow with literals for reference.
@@ -216,7 +231,7 @@ pub fn measure_once(files: &Files) -> Result<Map<String, Value>> {
 }
 
 /// Runs one contender alone for `time` (`b1-native`, `b1-host`,
-/// `b1-composed`, `b2-fresh`, `b2-fresh-pooled`, `b4-string-native`...) for a profiler; returns the time per run.
+/// `b1-composed`, `b2-fresh`, `b2-fresh-runner[-pooled]`, `b4-string-native`...) for a profiler; returns the time per run.
 pub fn profile(
     files: &Files,
     what: &str,
@@ -225,16 +240,10 @@ pub fn profile(
     let settings = RunSettings::default();
     let mut host = Host::new(HostOptions {
         quiet: true,
+        fresh_runner_per_run: what.starts_with("b2-fresh-runner"),
+        pooling_allocator: what == "b2-fresh-runner-pooled",
         ..Default::default()
     })?;
-    let mut pooled = match what {
-        "b2-fresh-pooled" => Some(Host::new(HostOptions {
-            quiet: true,
-            pooling_allocator: true,
-            ..Default::default()
-        })?),
-        _ => None,
-    };
     let mut run = match what {
         "b1-native" => native(&files.chain)?,
         "b1-host" => warm(
@@ -245,8 +254,9 @@ pub fn profile(
             host.warm_composed(&files.chain_app, &files.chain, INPUT, &settings)
                 .map_err(|e| anyhow!("{e}"))?,
         ),
-        "b2-fresh" => fresh(&mut host, &files.chain, &settings),
-        "b2-fresh-pooled" => fresh(pooled.as_mut().unwrap(), &files.chain, &settings),
+        "b2-fresh" | "b2-fresh-runner" | "b2-fresh-runner-pooled" => {
+            fresh(&mut host, &files.chain, &settings)
+        }
         other => {
             let b4 = |key: &str| files.b4.iter().find(|(k, _)| *k == key).map(|(_, p)| p);
             match other.strip_prefix("b4-").and_then(|k| k.rsplit_once('-')) {
@@ -256,7 +266,7 @@ pub fn profile(
                         .map_err(|e| anyhow!("{e}"))?,
                 ),
                 _ => bail!(
-                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh, b2-fresh-pooled or b4-<flow>-native|host (flows: typed, typed-literal, string, string-literal)"
+                    "--profile {other}: b1-native, b1-host, b1-composed, b2-fresh, b2-fresh-runner, b2-fresh-runner-pooled or b4-<flow>-native|host (flows: typed, typed-literal, string, string-literal)"
                 ),
             }
         }
@@ -367,7 +377,13 @@ pub fn hot_rows(bench: &Path, processes: usize) -> Result<Vec<Row>> {
         ),
         (
             "fresh",
-            "fresh instances per run (default)",
+            "fresh node instances per run, the runner instance kept (default)",
+            "≥ 50,000",
+            50_000.0,
+        ),
+        (
+            "fresh-runner",
+            "fresh runner and node instances per run (`HostOptions::fresh_runner_per_run`)",
             "≥ 50,000",
             50_000.0,
         ),
@@ -381,11 +397,11 @@ pub fn hot_rows(bench: &Path, processes: usize) -> Result<Vec<Row>> {
             verdict(m >= floor),
         ));
     }
-    let (figure, m) = per_s("b2.fresh-pooled")?;
+    let (figure, m) = per_s("b2.fresh-runner-pooled")?;
     let (gain, _) = times("b2.pooled-gain")?;
     rows.push(Row::new(
         "B2",
-        "node invocations/s, host-shim, fresh instances per run, pooling allocator (`HostOptions::pooling_allocator`)",
+        "node invocations/s, host-shim, the same with the pooling allocator (`HostOptions::pooling_allocator`)",
         format!("{figure}; {gain} the default's rate"),
         "≥ 50,000",
         verdict(m >= 50_000.0),

@@ -8,8 +8,9 @@
 //! - B1 warm per-node cost: a 100-node linear flow of `echo` nodes with small
 //!   templated inputs, runner-core natively with a native echo vs host-shim
 //!   (runner component + echo component) vs the same flow composed;
-//! - B2 throughput: node invocations per second, a fresh runner and node
-//!   instances per run vs instances reused across runs;
+//! - B2 throughput: node invocations per second with instances reused across
+//!   runs, fresh node instances per run on a kept runner (the default), and a
+//!   fresh runner too (with and without the pooling allocator);
 //! - B3 whole processes: `host-shim run examples/hello/flow.yaml` with the
 //!   compiled-artifact cache warm, first runs with nothing cached (Winch /
 //!   Cranelift, and as before the build precompiled the runner), first runs of
@@ -54,7 +55,7 @@ struct Args {
     #[arg(long, conflicts_with = "profile")]
     only_b6: bool,
     /// Runs one contender alone for 20 s, for `perf record`: b1-native,
-    /// b1-host, b1-composed, b2-fresh, b2-fresh-pooled or
+    /// b1-host, b1-composed, b2-fresh, b2-fresh-runner, b2-fresh-runner-pooled or
     /// b4-<typed|typed-literal|string|string-literal>-<native|host>.
     #[arg(long, value_name = "CONTENDER")]
     profile: Option<String>,

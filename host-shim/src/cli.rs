@@ -113,6 +113,11 @@ pub struct ComponentArgs {
     /// Override the flows' `templating:` setting.
     #[arg(long, value_enum, value_name = "MODE")]
     pub templating: Option<Templating>,
+    /// A new runner instance for every run (`serve`: every request). Node
+    /// instances are always new per run; by default the runner instance, our
+    /// own code, is cleared and kept with the flows it has planned.
+    #[arg(long)]
+    pub fresh_runner: bool,
     /// Print nothing on stderr but errors.
     #[arg(short, long)]
     pub quiet: bool,

@@ -141,6 +141,7 @@ fn host_options(
         strict_templating: common.templating.map(|t| t == Templating::Strict),
         shared_state: None,
         pooling_allocator: false,
+        fresh_runner_per_run: common.fresh_runner,
     })
 }
 

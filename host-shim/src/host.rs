@@ -59,6 +59,12 @@ pub struct HostOptions {
     /// Instances from Wasmtime's pooling allocator
     /// ([`crate::engine::new_pooling_engine`]) instead of fresh mappings.
     pub pooling_allocator: bool,
+    /// A new runner instance for every run. Off by default: node instances
+    /// are always new per run, but the runner (our code, no tenant data kept
+    /// between runs: [`crate::runner::RunnerInstance::clear_run`]) is kept
+    /// with the flows it planned, so a run of the same flow skips instantiating
+    /// it and planning the flow again.
+    pub fresh_runner_per_run: bool,
 }
 
 impl Default for HostOptions {
@@ -77,6 +83,7 @@ impl Default for HostOptions {
             secrets: SecretSource::default(),
             shared_state: None,
             pooling_allocator: false,
+            fresh_runner_per_run: false,
         }
     }
 }
@@ -315,6 +322,10 @@ pub struct Host {
     nodes: HashMap<PathBuf, NodeComponent>,
     strict_templating: Option<bool>,
     quiet: bool,
+    /// The runner instance of the last run, cleared, for the next
+    /// (`None` with [`HostOptions::fresh_runner_per_run`]).
+    spare_runner: Option<RunnerInstance>,
+    keep_runner: bool,
 }
 
 impl Host {
@@ -360,6 +371,8 @@ impl Host {
             nodes: HashMap::new(),
             strict_templating: options.strict_templating,
             quiet: options.quiet,
+            spare_runner: None,
+            keep_runner: !options.fresh_runner_per_run,
         })
     }
 
@@ -371,7 +384,13 @@ impl Host {
     /// The component files the flow at `path` and the flows it calls use,
     /// resolved as a run would resolve them (nothing is compiled or linked).
     pub fn flow_components(&self, path: &Path) -> Result<Vec<PathBuf>, Failure> {
-        let (_, set) = plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
+        let (_, set) = plan_set(
+            &self.runner,
+            None,
+            path,
+            self.strict_templating,
+            StateCtx::none(),
+        )?;
         Ok(self
             .resolved_components(&set)?
             .into_iter()
@@ -383,6 +402,7 @@ impl Host {
     /// component they use loads; returns what it found.
     pub fn check_file(&mut self, path: &Path) -> Result<CheckReport, Failure> {
         let prepared = self.prepare(path, &RunSettings::default())?;
+        self.keep_runner(prepared.instance, &[]);
         Ok(prepared.report)
     }
 
@@ -397,7 +417,11 @@ impl Host {
         repeat: u32,
     ) -> Vec<Result<Turn, Failure>> {
         match self.warm_run(path, entry_json, settings) {
-            Ok(mut warm) => self.run_turns(&mut warm.instance, warm.request, settings, repeat),
+            Ok(mut warm) => {
+                let turns = self.run_turns(&mut warm.instance, warm.request, settings, repeat);
+                self.keep_runner(warm.instance, &turns);
+                turns
+            }
             Err(failure) => vec![Err(failure)],
         }
     }
@@ -438,6 +462,16 @@ impl Host {
             request: request(source, library, entry_json, Vec::new(), settings),
             instance,
         })
+    }
+
+    /// Keeps the runner instance of a finished run for the next one, cleared,
+    /// unless it trapped or failed inside the host (an instance that trapped
+    /// cannot be entered again) or the host makes a new one per run.
+    fn keep_runner(&mut self, mut instance: RunnerInstance, turns: &[Result<Turn, Failure>]) {
+        let healthy = !turns.iter().any(|t| matches!(t, Err(Failure::Internal(_))));
+        if self.keep_runner && healthy && instance.clear_run().is_ok() {
+            self.spare_runner = Some(instance);
+        }
     }
 
     /// Runs `request` `repeat` times, or once as a turn of the settings' session.
@@ -551,8 +585,14 @@ impl Host {
     /// gates the flows' own state.
     fn prepare(&mut self, path: &Path, settings: &RunSettings) -> Result<Prepared, Failure> {
         let scope = self.scope(settings, path)?;
-        let (mut instance, set) =
-            plan_set(&self.runner, path, self.strict_templating, StateCtx::none())?;
+        let spare = self.spare_runner.take();
+        let (mut instance, set) = plan_set(
+            &self.runner,
+            spare,
+            path,
+            self.strict_templating,
+            StateCtx::none(),
+        )?;
         let mut report = CheckReport {
             plan: set.main.2.clone(),
             calls: set.library.iter().map(|(p, _, _)| p.clone()).collect(),
@@ -708,7 +748,7 @@ impl Host {
             &format!("composed.{id}"),
             Grant::ALL,
         );
-        let (mut instance, set) = plan_set(&runner, flow, self.strict_templating, state)?;
+        let (mut instance, set) = plan_set(&runner, None, flow, self.strict_templating, state)?;
         // The composition merged its components' secrets and HTTP imports into
         // one each: the app may read the secrets its approved components
         // declare and reach the hosts the profile allows.
@@ -805,10 +845,12 @@ impl Host {
         if new.len() < 2 {
             return HashMap::new();
         }
+        // The cache alone crosses threads (the host's spare runner cannot).
+        let cache = &self.cache;
         std::thread::scope(|scope| {
             let loading: Vec<_> = new
                 .into_iter()
-                .map(|path| (path.clone(), scope.spawn(|| self.cache.load(path))))
+                .map(|path| (path.clone(), scope.spawn(|| cache.load(path))))
                 .collect();
             loading
                 .into_iter()
@@ -975,16 +1017,25 @@ fn to_wit_source(source: &runner_core::FlowSource) -> FlowSource {
 }
 
 /// Loads the flow at `path` and the flows it calls, planning each on one
-/// fresh instance of `runner` (which keeps them loaded for the run).
+/// instance of `runner` (which keeps them loaded for the run): `spare`, a
+/// cleared instance of an earlier run (planning a flow it planned before
+/// costs a comparison of its text), or a new one.
 fn plan_set(
     runner: &RunnerComponent,
+    spare: Option<RunnerInstance>,
     path: &Path,
     strict_templating: Option<bool>,
     state: StateCtx,
 ) -> Result<(RunnerInstance, FlowSet<FlowPlan>), Failure> {
-    let mut instance = runner
-        .instantiate(Vec::new(), state)
-        .map_err(|e| Failure::Internal(e.into()))?;
+    let mut instance = match spare {
+        Some(mut instance) => {
+            instance.set_state(state);
+            instance
+        }
+        None => runner
+            .instantiate(Vec::new(), state)
+            .map_err(|e| Failure::Internal(e.into()))?,
+    };
     let set = compose::load_flow_set(
         path,
         strict_templating,

@@ -32,13 +32,21 @@ pub use bindings::exports::greentic::runner::run::{
 /// Number of node slots the runner world imports.
 pub const SLOT_COUNT: usize = compose::SLOT_COUNT;
 
-/// What the runner's Store holds: WASI, the node slots of the current run and
-/// the state context of its state-store import (the flows' own `state.get` /
-/// `state.set` for the bare runner; a composed flow's state import otherwise).
+/// What the runner's Store holds: WASI (the instance's own) and what the
+/// current run acts on.
 pub struct RunnerState {
     wasi: WasiCtx,
     table: ResourceTable,
+    run: RunParts,
+}
+
+/// Everything of a runner's store that belongs to one run (its tenant, its
+/// node instances): replaced as a whole when the instance serves another run
+/// ([`RunnerInstance::clear_run`]), so nothing of one run reaches the next.
+struct RunParts {
     slots: Vec<Option<NodeSlot>>,
+    /// The state-store import: the flows' own `state.get` / `state.set` for
+    /// the bare runner; a composed flow's state import otherwise.
     state: StateCtx,
     /// A composed flow's capability imports (unused by a bare runner).
     telemetry: TelemetryCtx,
@@ -46,27 +54,40 @@ pub struct RunnerState {
     http: HttpCtx,
 }
 
+impl Default for RunParts {
+    /// No nodes, no state, no capabilities.
+    fn default() -> Self {
+        RunParts {
+            slots: Vec::new(),
+            state: StateCtx::none(),
+            telemetry: TelemetryCtx::default(),
+            secrets: SecretsCtx::default(),
+            http: HttpCtx::default(),
+        }
+    }
+}
+
 impl TelemetryView for RunnerState {
     fn telemetry(&mut self) -> &mut TelemetryCtx {
-        &mut self.telemetry
+        &mut self.run.telemetry
     }
 }
 
 impl SecretsView for RunnerState {
     fn secrets(&mut self) -> &mut SecretsCtx {
-        &mut self.secrets
+        &mut self.run.secrets
     }
 }
 
 impl HttpView for RunnerState {
     fn http(&mut self) -> &mut HttpCtx {
-        &mut self.http
+        &mut self.run.http
     }
 }
 
 impl StateView for RunnerState {
     fn state(&mut self) -> &mut StateCtx {
-        &mut self.state
+        &mut self.run.state
     }
 }
 
@@ -104,7 +125,7 @@ impl RunnerState {
         op: &str,
         envelope: &InvocationEnvelope,
     ) -> Result<InvocationResult, NodeError> {
-        match self.slots.get_mut(slot).and_then(Option::as_mut) {
+        match self.run.slots.get_mut(slot).and_then(Option::as_mut) {
             Some(node) => node.invoke(op, envelope),
             None => Err(NodeError {
                 code: "empty-slot".into(),
@@ -184,11 +205,11 @@ impl RunnerComponent {
             RunnerState {
                 wasi,
                 table: ResourceTable::new(),
-                slots,
-                state,
-                telemetry: TelemetryCtx::default(),
-                secrets: SecretsCtx::default(),
-                http: HttpCtx::default(),
+                run: RunParts {
+                    slots,
+                    state,
+                    ..RunParts::default()
+                },
             },
         );
         // The runner is ours: no fuel metering, and it only stops for a Ctrl-C
@@ -225,7 +246,7 @@ impl RunnerInstance {
 
     /// Runs a flow; the outer error is a trap of the runner itself.
     pub fn run(&mut self, request: &RunRequest) -> Result<Result<RunOutcome, RunError>> {
-        for slot in self.store.data_mut().slots.iter_mut().flatten() {
+        for slot in self.store.data_mut().run.slots.iter_mut().flatten() {
             slot.new_run();
         }
         self.runner
@@ -235,7 +256,7 @@ impl RunnerInstance {
 
     /// Puts node components into the slots (before `run`).
     pub fn set_slots(&mut self, slots: Vec<Option<NodeSlot>>) {
-        self.store.data_mut().slots = slots;
+        self.store.data_mut().run.slots = slots;
     }
 
     /// Sets what a composed flow's capability imports act on (before `run`).
@@ -245,14 +266,22 @@ impl RunnerInstance {
         secrets: SecretsCtx,
         http: HttpCtx,
     ) {
-        let data = self.store.data_mut();
-        data.telemetry = telemetry;
-        data.secrets = secrets;
-        data.http = http;
+        let run = &mut self.store.data_mut().run;
+        run.telemetry = telemetry;
+        run.secrets = secrets;
+        run.http = http;
     }
 
     /// Sets what the runner's state-store import acts on (before `run`).
     pub fn set_state(&mut self, state: StateCtx) {
-        self.store.data_mut().state = state;
+        self.store.data_mut().run.state = state;
+    }
+
+    /// Forgets everything of the last run — its node instances (dropped
+    /// now), state context and capabilities — so that the instance, with the
+    /// flows it has planned, can serve another run, of any tenant.
+    pub fn clear_run(&mut self) -> Result<()> {
+        self.store.data_mut().run = RunParts::default();
+        self.store.set_fuel(UNMETERED)
     }
 }

@@ -473,3 +473,78 @@ fn many_processes_share_one_state_file() {
         }
     }
 }
+
+/// One host runs run after run on the runner instance it keeps (the default):
+/// each run acts for its own tenant, sees the flow file as it is now, and a
+/// failed run leaves nothing behind for the next. The same with a new runner
+/// per run (`--fresh-runner`).
+#[test]
+fn a_kept_runner_serves_each_run_its_own_tenant_and_the_flow_as_it_is_now() {
+    runs_one_after_another("kept-runner", false);
+    runs_one_after_another("fresh-runner", true);
+}
+
+fn runs_one_after_another(name: &str, fresh_runner_per_run: bool) {
+    let dir = scratch(name);
+    let flow = dir.join("flow.yaml");
+    let counting = |label: &str| {
+        format!(
+            "id: kept\nnodes:\n  before:\n    state.get: {{ key: visits, fallback: 0 }}\n  save:\n    state.set: {{ key: visits, value: \"{{{{node.before.value}}}}{label}\" }}\n  report:\n    echo: {{ tenant_saw: \"{{{{node.before.value}}}}\", label: {label} }}\n"
+        )
+    };
+    std::fs::write(&flow, counting("a")).unwrap();
+    let mut host = ::host_shim::Host::new(::host_shim::HostOptions {
+        quiet: true,
+        fresh_runner_per_run,
+        ..Default::default()
+    })
+    .unwrap();
+    let run_as = |host: &mut ::host_shim::Host, tenant: &str| -> Value {
+        let settings = ::host_shim::RunSettings {
+            tenant: tenant.into(),
+            ..Default::default()
+        };
+        match host.run_file(&flow, "{}", &settings, 1).pop().unwrap() {
+            Ok(::host_shim::Turn::Completed(out)) => serde_json::from_str(&out).unwrap(),
+            other => panic!("{tenant}: {other:?}"),
+        }
+    };
+    assert_eq!(
+        run_as(&mut host, "acme"),
+        json!({"tenant_saw": 0, "label": "a"})
+    );
+    assert_eq!(
+        run_as(&mut host, "acme"),
+        json!({"tenant_saw": "0a", "label": "a"})
+    );
+    // Another tenant on the same kept instance starts from nothing.
+    assert_eq!(
+        run_as(&mut host, "globex"),
+        json!({"tenant_saw": 0, "label": "a"})
+    );
+    // The flow changed on disk: the next run plans the new text.
+    std::fs::write(&flow, counting("b")).unwrap();
+    assert_eq!(
+        run_as(&mut host, "acme"),
+        json!({"tenant_saw": "0aa", "label": "b"})
+    );
+    // A run that fails in a node, then one that works, on the same host.
+    let failing = dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "id: failing\nnodes:\n  n:\n    component.exec: { component: faulty, operation: trap, input: {} }\n",
+    )
+    .unwrap();
+    let settings = ::host_shim::RunSettings::default();
+    let failure = host
+        .run_file(&failing, "{}", &settings, 1)
+        .pop()
+        .unwrap()
+        .unwrap_err();
+    assert!(failure.to_string().contains("trap"), "{failure}");
+    // globex's own value from its first run, written by flow `a`.
+    assert_eq!(
+        run_as(&mut host, "globex"),
+        json!({"tenant_saw": "0a", "label": "b"})
+    );
+}
