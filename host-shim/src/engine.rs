@@ -21,7 +21,7 @@ pub fn new_engine() -> Result<Engine> {
 /// [`new_engine`] with Wasmtime's pooling instance allocator: memories and
 /// instances come from slots reserved once, so instantiating afresh per run
 /// skips most of the `mmap`/`munmap` work; at most [`POOL_INSTANCES`]
-/// component instances (a flow run takes one per node plus the runner) exist
+/// component instances (a run takes the runner and one per node component) exist
 /// at once. The generated code is the same, so is the precompiled runner.
 pub fn new_pooling_engine() -> Result<Engine> {
     build_engine(true)

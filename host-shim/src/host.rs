@@ -325,7 +325,8 @@ pub struct Host {
     /// The runner instance of the last run, cleared, for the next
     /// (`None` with [`HostOptions::fresh_runner_per_run`]).
     spare_runner: Option<RunnerInstance>,
-    keep_runner: bool,
+    /// Not [`HostOptions::fresh_runner_per_run`].
+    reuse_runner: bool,
 }
 
 impl Host {
@@ -372,7 +373,7 @@ impl Host {
             strict_templating: options.strict_templating,
             quiet: options.quiet,
             spare_runner: None,
-            keep_runner: !options.fresh_runner_per_run,
+            reuse_runner: !options.fresh_runner_per_run,
         })
     }
 
@@ -469,7 +470,7 @@ impl Host {
     /// cannot be entered again) or the host makes a new one per run.
     fn keep_runner(&mut self, mut instance: RunnerInstance, turns: &[Result<Turn, Failure>]) {
         let healthy = !turns.iter().any(|t| matches!(t, Err(Failure::Internal(_))));
-        if self.keep_runner && healthy && instance.clear_run().is_ok() {
+        if self.reuse_runner && healthy && instance.clear_run().is_ok() {
             self.spare_runner = Some(instance);
         }
     }
