@@ -801,7 +801,10 @@ fn load(server: Server, connections: usize) -> Result<LoadFigures> {
     };
     // Warm-up: every host the pool will make, compiled and linked.
     for _ in 0..50 {
-        agent().post(&url).send("{\"v\": 1}")?;
+        agent()
+            .post(&url)
+            .header("content-type", "application/json")
+            .send("{\"v\": 1}")?;
     }
     let until = Instant::now() + Duration::from_secs(2);
     let workers: Vec<_> = (0..connections)
@@ -812,7 +815,11 @@ fn load(server: Server, connections: usize) -> Result<LoadFigures> {
                 let mut failed = 0u64;
                 while Instant::now() < until {
                     let start = Instant::now();
-                    match agent.post(&url).send("{\"v\": 1}") {
+                    match agent
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .send("{\"v\": 1}")
+                    {
                         Ok(mut r) if r.status() == 200 => {
                             let _ = r.body_mut().read_to_string();
                             latencies.push(start.elapsed());

@@ -182,6 +182,14 @@ impl Manifest {
                             .or_else(|| item.get("key").and_then(Value::as_str))
                             .or_else(|| item.get("name").and_then(Value::as_str));
                         match key {
+                            // `/` scopes a secret to a tenant (`acme/API_TOKEN`): a
+                            // component naming one would read that tenant's secret
+                            // while running for another.
+                            Some(k) if k.contains('/') => bail!(
+                                "`{}`: secret key `{k}` in `{}` contains `/`, the tenant scope separator; declare the key without a tenant (the run's tenant is applied by the host)",
+                                path.display(),
+                                &pointer[1..].replace('/', ".")
+                            ),
                             Some(k) if !k.is_empty() => keys.push(k.to_string()),
                             _ => bail!(
                                 "`{}`: `{}` holds secret keys (strings or {{\"key\": …}}); found {item}",

@@ -391,7 +391,16 @@ impl JwtVerifier {
         validation.algorithms = algorithms;
         validation.validate_nbf = true;
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience is a required claim: jsonwebtoken
+        // only compares them when present, so a token without them would pass.
+        let mut required = vec!["exp"];
+        if self.issuer.is_some() {
+            required.push("iss");
+        }
+        if self.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
         }

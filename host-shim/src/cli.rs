@@ -74,9 +74,14 @@ pub struct ComponentArgs {
     /// no `limits.wall_time_ms` (a node's `timeout` in the flow can shorten it).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub node_timeout_ms: u64,
-    /// Linear memory cap per node component, when its manifest sets no `limits.memory_mb`.
+    /// Linear memory cap per node component (all its memories together), when
+    /// its manifest sets no `limits.memory_mb`.
     #[arg(long, value_name = "MB", default_value_t = 256)]
     pub node_memory_mb: u64,
+    /// Memory cap of the runner component's store (the run's context; for a
+    /// composed app, everything in it), all its memories together.
+    #[arg(long, value_name = "MB", default_value_t = (crate::limits::RUNNER_MEMORY_BYTES >> 20) as u64)]
+    pub runner_memory_mb: u64,
     /// Fuel per node invocation, when its manifest sets no `limits.fuel` (default: unmetered).
     #[arg(long, value_name = "N")]
     pub node_fuel: Option<u64>,
@@ -373,6 +378,27 @@ pub struct ServeArgs {
     /// Threads serving connections (runs have their own pool, up to --max-concurrent).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub io_threads: usize,
+    /// Time a client has to send a request's headers, and how long an idle
+    /// keep-alive connection waits for the next request; then it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time a client has to send a request's whole body (then 408). No run
+    /// slot is held while a body is read.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Open connections at most; more wait in the listen backlog (lowered
+    /// to fit the process's open-file limit).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// A `Host` name (without port) requests may carry besides the loopback
+    /// names `localhost`, `127.0.0.1` and `[::1]`; repeatable. Any other Host
+    /// is refused (400): a web page cannot reach the server by DNS rebinding.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// A request for a flow id not seen yet rescans the served flows, at
+    /// most once per this interval (new files are found within it).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub rescan_interval: std::time::Duration,
 }
 
 /// `serve --auth`.

@@ -131,6 +131,12 @@ fn host_options(
             max_payload: common.max_payload,
         },
         runner: common.runner.clone(),
+        runner_memory_bytes: usize::try_from(common.runner_memory_mb)
+            .ok()
+            .and_then(|mb| mb.checked_mul(1 << 20))
+            .ok_or_else(|| {
+                Failure::Invalid(anyhow::anyhow!("invalid --runner-memory-mb: too large"))
+            })?,
         cache: !common.no_cache,
         on_miss: match common.compiler {
             Compiler::Auto => OnMiss::Baseline,
@@ -190,6 +196,8 @@ fn run(mut args: RunArgs) -> Result<(), Failure> {
             restart: args.new_session,
         }),
         vars,
+        // A CLI run is stopped by Ctrl-C; each node has its own budget.
+        time_limit: None,
     };
     let outputs = match &args.composed {
         Some(app) => host.run_composed(app, &args.common.flow, &entry, &settings, args.repeat),
@@ -701,6 +709,8 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
         team: args.team,
         user: args.user,
         max_steps: args.max_steps,
+        // The run is stopped at --run-timeout, not only no longer waited for.
+        time_limit: Some(args.run_timeout),
         ..RunSettings::default()
     };
     // Checked once here so a bad flag fails at start, not per request.
@@ -727,6 +737,11 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
         session_ttl: args.session_ttl,
         session_wait: args.session_wait,
         io_threads: args.io_threads,
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: args.max_connections,
+        allowed_hosts: args.allowed_hosts,
+        rescan_every: args.rescan_interval,
     })
     .map_err(Failure::Invalid)
 }

@@ -12,7 +12,7 @@ use crate::caps::http::HttpCtx;
 use crate::caps::secrets::{SecretSource, SecretsCtx};
 use crate::caps::telemetry::TelemetryCtx;
 use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
-use crate::limits::NodeLimits;
+use crate::limits::{NodeLimits, RunDeadline};
 use crate::nodes::{Granted, NodeComponent, NodeSlot, RunScope, node_linker};
 use crate::runner::{
     ErrorKind, FlowPlan, FlowSource, Linking, NodePlan, RunError, RunOutcome, RunRequest,
@@ -65,6 +65,8 @@ pub struct HostOptions {
     /// with the flows it planned, so a run of the same flow skips instantiating
     /// it and planning the flow again.
     pub fresh_runner_per_run: bool,
+    /// Memory cap of the runner's store, bytes (a composed app's whole store).
+    pub runner_memory_bytes: usize,
 }
 
 impl Default for HostOptions {
@@ -84,6 +86,7 @@ impl Default for HostOptions {
             shared_state: None,
             pooling_allocator: false,
             fresh_runner_per_run: false,
+            runner_memory_bytes: crate::limits::RUNNER_MEMORY_BYTES,
         }
     }
 }
@@ -109,6 +112,9 @@ pub struct RunSettings {
     pub session: Option<SessionSettings>,
     /// Flow variables (`--var`), over `parameters.vars_init` defaults.
     pub vars: serde_json::Map<String, serde_json::Value>,
+    /// The whole run's time limit (`serve --run-timeout`): past it the
+    /// runner and its nodes are stopped ([`Failure::RunTimeout`]).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl RunSettings {
@@ -136,6 +142,7 @@ impl Default for RunSettings {
             observer: None,
             session: None,
             vars: Default::default(),
+            time_limit: None,
         }
     }
 }
@@ -218,6 +225,34 @@ pub enum Failure {
     /// The runner itself failed (a trap in the runner is a bug).
     #[error("{0:#}")]
     Internal(anyhow::Error),
+    /// The run overstayed [`RunSettings::time_limit`] and was stopped.
+    #[error("the run exceeded its time limit of {} ms and was stopped", .0.as_millis())]
+    RunTimeout(std::time::Duration),
+}
+
+impl Failure {
+    /// A trap of the runner: its run's deadline, else an internal failure.
+    fn runner_trap(trap: wasmtime::Error) -> Failure {
+        if let Some(crate::limits::LimitError::RunTime { limit }) =
+            trap.downcast_ref::<crate::limits::LimitError>()
+        {
+            return Failure::RunTimeout(*limit);
+        }
+        Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
+    }
+
+    /// A run error: a node stopped by the run's deadline makes the run's
+    /// failure a [`Failure::RunTimeout`], whatever the flow did after.
+    fn of_run(error: RunError, deadline: crate::limits::RunDeadline) -> Failure {
+        match deadline.passed() {
+            Some(crate::limits::LimitError::RunTime { limit })
+                if error.code.as_deref() == Some(crate::limits::RUN_TIMEOUT_CODE) =>
+            {
+                Failure::RunTimeout(limit)
+            }
+            _ => Failure::Flow(error),
+        }
+    }
 }
 
 impl Failure {
@@ -232,7 +267,7 @@ impl Failure {
                 | ErrorKind::Session => 2,
                 ErrorKind::Template | ErrorKind::Routing | ErrorKind::Node => 1,
             },
-            Failure::Internal(_) => 1,
+            Failure::Internal(_) | Failure::RunTimeout(_) => 1,
         }
     }
 
@@ -327,6 +362,8 @@ pub struct Host {
     spare_runner: Option<RunnerInstance>,
     /// Not [`HostOptions::fresh_runner_per_run`].
     reuse_runner: bool,
+    /// [`HostOptions::runner_memory_bytes`].
+    runner_memory_bytes: usize,
 }
 
 impl Host {
@@ -349,9 +386,10 @@ impl Host {
             .runner
             .clone()
             .unwrap_or_else(|| PathBuf::from(crate::BUILT_RUNNER));
+        let runner_memory = options.runner_memory_bytes;
         let runner = cache
             .load(&runner_path)
-            .and_then(|c| RunnerComponent::new(&c, Linking::Slots))
+            .and_then(|c| RunnerComponent::new(&c, Linking::Slots, runner_memory))
             .map_err(anyhow::Error::from)
             .with_context(|| format!("loading the runner component `{}`", runner_path.display()))?;
         let dirs = component_search_dirs(options.component_dirs);
@@ -374,6 +412,7 @@ impl Host {
             quiet: options.quiet,
             spare_runner: None,
             reuse_runner: !options.fresh_runner_per_run,
+            runner_memory_bytes: runner_memory,
         })
     }
 
@@ -391,6 +430,7 @@ impl Host {
             path,
             self.strict_templating,
             StateCtx::none(),
+            RunDeadline::none(),
         )?;
         Ok(self
             .resolved_components(&set)?
@@ -469,7 +509,9 @@ impl Host {
     /// unless it trapped or failed inside the host (an instance that trapped
     /// cannot be entered again) or the host makes a new one per run.
     fn keep_runner(&mut self, mut instance: RunnerInstance, turns: &[Result<Turn, Failure>]) {
-        let healthy = !turns.iter().any(|t| matches!(t, Err(Failure::Internal(_))));
+        let healthy = !turns
+            .iter()
+            .any(|t| matches!(t, Err(Failure::Internal(_) | Failure::RunTimeout(_))));
         if self.reuse_runner && healthy && instance.clear_run().is_ok() {
             self.spare_runner = Some(instance);
         }
@@ -507,15 +549,9 @@ impl Host {
         let tenant = settings.run_tenant()?;
         crate::sessions::check_id(&session.id).map_err(Failure::Invalid)?;
         let sessions = Sessions::new(self.state_store.clone(), tenant, session.ttl);
-        let lease = sessions.claim(&session.id, session.wait).map_err(|e| {
-            if e.downcast_ref::<crate::sessions::ForeignSession>()
-                .is_some()
-            {
-                Failure::Invalid(e)
-            } else {
-                Failure::Internal(e)
-            }
-        })?;
+        let lease = sessions
+            .claim(&session.id, session.wait)
+            .map_err(Failure::Internal)?;
         if session.restart {
             lease.clear().map_err(Failure::Internal)?;
         } else if let Some(snapshot) = lease.snapshot().map_err(Failure::Internal)? {
@@ -593,6 +629,7 @@ impl Host {
             path,
             self.strict_templating,
             StateCtx::none(),
+            scope.deadline,
         )?;
         let mut report = CheckReport {
             plan: set.main.2.clone(),
@@ -727,11 +764,13 @@ impl Host {
                 secrets: imports_any(Capability::Secrets),
                 http: imports_any(Capability::Http),
             },
+            self.runner_memory_bytes,
         )
         .map_err(|e| invalid(e, format!("`{}` is not a composed flow", app.display())))?;
         // The composition was approved when it was made; the components that
         // use the app's state import share one namespace, named after the app file.
         let scope = self.scope(settings, flow)?;
+        let scope_deadline = scope.deadline;
         let stem = app.file_stem().and_then(|s| s.to_str()).unwrap_or("app");
         let id: String = stem
             .chars()
@@ -749,7 +788,14 @@ impl Host {
             &format!("composed.{id}"),
             Grant::ALL,
         );
-        let (mut instance, set) = plan_set(&runner, None, flow, self.strict_templating, state)?;
+        let (mut instance, set) = plan_set(
+            &runner,
+            None,
+            flow,
+            self.strict_templating,
+            state,
+            scope_deadline,
+        )?;
         // The composition merged its components' secrets and HTTP imports into
         // one each: the app may read the secrets its approved components
         // declare and reach the hosts the profile allows.
@@ -828,6 +874,7 @@ impl Host {
             http_timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
             http_max_response_bytes: self.profile.http_max_response_bytes,
             assets: assets_dir(flow),
+            deadline: RunDeadline::after(settings.time_limit),
         })
     }
 }
@@ -1027,6 +1074,7 @@ fn plan_set(
     path: &Path,
     strict_templating: Option<bool>,
     state: StateCtx,
+    deadline: RunDeadline,
 ) -> Result<(RunnerInstance, FlowSet<FlowPlan>), Failure> {
     let mut instance = match spare {
         Some(mut instance) => {
@@ -1037,17 +1085,14 @@ fn plan_set(
             .instantiate(Vec::new(), state)
             .map_err(|e| Failure::Internal(e.into()))?,
     };
+    instance.set_deadline(deadline);
     let set = compose::load_flow_set(
         path,
         strict_templating,
         |source| {
             instance
                 .plan(&to_wit_source(source))
-                .map_err(|trap| {
-                    Failure::Internal(
-                        anyhow::Error::from(trap).context("the runner component trapped"),
-                    )
-                })?
+                .map_err(Failure::runner_trap)?
                 .map_err(Failure::InvalidFlow)
         },
         |plan| plan.calls.clone(),
@@ -1093,10 +1138,8 @@ fn run_once(
 ) -> Result<(Turn, Option<String>), Failure> {
     let outcome = instance
         .run(request)
-        .map_err(|trap| {
-            Failure::Internal(anyhow::Error::from(trap).context("the runner component trapped"))
-        })?
-        .map_err(Failure::Flow)?;
+        .map_err(Failure::runner_trap)?
+        .map_err(|e| Failure::of_run(e, instance.deadline()))?;
     Ok(match outcome {
         RunOutcome::Completed(output) => (Turn::Completed(output), None),
         RunOutcome::Waiting(waiting) => (

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use compose::policy::Limits;
 use wasmtime::{ResourceLimiter, Trap};
 
+/// The runner store's default memory limit (`--runner-memory-mb`): all of
+/// a run's context lives there, payloads of up to 16 MiB among it.
+pub const RUNNER_MEMORY_BYTES: usize = 512 << 20;
+
 /// Fuel for stores that are not metered: Wasmtime keeps fuel in an `i64`.
 pub const UNMETERED: u64 = i64::MAX as u64;
 
@@ -27,7 +31,7 @@ pub struct NodeLimits {
     pub wall_time: Duration,
     /// Fuel; `None` is unmetered.
     pub fuel: Option<u64>,
-    /// Linear memory cap, bytes (per memory).
+    /// Linear memory cap, bytes: all the component's memories together.
     pub memory_bytes: usize,
     /// Largest input or output payload, bytes.
     pub max_payload: usize,
@@ -125,6 +129,42 @@ impl Deadline {
     }
 }
 
+/// The whole run's deadline (`serve --run-timeout`): the runner's store and
+/// every node's store of the run are stopped once it has passed, so a run
+/// that overstays frees its permit instead of running on unseen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunDeadline {
+    at: Option<(Instant, Duration)>,
+}
+
+impl RunDeadline {
+    /// No deadline.
+    pub fn none() -> Self {
+        RunDeadline { at: None }
+    }
+
+    /// `limit` from now (`None`: no deadline).
+    pub fn after(limit: Option<Duration>) -> Self {
+        RunDeadline {
+            at: limit.map(|limit| (Instant::now() + limit, limit)),
+        }
+    }
+
+    /// What is left of it, if it is set.
+    pub fn left(&self) -> Option<Duration> {
+        self.at
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// The error to stop with once it has passed.
+    pub fn passed(&self) -> Option<LimitError> {
+        match self.at {
+            Some((at, limit)) if Instant::now() >= at => Some(LimitError::RunTime { limit }),
+            _ => None,
+        }
+    }
+}
+
 /// Why a node invocation was stopped by the host.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LimitError {
@@ -149,6 +189,12 @@ pub enum LimitError {
     /// The user interrupted the run.
     #[error("interrupted")]
     Interrupted,
+    /// The whole run overstayed its deadline.
+    #[error("the run exceeded its time limit of {} ms", limit.as_millis())]
+    RunTime {
+        /// The run's limit.
+        limit: Duration,
+    },
 }
 
 impl LimitError {
@@ -158,9 +204,22 @@ impl LimitError {
             LimitError::WallTime { .. } => "timeout",
             LimitError::Memory { .. } => "memory-limit",
             LimitError::Interrupted => "interrupted",
+            LimitError::RunTime { .. } => RUN_TIMEOUT_CODE,
         }
     }
 }
+
+/// The `node-error` code of a node stopped by its run's deadline.
+pub const RUN_TIMEOUT_CODE: &str = "run-timeout";
+
+/// Most core instances, memories and tables one node component may create:
+/// far above what a compiled component has (a few of each), far below
+/// Wasmtime's default of 10,000.
+pub const MAX_INSTANCES: usize = 64;
+/// See [`MAX_INSTANCES`].
+pub const MAX_MEMORIES: usize = 16;
+/// See [`MAX_INSTANCES`].
+pub const MAX_TABLES: usize = 64;
 
 /// Turns the error of a failed call into a `node-error` code and message.
 pub fn classify(error: &wasmtime::Error, limits: &NodeLimits) -> (&'static str, String) {
@@ -177,19 +236,47 @@ pub fn classify(error: &wasmtime::Error, limits: &NodeLimits) -> (&'static str, 
     ("trap", format!("trapped: {error:#}").replace('\n', " "))
 }
 
-/// Caps linear memories and tables of one component instance.
+/// Caps a Store's linear memory (all its memories together), its tables
+/// and how many instances, memories and tables it may create: a component
+/// with many memories gets no more than one with one.
 #[derive(Debug)]
-pub struct NodeLimiter {
+pub struct StoreLimiter {
     memory_bytes: usize,
     table_elements: usize,
+    /// Bytes of all memories of the store so far.
+    memory_total: usize,
+    /// Most instances (also memories, tables) the store may create.
+    instances: usize,
+    memories: usize,
+    tables: usize,
 }
 
-impl NodeLimiter {
-    /// A limiter for `limits`.
+impl StoreLimiter {
+    /// A limiter for a node's `limits`.
     pub fn new(limits: &NodeLimits) -> Self {
-        NodeLimiter {
-            memory_bytes: limits.memory_bytes,
+        StoreLimiter::with_memory(limits.memory_bytes)
+    }
+
+    /// A node component's limiter allowing `memory_bytes` in all.
+    pub fn with_memory(memory_bytes: usize) -> Self {
+        StoreLimiter {
+            memory_bytes,
             table_elements: 1 << 20,
+            memory_total: 0,
+            instances: MAX_INSTANCES,
+            memories: MAX_MEMORIES,
+            tables: MAX_TABLES,
+        }
+    }
+
+    /// The runner's limiter: `memory_bytes` in all; as many instances as a
+    /// composition of eight nodes with their adapters needs.
+    pub fn for_runner(memory_bytes: usize) -> Self {
+        StoreLimiter {
+            instances: MAX_INSTANCES * 16,
+            memories: MAX_MEMORIES * 16,
+            tables: MAX_TABLES * 16,
+            ..StoreLimiter::with_memory(memory_bytes)
         }
     }
 }
@@ -198,23 +285,26 @@ fn mib(bytes: usize) -> String {
     format!("{} MiB", bytes >> 20)
 }
 
-impl ResourceLimiter for NodeLimiter {
+impl ResourceLimiter for StoreLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let total = (self.memory_total - current.min(self.memory_total)).saturating_add(desired);
+        if total > self.memory_bytes {
             // An error (not `false`) stops the component: a guest that cannot
             // grow usually aborts anyway, and this way the cause is named.
             return Err(LimitError::Memory {
                 what: "memory",
-                wanted: mib(desired),
+                wanted: mib(total),
                 limit: mib(self.memory_bytes),
             }
             .into());
         }
+        // A growth that then fails stays counted: the safe side.
+        self.memory_total = total;
         Ok(true)
     }
 
@@ -233,6 +323,18 @@ impl ResourceLimiter for NodeLimiter {
             .into());
         }
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.memories
+    }
+
+    fn tables(&self) -> usize {
+        self.tables
     }
 }
 
@@ -309,7 +411,7 @@ mod tests {
 
     #[test]
     fn memory_growth_past_the_limit_is_an_error_naming_it() {
-        let mut limiter = NodeLimiter::new(&NodeLimits {
+        let mut limiter = StoreLimiter::new(&NodeLimits {
             memory_bytes: 64 << 20,
             ..NodeLimits::default()
         });
@@ -319,5 +421,33 @@ mod tests {
             err.to_string(),
             "tried to grow memory to 65 MiB past its limit of 64 MiB"
         );
+    }
+
+    #[test]
+    fn the_memory_limit_counts_every_memory_of_the_store() {
+        let mut limiter = StoreLimiter::with_memory(64 << 20);
+        // Two memories of 30 MiB fit; a third does not, nor growing one past the rest.
+        assert!(limiter.memory_growing(0, 30 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 30 << 20, None).unwrap());
+        let err = limiter.memory_growing(0, 30 << 20, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tried to grow memory to 90 MiB past its limit of 64 MiB"
+        );
+        assert!(limiter.memory_growing(30 << 20, 34 << 20, None).unwrap());
+        assert!(limiter.memory_growing(34 << 20, 35 << 20, None).is_err());
+    }
+
+    #[test]
+    fn a_run_deadline_passes_once() {
+        assert!(RunDeadline::none().passed().is_none());
+        assert!(
+            RunDeadline::after(Some(Duration::from_secs(3600)))
+                .passed()
+                .is_none()
+        );
+        let gone = RunDeadline::after(Some(Duration::ZERO));
+        assert_eq!(gone.left(), Some(Duration::ZERO));
+        assert_eq!(gone.passed().map(|e| e.code()), Some(RUN_TIMEOUT_CODE));
     }
 }

@@ -20,7 +20,7 @@ use crate::caps::secrets::{self, SecretSource, SecretsCtx, SecretsView};
 use crate::caps::telemetry::{self, TelemetryCtx, TelemetryView};
 use crate::component_runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
 use crate::legacy::{self, LegacyInstance, LegacyPre, NODE_EXPORTS};
-use crate::limits::{Deadline, NodeLimiter, NodeLimits, classify};
+use crate::limits::{Deadline, NodeLimits, RunDeadline, StoreLimiter, classify};
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{self, StateCtx, StateView};
 use compose::policy::{Approval, Grant};
@@ -34,8 +34,10 @@ pub struct NodeState {
     telemetry: TelemetryCtx,
     secrets: SecretsCtx,
     http: HttpCtx,
-    limiter: NodeLimiter,
+    limiter: StoreLimiter,
     deadline: Deadline,
+    /// The whole run's deadline: stops the node too.
+    run_deadline: RunDeadline,
 }
 
 impl StateView for NodeState {
@@ -83,6 +85,8 @@ pub struct RunScope {
     /// The flow's (or pack's) `assets/` directory, preopened read-only for
     /// components whose manifest mounts `assets`.
     pub assets: Option<std::path::PathBuf>,
+    /// The whole run's deadline.
+    pub deadline: RunDeadline,
 }
 
 /// The capabilities a node component was approved for (telemetry: always).
@@ -387,7 +391,10 @@ impl NodeSlot {
             self.live = Some(live);
         }
         let (store, live) = self.live.as_mut().expect("just instantiated");
-        let budget = limits.budget(envelope.ctx.deadline_ms);
+        let mut budget = limits.budget(envelope.ctx.deadline_ms);
+        if let Some(left) = self.scope.deadline.left() {
+            budget = budget.min(left);
+        }
         store.data_mut().deadline = crate::limits::Deadline::start(budget);
         store
             .data_mut()
@@ -544,15 +551,24 @@ impl NodeSlot {
                 telemetry: TelemetryCtx::new(name, &tenant),
                 secrets,
                 http,
-                limiter: NodeLimiter::new(&self.component.limits),
+                limiter: StoreLimiter::new(&self.component.limits),
                 deadline: Deadline::far(),
+                run_deadline: self.scope.deadline,
             },
         );
         store.limiter(|s| &mut s.limiter);
-        // Checked every epoch tick: stop the component once past its deadline's grace.
-        store.epoch_deadline_callback(|ctx| match ctx.data().deadline.overrun() {
-            Some(stop) => Err(stop.into()),
-            None => Ok(wasmtime::UpdateDeadline::Continue(1)),
+        // Checked every epoch tick: stop the component once past its
+        // deadline's grace, or once the whole run is out of time.
+        store.epoch_deadline_callback(|ctx| {
+            let data = ctx.data();
+            match data
+                .run_deadline
+                .passed()
+                .or_else(|| data.deadline.overrun())
+            {
+                Some(stop) => Err(stop.into()),
+                None => Ok(wasmtime::UpdateDeadline::Continue(1)),
+            }
         });
         store.set_fuel(crate::limits::UNMETERED)?;
         store.set_epoch_deadline(1);

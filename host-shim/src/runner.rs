@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::caps::http::{HttpCtx, HttpView};
 use crate::caps::secrets::{SecretsCtx, SecretsView};
 use crate::caps::telemetry::{TelemetryCtx, TelemetryView};
-use crate::limits::UNMETERED;
+use crate::limits::{RunDeadline, StoreLimiter, UNMETERED};
 use crate::nodes::NodeSlot;
 use crate::state_store::{self, StateCtx, StateView};
 
@@ -38,6 +38,8 @@ pub struct RunnerState {
     wasi: WasiCtx,
     table: ResourceTable,
     run: RunParts,
+    /// The runner's memory cap (a composed app: everything in it).
+    limiter: StoreLimiter,
 }
 
 /// Everything of a runner's store that belongs to one run (its tenant, its
@@ -52,6 +54,8 @@ struct RunParts {
     telemetry: TelemetryCtx,
     secrets: SecretsCtx,
     http: HttpCtx,
+    /// The run's deadline: the runner is stopped once it has passed.
+    deadline: RunDeadline,
 }
 
 impl Default for RunParts {
@@ -63,6 +67,7 @@ impl Default for RunParts {
             telemetry: TelemetryCtx::default(),
             secrets: SecretsCtx::default(),
             http: HttpCtx::default(),
+            deadline: RunDeadline::none(),
         }
     }
 }
@@ -141,12 +146,14 @@ impl RunnerState {
 /// The runner component, linked once per process.
 pub struct RunnerComponent {
     pre: RunnerPre<RunnerState>,
+    /// Memory cap of each instance's store.
+    memory_bytes: usize,
 }
 
 impl RunnerComponent {
     /// Links the runner (or a composed flow, which exports the same API), on
     /// the engine it was compiled for.
-    pub fn new(component: &Component, linking: Linking) -> Result<Self> {
+    pub fn new(component: &Component, linking: Linking, memory_bytes: usize) -> Result<Self> {
         let mut linker: Linker<RunnerState> = Linker::new(component.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let slots = match linking {
@@ -190,6 +197,7 @@ impl RunnerComponent {
         Ok(RunnerComponent {
             pre: RunnerPre::new(pre)
                 .context("the runner component does not export `greentic:runner/run`")?,
+            memory_bytes,
         })
     }
 
@@ -210,16 +218,23 @@ impl RunnerComponent {
                     state,
                     ..RunParts::default()
                 },
+                limiter: StoreLimiter::for_runner(self.memory_bytes),
             },
         );
-        // The runner is ours: no fuel metering, and it only stops for a Ctrl-C
-        // that its nodes did not honour.
+        store.limiter(|s| &mut s.limiter);
+        // The runner is ours: no fuel metering. It stops for its run's
+        // deadline and for a Ctrl-C that its nodes did not honour.
         store.set_fuel(UNMETERED)?;
-        store.epoch_deadline_callback(|_| match crate::limits::interrupted_for() {
-            Some(since) if since >= std::time::Duration::from_millis(500) => {
-                Err(crate::limits::LimitError::Interrupted.into())
+        store.epoch_deadline_callback(|ctx| {
+            if let Some(stop) = ctx.data().run.deadline.passed() {
+                return Err(stop.into());
             }
-            _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+            match crate::limits::interrupted_for() {
+                Some(since) if since >= std::time::Duration::from_millis(500) => {
+                    Err(crate::limits::LimitError::Interrupted.into())
+                }
+                _ => Ok(wasmtime::UpdateDeadline::Continue(1)),
+            }
         });
         store.set_epoch_deadline(1);
         let runner = self
@@ -270,6 +285,16 @@ impl RunnerInstance {
         run.telemetry = telemetry;
         run.secrets = secrets;
         run.http = http;
+    }
+
+    /// The run's deadline.
+    pub fn deadline(&self) -> RunDeadline {
+        self.store.data().run.deadline
+    }
+
+    /// Sets the run's deadline (before `plan` and `run`).
+    pub fn set_deadline(&mut self, deadline: RunDeadline) {
+        self.store.data_mut().run.deadline = deadline;
     }
 
     /// Sets what the runner's state-store import acts on (before `run`).

@@ -74,6 +74,41 @@ pub struct ServeOptions {
     pub session_wait: Duration,
     /// Threads serving connections (runs use the blocking pool).
     pub io_threads: usize,
+    /// Time to send a request's headers; also a keep-alive connection's idle time.
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// `Host` names allowed besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// An unknown flow id rescans the served flows at most this often.
+    pub rescan_every: Duration,
+}
+
+/// How much longer than `--run-timeout` serve waits for a run that was
+/// stopped at its deadline but is inside a host call (a state write, an
+/// outbound request) that epoch interruption cannot cut short.
+const RUN_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(5);
+
+/// File descriptors kept free of connections: the state store, compiled
+/// components, the listener itself.
+const SPARE_FDS: usize = 64;
+
+/// The connection cap: `wanted`, lowered to fit the open-file limit so that
+/// `accept` never fails for lack of descriptors.
+fn connection_cap(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    let fds = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        usize::MAX
+    };
+    wanted.min(fds.saturating_sub(SPARE_FDS)).max(1)
 }
 
 /// Serves until SIGTERM or Ctrl-C, then stops accepting, lets the runs in
@@ -100,20 +135,51 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
     );
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(shutdown_signal());
+    let cap = connection_cap(state.options.max_connections);
+    if cap < state.options.max_connections {
+        eprintln!(
+            "host-shim: at most {cap} connections (--max-connections {} does not fit the open-file limit)",
+            state.options.max_connections
+        );
+    }
+    let connections = Arc::new(tokio::sync::Semaphore::new(cap));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // The header timeout also closes keep-alive connections idle that long:
+    // hyper starts it whenever it waits for a request head.
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(state.options.header_timeout);
+    let mut backoff = AcceptBackoff::default();
     loop {
+        // At the cap, stop accepting: new clients wait in the backlog.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+            _ = &mut stop => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => {
+                        backoff.reset();
+                        stream
+                    }
+                    Err(e) => {
+                        // EMFILE, ENOBUFS, ...: wait instead of spinning on it.
+                        let pause = backoff.next();
+                        tracing::warn!(target: "serve", "accept failed: {e}; pausing {} ms", pause.as_millis());
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                };
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |request| {
                     let state = state.clone();
                     async move { Ok::<_, std::convert::Infallible>(state.handle(request).await) }
                 });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
+                let connection = http.serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;
+                    drop(permit);
                 });
             }
             _ = &mut stop => break,
@@ -130,6 +196,23 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Pauses after failed accepts: 5 ms doubling to 1 s, back to none after a success.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    fn next(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(5u64 << self.failures.min(8)).min(Duration::from_secs(1))
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
 }
 
 async fn shutdown_signal() {
@@ -169,7 +252,7 @@ struct CredentialLimits {
 
 impl Server {
     fn new(options: ServeOptions) -> anyhow::Result<Server> {
-        let catalog = Catalog::new(&options.target)?;
+        let catalog = Catalog::new(&options.target, options.rescan_every)?;
         let first = (options.host)()?;
         let shared_store = first.state.open()?;
         // One host made at start: a broken runner or engine fails here.
@@ -179,6 +262,11 @@ impl Server {
         })?;
         let mut registry = Registry::with_prefix("greentic");
         let metrics = Arc::new(Metrics::register(&mut registry));
+        registry.register(
+            "catalog_scans",
+            "Rescans of the served flows (at start, and for an unknown id at most once per --rescan-interval)",
+            catalog.scans.clone(),
+        );
         Ok(Server {
             slots: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1))),
             catalog,
@@ -193,6 +281,9 @@ impl Server {
     }
 
     async fn handle(self: &Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Err(denied) = self.origin_allowed(&request) {
+            return self.refuse(denied, "a request");
+        }
         let path = request.uri().path().to_string();
         match (request.method().clone(), path.as_str()) {
             (Method::GET, "/healthz") => {
@@ -237,6 +328,67 @@ impl Server {
                 "no such route: POST /flows/{flow_id}, GET /healthz, GET /metrics",
             ),
         }
+    }
+
+    /// Whether `name` (a `Host` without its port) may be asked for: a loopback
+    /// name, or one of `--allowed-host`. A server bound elsewhere with no
+    /// `--allowed-host` takes any (its clients authenticate).
+    fn host_name_allowed(&self, name: &str) -> bool {
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        loopback
+            || self
+                .options
+                .allowed_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
+            || (!self.options.addr.ip().is_loopback() && self.options.allowed_hosts.is_empty())
+    }
+
+    /// Refuses a request whose `Host` this server does not answer to (DNS
+    /// rebinding: a web page's own name pointed at loopback) or that a web
+    /// page of another origin sent (`Origin`, which browsers add to posts).
+    fn origin_allowed(&self, request: &Request<Incoming>) -> Result<(), Denied> {
+        let bad = |status, reason, message: String| Denied {
+            status,
+            reason,
+            message,
+        };
+        let hosts = request.headers().get_all(hyper::header::HOST);
+        let mut hosts = hosts.iter();
+        let host = match (hosts.next(), hosts.next()) {
+            (Some(host), None) => Some(host.to_str().unwrap_or("")),
+            // HTTP/1.0 (a balancer's health check) may send none; browsers always do.
+            (None, _) => request.uri().authority().map(|a| a.as_str()),
+            (Some(_), Some(_)) => {
+                return Err(bad(400, "bad_host", "more than one `Host` header".into()));
+            }
+        };
+        if let Some(host) = host
+            && !self.host_name_allowed(host_name(host))
+        {
+            return Err(bad(
+                400,
+                "bad_host",
+                format!("this server does not answer to Host `{host}` (see --allowed-host)"),
+            ));
+        }
+        if let Some(origin) = request.headers().get(hyper::header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("null");
+            let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+            if !self.host_name_allowed(host_name(authority)) {
+                return Err(bad(
+                    403,
+                    "cross_origin",
+                    format!("requests from web pages of `{origin}` are not accepted"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `/metrics` is open on loopback; elsewhere it needs the metrics token.
@@ -290,16 +442,7 @@ impl Server {
 
     /// Who the request acts for, from its credential and headers.
     fn principal(&self, request: &Request<Incoming>) -> Result<Principal, Denied> {
-        let text = |name: &str| -> Result<Option<String>, Denied> {
-            match request.headers().get(name) {
-                None => Ok(None),
-                Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| Denied {
-                    status: 400,
-                    reason: "bad_header",
-                    message: format!("header `{name}` is not text"),
-                }),
-            }
-        };
+        let text = |name: &str| single_header(request, name);
         let headers = TenantHeaders {
             env: text("x-greentic-env")?,
             tenant: text("x-greentic-tenant")?,
@@ -389,7 +532,7 @@ impl Server {
             Ok(permit) => permit,
             Err(denied) => return self.refuse(denied, &what),
         };
-        let Some(flow) = self.catalog.find(&flow_id) else {
+        let Some(flow) = self.catalog.find(&flow_id).await else {
             // Not labelled by the asked id: clients must not create series.
             self.metrics.rejected("", "unknown_flow");
             return error_response(
@@ -414,7 +557,44 @@ impl Server {
                 &format!("the body is larger than {} bytes", self.options.max_body),
             );
         }
-        // The permit before the body: a busy server does not read bodies.
+        if !is_json(&request) {
+            self.metrics.rejected(&flow_id, "bad_input");
+            linger(request.into_body(), self.options.max_body);
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the entry as JSON with `Content-Type: application/json`",
+            );
+        }
+        // The body before the permit, bounded in size and time: a slow upload
+        // holds no run slot.
+        let read = Limited::new(request.into_body(), self.options.max_body).collect();
+        let body = match tokio::time::timeout(self.options.body_timeout, read).await {
+            Ok(Ok(body)) => body.to_bytes(),
+            Ok(Err(_)) => {
+                self.metrics.rejected(&flow_id, "too_large");
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "the body is larger than {} bytes (or unreadable)",
+                        self.options.max_body
+                    ),
+                );
+            }
+            Err(_) => {
+                self.metrics.rejected(&flow_id, "body_timeout");
+                let mut response = error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the body did not arrive within {} ms",
+                        self.options.body_timeout.as_millis()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             self.metrics.rejected(&flow_id, "busy");
             let mut response = error_response(
@@ -428,22 +608,6 @@ impl Server {
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             return response;
-        };
-        let body = match Limited::new(request.into_body(), self.options.max_body)
-            .collect()
-            .await
-        {
-            Ok(body) => body.to_bytes(),
-            Err(_) => {
-                self.metrics.rejected(&flow_id, "too_large");
-                return error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "the body is larger than {} bytes (or unreadable)",
-                        self.options.max_body
-                    ),
-                );
-            }
         };
         let entry = match std::str::from_utf8(&body) {
             Ok(text) if text.trim().is_empty() => "{}".to_string(),
@@ -465,7 +629,10 @@ impl Server {
             drop(credential_permit);
             turn
         });
-        let outcome = tokio::time::timeout(self.options.run_timeout, job).await;
+        // The run stops itself at --run-timeout (RunSettings::time_limit);
+        // this only bounds a run stuck in a host call past that.
+        let outcome =
+            tokio::time::timeout(self.options.run_timeout + RUN_TIMEOUT_BACKSTOP, job).await;
         self.metrics.in_flight.dec();
         let (status, body, label) = match outcome {
             Err(_) => (
@@ -485,28 +652,22 @@ impl Server {
                     Err(failure) => (StatusCode::INTERNAL_SERVER_ERROR, failure.to_json(), "failed"),
                 }
             }
+            Ok(Ok(Err(failure @ Failure::RunTimeout(_)))) => {
+                (StatusCode::GATEWAY_TIMEOUT, failure.to_json(), "timeout")
+            }
             Ok(Ok(Err(failure))) => (status_of(&failure), failure.to_json(), "failed"),
         };
         self.metrics.finished(&flow_id, label, started.elapsed());
         json_response(status, body)
     }
 
-    /// The run's tenant (flags, or trusted headers) and session.
     /// The run's tenant (its principal's) and session.
     fn settings_for(
         &self,
         request: &Request<Incoming>,
         principal: &Principal,
     ) -> Result<RunSettings, String> {
-        let header = |name: &str| -> Result<Option<String>, String> {
-            match request.headers().get(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .to_str()
-                    .map(|s| Some(s.to_string()))
-                    .map_err(|_| format!("header `{name}` is not text")),
-            }
-        };
+        let header = |name: &str| single_header(request, name).map_err(|d| d.message);
         let mut settings = self.options.settings.clone();
         settings.env = principal.env.clone();
         settings.tenant = principal.tenant.clone();
@@ -569,21 +730,73 @@ fn status_of(failure: &Failure) -> StatusCode {
         },
         Failure::InvalidFlow(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Failure::Invalid(e)
-            if e.downcast_ref::<crate::sessions::ForeignSession>()
+            if e.downcast_ref::<crate::sessions::InvalidSessionId>()
                 .is_some() =>
         {
-            StatusCode::NOT_FOUND
+            StatusCode::BAD_REQUEST
         }
         Failure::Invalid(e)
-            if e.to_string().contains("invalid session id")
-                || e.to_string().contains("invalid --") =>
+            if e.downcast_ref::<crate::state_store::scope::InvalidTenantId>()
+                .is_some() =>
         {
             StatusCode::BAD_REQUEST
         }
         Failure::Invalid(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        Failure::Internal(e) if e.to_string().contains("is busy") => StatusCode::CONFLICT,
+        Failure::Internal(e) if e.downcast_ref::<crate::sessions::SessionBusy>().is_some() => {
+            StatusCode::CONFLICT
+        }
         Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Failure::RunTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
     }
+}
+
+/// `name` without its port: `[::1]:80` → `[::1]`, `localhost:8080` → `localhost`.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+/// The header `name` as text, if sent once. Sent twice is refused: a gateway
+/// that appends its own value instead of replacing the client's would
+/// otherwise have the client's believed.
+fn single_header(request: &Request<Incoming>, name: &str) -> Result<Option<String>, Denied> {
+    let bad = |message: String| Denied {
+        status: 400,
+        reason: "bad_header",
+        message,
+    };
+    let mut values = request.headers().get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(bad(format!("header `{name}` is sent more than once"))),
+        (Some(v), None) => v
+            .to_str()
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| bad(format!("header `{name}` is not text"))),
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json`, or a
+/// `+json` type). Required: an HTML form cannot send it, so a web page
+/// cannot make a visitor's browser run a flow.
+fn is_json(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|t| {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        })
 }
 
 fn invalid_input_record(message: &str) -> String {
@@ -609,17 +822,28 @@ fn error_response(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 /// The flows served, by id.
 struct Catalog {
     target: PathBuf,
-    /// Flow id -> file, rebuilt when a lookup misses or a file's id moved.
+    /// Flow id -> file, rebuilt by a rescan.
     known: Mutex<HashMap<String, PathBuf>>,
+    /// When the last rescan ended; held while one runs, so there is one at a time.
+    last_scan: tokio::sync::Mutex<Instant>,
+    /// A lookup that misses rescans only if the last rescan is this old: a
+    /// client asking for unknown ids cannot make the server parse every
+    /// flow per request.
+    rescan_every: Duration,
+    /// Rescans made (a metric).
+    scans: Counter,
 }
 
 impl Catalog {
-    fn new(target: &Path) -> anyhow::Result<Catalog> {
+    fn new(target: &Path, rescan_every: Duration) -> anyhow::Result<Catalog> {
         let catalog = Catalog {
             target: target.to_path_buf(),
-            known: Mutex::new(HashMap::new()),
+            known: Mutex::new(scan(target)),
+            last_scan: tokio::sync::Mutex::new(Instant::now()),
+            rescan_every,
+            scans: Counter::default(),
         };
-        catalog.rescan();
+        catalog.scans.inc();
         if catalog.known.lock().expect("catalog").is_empty() {
             anyhow::bail!("`{}` holds no flow to serve", target.display());
         }
@@ -641,35 +865,49 @@ impl Catalog {
         )
     }
 
-    fn find(&self, id: &str) -> Option<PathBuf> {
+    /// The file of flow `id`: from the index (checked against the file, which
+    /// may have been edited), else after a rescan on the blocking pool if the
+    /// last one is older than `rescan_every`.
+    async fn find(&self, id: &str) -> Option<PathBuf> {
         let hit = self.known.lock().expect("catalog").get(id).cloned();
         if let Some(file) = hit
             && flow_id_of(&file).as_deref() == Some(id)
         {
             return Some(file);
         }
-        self.rescan();
-        self.known.lock().expect("catalog").get(id).cloned()
-    }
-
-    fn rescan(&self) {
-        let mut found = HashMap::new();
-        let files: Vec<PathBuf> = match compose::pack::Pack::open_dir(&self.target) {
-            Ok(pack) => pack.flows.into_iter().map(|f| f.file).collect(),
-            Err(_) if self.target.is_dir() => {
-                let mut files = Vec::new();
-                crate::commands::collect_flow_files(&self.target, &mut files).ok();
-                files
+        let mut last = self.last_scan.lock().await;
+        if last.elapsed() >= self.rescan_every {
+            let target = self.target.clone();
+            if let Ok(found) = tokio::task::spawn_blocking(move || scan(&target)).await {
+                *self.known.lock().expect("catalog") = found;
+                self.scans.inc();
             }
-            Err(_) => vec![self.target.clone()],
-        };
-        for file in files {
-            if let Some(id) = flow_id_of(&file) {
-                found.entry(id).or_insert(file);
-            }
+            *last = Instant::now();
         }
-        *self.known.lock().expect("catalog") = found;
+        drop(last);
+        let hit = self.known.lock().expect("catalog").get(id).cloned();
+        hit.filter(|file| flow_id_of(file).as_deref() == Some(id))
     }
+}
+
+/// Flow id -> file for every flow of `target` (a pack, a directory, a file).
+fn scan(target: &Path) -> HashMap<String, PathBuf> {
+    let files: Vec<PathBuf> = match compose::pack::Pack::open_dir(target) {
+        Ok(pack) => pack.flows.into_iter().map(|f| f.file).collect(),
+        Err(_) if target.is_dir() => {
+            let mut files = Vec::new();
+            crate::commands::collect_flow_files(target, &mut files).ok();
+            files
+        }
+        Err(_) => vec![target.to_path_buf()],
+    };
+    let mut found = HashMap::new();
+    for file in files {
+        if let Some(id) = flow_id_of(&file) {
+            found.entry(id).or_insert(file);
+        }
+    }
+    found
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -721,7 +959,7 @@ impl Metrics {
         );
         registry.register(
             "runs",
-            "Requests to run a flow, by outcome (completed, waiting, failed, timeout, busy, too_large, bad_input, unknown_flow)",
+            "Requests to run a flow, by outcome (completed, waiting, failed, timeout, busy, too_large, body_timeout, bad_input, unknown_flow)",
             metrics.runs.clone(),
         );
         registry.register(

@@ -12,10 +12,12 @@
 //! [`LEASE_SECS`]; the snapshot itself is only replaced when a turn ends, so
 //! a failed or killed turn leaves the run waiting where it was.
 //!
-//! A session id belongs to the tenant that started it: an owner record
-//! (`runner+session-owners`, outside every tenant) names it while the session
-//! lives, and another tenant using the id gets [`ForeignSession`] — never a
-//! conversation of its own under a name someone else's holds, never theirs.
+//! Session ids are per tenant: every key above lives in the run's tenant
+//! scope (env, tenant, team, user), so tenant B's `chat-42` is another
+//! conversation than tenant A's — nothing of one is read, written or even
+//! known to the other (no record outside a tenant, so no id to squat and no
+//! answer that tells whether another tenant uses an id). A turn that fails
+//! before its run waits leaves nothing behind but its released lease.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,10 +28,20 @@ use serde_json::{Value, json};
 
 use crate::state_store::scope::RunTenant;
 
-/// A session id that another tenant's conversation holds.
+/// Another turn of the session kept it past the wait.
 #[derive(Debug, thiserror::Error)]
-#[error("no session `{0}` for this tenant")]
-pub struct ForeignSession(pub String);
+#[error("session `{id}` is busy: another turn of it has been running for more than {} ms (a turn that died leaves it busy for up to {LEASE_SECS} s)", waited.as_millis())]
+pub struct SessionBusy {
+    /// The session id.
+    pub id: String,
+    /// How long this turn waited.
+    pub waited: Duration,
+}
+
+/// A session id outside the allowed form.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid session id `{0}`: use 1 to 128 letters, digits, `.`, `_`, `-` or `@`")]
+pub struct InvalidSessionId(pub String);
 
 /// How long a turn's lease lasts: longer than any turn should take.
 pub const LEASE_SECS: u32 = 300;
@@ -42,8 +54,6 @@ pub struct Sessions {
     tenant: RunTenant,
     snapshots: String,
     locks: String,
-    owners: String,
-    owner_ctx: RunTenant,
     ttl_secs: u32,
 }
 
@@ -60,8 +70,6 @@ impl Sessions {
         Sessions {
             snapshots: tenant.namespace("runner+sessions"),
             locks: tenant.namespace("runner+session-locks"),
-            owners: "runner+session-owners".into(),
-            owner_ctx: RunTenant::new("runner", "sessions", None, None).expect("valid ids"),
             store,
             tenant,
             ttl_secs: ttl.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
@@ -73,7 +81,6 @@ impl Sessions {
     pub fn claim(&self, id: &str, wait: Duration) -> anyhow::Result<Lease<'_>> {
         check_id(id)?;
         let key = StateKey::from(id);
-        self.check_owner(id, &key)?;
         let token = lease_token();
         let started = Instant::now();
         loop {
@@ -96,55 +103,15 @@ impl Sessions {
                 });
             }
             if started.elapsed() >= wait {
-                bail!(
-                    "session `{id}` is busy: another turn of it has been running for more than {} ms (a turn that died leaves it busy for up to {LEASE_SECS} s)",
-                    wait.as_millis()
-                );
+                return Err(SessionBusy {
+                    id: id.to_string(),
+                    waited: wait,
+                }
+                .into());
             }
             std::thread::sleep(POLL);
         }
     }
-}
-
-impl Sessions {
-    /// This tenant's, or the session id is free and becomes this tenant's.
-    fn check_owner(&self, id: &str, key: &StateKey) -> anyhow::Result<()> {
-        let me = Value::String(self.snapshots.clone() + "@" + &tenant_label(&self.tenant));
-        let store_err = |e: greentic_types::GreenticError| anyhow!("{e}");
-        let taken = !self
-            .store
-            .set_json_if_absent(
-                self.owner_ctx.ctx(),
-                &self.owners,
-                key,
-                &me,
-                Some(self.ttl_secs),
-            )
-            .map_err(store_err)
-            .context("claiming the session id")?;
-        if taken {
-            let owner = self
-                .store
-                .get_json(self.owner_ctx.ctx(), &self.owners, key, None)
-                .map_err(store_err)?;
-            if owner.is_some_and(|o| o != me) {
-                return Err(ForeignSession(id.to_string()).into());
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The run's tenant context as one string (env, tenant, team, user).
-fn tenant_label(tenant: &RunTenant) -> String {
-    let ctx = tenant.ctx();
-    format!(
-        "{}/{}/{}/{}",
-        ctx.env.as_str(),
-        ctx.tenant.as_str(),
-        ctx.team.as_ref().map(|t| t.as_str()).unwrap_or(""),
-        ctx.user.as_ref().map(|u| u.as_str()).unwrap_or("")
-    )
 }
 
 impl Lease<'_> {
@@ -166,19 +133,6 @@ impl Lease<'_> {
     /// Keeps `snapshot` (the run waits again), for the session TTL.
     pub fn save(&self, snapshot: &str) -> anyhow::Result<()> {
         let s = self.sessions;
-        // The id stays this tenant's as long as the run waits.
-        let me = Value::String(s.snapshots.clone() + "@" + &tenant_label(&s.tenant));
-        s.store
-            .set_json(
-                s.owner_ctx.ctx(),
-                &s.owners,
-                &self.key,
-                None,
-                &me,
-                Some(s.ttl_secs),
-            )
-            .map_err(|e| anyhow!("{e}"))
-            .context("keeping the session id")?;
         s.store
             .set_json(
                 s.tenant.ctx(),
@@ -192,13 +146,9 @@ impl Lease<'_> {
             .context("storing the session's snapshot")
     }
 
-    /// Forgets the snapshot (the run completed); the id is free again.
+    /// Forgets the snapshot (the run completed): the id starts anew.
     pub fn clear(&self) -> anyhow::Result<()> {
         let s = self.sessions;
-        s.store
-            .del(s.owner_ctx.ctx(), &s.owners, &self.key)
-            .map_err(|e| anyhow!("{e}"))
-            .context("freeing the session id")?;
         s.store
             .del(s.tenant.ctx(), &s.snapshots, &self.key)
             .map(|_| ())
@@ -232,7 +182,7 @@ pub fn check_id(id: &str) -> anyhow::Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !ok {
-        bail!("invalid session id `{id}`: use 1 to 128 letters, digits, `.`, `_`, `-` or `@`");
+        return Err(InvalidSessionId(id.to_string()).into());
     }
     Ok(())
 }
@@ -273,13 +223,12 @@ mod tests {
         let busy = acme.claim("s1", Duration::from_millis(60)).err().unwrap();
         assert!(busy.to_string().contains("session `s1` is busy"), "{busy}");
         lease.save("{\"snapshot\": 1}").unwrap();
-        // Another tenant cannot use a session id this tenant holds.
+        // Another tenant's `s1` is its own: free, empty, and leaves this one be.
         let other = sessions(store.clone(), "globex");
-        let refused = other.claim("s1", Duration::ZERO).err().unwrap();
-        assert!(
-            refused.downcast_ref::<ForeignSession>().is_some(),
-            "{refused}"
-        );
+        let theirs = other.claim("s1", Duration::ZERO).unwrap();
+        assert_eq!(theirs.snapshot().unwrap(), None);
+        theirs.save("theirs").unwrap();
+        drop(theirs);
         drop(lease);
         let next = acme.claim("s1", Duration::ZERO).unwrap();
         assert_eq!(

@@ -207,6 +207,44 @@ fn secrets_reach_only_declared_keys_and_are_never_printed() {
     );
 }
 
+/// A component cannot reach another tenant's secret by declaring the scoped
+/// name (`acme/API_TOKEN`): the manifest is refused at load, before any node runs.
+#[test]
+fn a_declared_key_with_a_tenant_scope_is_refused_at_load() {
+    let dir = scratch("cap-secret-scope");
+    std::fs::copy(
+        built_component("secret-reader"),
+        dir.join("secret-reader.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("secret-reader.manifest.json"),
+        r#"{"id": "greentic.tests.scoped-reader", "capabilities": {"host": {"secrets": {"required": ["acme/API_TOKEN"]}}}}"#,
+    )
+    .unwrap();
+    let f = flow(
+        &dir,
+        "id: scoped\nnodes:\n  first:\n    component.exec: { component: logger, input: { message: must-not-appear } }\n  read:\n    component.exec: { component: ./secret-reader.wasm, input: { key: acme/API_TOKEN, expect: acme-secret } }\n",
+    );
+    let out = host_shim(&[
+        "run",
+        f.to_str().unwrap(),
+        "--tenant",
+        "globex",
+        "--secret",
+        "acme/API_TOKEN=acme-secret",
+        "-v",
+    ]);
+    expect_failure(
+        &out,
+        2,
+        "secret key `acme/API_TOKEN` in `capabilities.host.secrets.required` contains `/`",
+    );
+    assert!(out.stderr.contains("secret-reader.manifest.json"), "{out}");
+    assert!(!out.stderr.contains("must-not-appear"), "a node ran: {out}");
+    assert!(!out.stdout.contains("\"matches\": true"), "{out}");
+}
+
 #[test]
 fn unapproved_components_are_refused_before_anything_runs() {
     let dir = scratch("cap-refused");
@@ -423,4 +461,64 @@ fn assets_are_a_read_only_preopen() {
     );
     let out = run_flow(&g, &[]);
     assert!(out.json()["error"].is_string(), "{out}");
+}
+
+/// A loopback server answering one request with `answer`; gives the request
+/// it got (request line and headers, lower-cased names) through the receiver.
+fn one_request(answer: String) -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line.to_ascii_lowercase());
+        }
+        let _ = stream.write_all(answer.as_bytes());
+        let _ = tx.send(head);
+    });
+    (port, rx)
+}
+
+/// A followed redirect to another origin (here: another port) does not carry
+/// the guest's credentials; other headers go on.
+#[test]
+fn a_redirect_to_another_origin_drops_credentials() {
+    let dir = scratch("cap-http-redirect");
+    let (landing, landed) = one_request(
+        "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nlanded".into(),
+    );
+    let (first, asked) = one_request(format!(
+        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{landing}/next\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    ));
+    let f = flow(
+        &dir,
+        "id: follow\nnodes:\n  get:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\", follow: true, headers: { authorization: \"Bearer s3cret\", cookie: \"sid=1\", x-trace: t-1 } } }\n",
+    );
+    let out = run_flow(
+        &f,
+        &[
+            "--allow-host",
+            "127.0.0.1:*",
+            "--input",
+            &json!({"url": format!("http://127.0.0.1:{first}/start")}).to_string(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json()["body"], json!("landed"), "{out}");
+    let asked = asked.recv().unwrap();
+    assert!(asked.contains("authorization: bearer s3cret"), "{asked}");
+    let landed = landed.recv().unwrap();
+    assert!(landed.starts_with("get /next "), "{landed}");
+    assert!(landed.contains("x-trace: t-1"), "{landed}");
+    assert!(
+        !landed.contains("authorization") && !landed.contains("cookie"),
+        "credentials crossed to another origin: {landed}"
+    );
 }

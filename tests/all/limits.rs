@@ -349,3 +349,86 @@ fn limits_hold_for_winch_and_cranelift_code_alike() {
         }
     }
 }
+
+/// Eight memories of 200 MiB each: each under the 256 MiB limit, together
+/// 1.6 GiB. The limit is on the component's memory as a whole.
+const MANY_MEMORIES: &str = r#"(component
+  (core module $m
+    (memory (export "memory") 3200)
+    (memory 3200) (memory 3200) (memory 3200)
+    (memory 3200) (memory 3200) (memory 3200) (memory 3200)
+    (data (memory 0) (i32.const 16) "\a0")
+    (data (memory 0) (i32.const 32) "\10\00\00\00\01\00\00\00\00\00\00\00\00\00\00\00")
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+    (func (export "run") (param i32 i32 i32 i32) (result i32) i32.const 32)
+  )
+  (core instance $i (instantiate $m))
+  (type $rr (record (field "output" (list u8)) (field "new-state" (list u8))))
+  (func $run (param "input" (list u8)) (param "state" (list u8)) (result $rr)
+    (canon lift (core func $i "run") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
+  (component $iface
+    (type $rr0 (record (field "output" (list u8)) (field "new-state" (list u8))))
+    (import "import-type-run-result" (type $rri (eq $rr0)))
+    (import "import-func-run" (func $f (param "input" (list u8)) (param "state" (list u8)) (result $rri)))
+    (export $rre "run-result" (type $rri))
+    (type $ft (func (param "input" (list u8)) (param "state" (list u8)) (result $rre)))
+    (export "run" (func $f) (func (type $ft)))
+  )
+  (instance $inst (instantiate $iface
+    (with "import-func-run" (func $run))
+    (with "import-type-run-result" (type $rr))))
+  (export "greentic:component/component-runtime@0.6.0" (instance $inst))
+)"#;
+
+#[test]
+fn the_memory_limit_holds_for_all_of_a_components_memories_together() {
+    let dir = scratch("limit-many-memories");
+    std::fs::write(
+        dir.join("memories.wasm"),
+        wat::parse_str(MANY_MEMORIES).unwrap(),
+    )
+    .unwrap();
+    let flow = dir.join("flow.yaml");
+    std::fs::write(
+        &flow,
+        "id: memories\nnodes:\n  n:\n    component.exec: { component: ./memories.wasm, input: {} }\n",
+    )
+    .unwrap();
+    let out = run_flow(&flow, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("node `n`"), "{out}");
+    assert!(out.stderr.contains("past its limit of 256 MiB"), "{out}");
+    // With room for all eight, it runs.
+    let out = run_flow(&flow, &["--node-memory-mb", "2048"]);
+    assert_eq!(out.code, 0, "{out}");
+}
+
+/// The runner's own store has a memory cap too (a flow whose data grows is
+/// stopped, not left to take the host's memory), named in the error.
+#[test]
+fn the_runner_store_is_capped_by_runner_memory_mb() {
+    let dir = scratch("limit-runner-memory");
+    let flow = dir.join("flow.yaml");
+    std::fs::write(
+        &flow,
+        "id: big\nnodes:\n  n:\n    component.exec: { component: echo, input: { blob: \"{{in.blob}}\" } }\n",
+    )
+    .unwrap();
+    let input = dir.join("input.json");
+    std::fs::write(
+        &input,
+        serde_json::to_string(&json!({"blob": "x".repeat(12 << 20)})).unwrap(),
+    )
+    .unwrap();
+    let input_arg = format!("@{}", input.display());
+    let out = run_flow(&flow, &["--input", &input_arg, "--runner-memory-mb", "8"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("past its limit of 8 MiB"),
+        "{}",
+        out.stderr
+    );
+    let out = run_flow(&flow, &["--input", &input_arg]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["blob"].as_str().map(str::len), Some(12 << 20));
+}

@@ -15,6 +15,7 @@ mod packs;
 mod scale_out;
 mod serve;
 mod serve_auth;
+mod serve_hardening;
 mod sessions;
 mod state;
 mod support;

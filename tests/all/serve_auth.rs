@@ -171,7 +171,8 @@ fn bearer_tokens_decide_the_tenant_and_the_flows() {
     .collect();
     assert_eq!(seen, expected);
 
-    // Another tenant's session id: 404, and the conversation is untouched.
+    // Session ids are per tenant: globex's `conv-1` is its own conversation
+    // (it starts the flow), and acme's is untouched.
     let session = ("x-greentic-session", "conv-1");
     let (_, waiting, _) = call(&server, "POST", "/flows/ask", "{}", &[acme[0], session]);
     assert_eq!(waiting["status"], "waiting", "{waiting}");
@@ -182,7 +183,11 @@ fn bearer_tokens_decide_the_tenant_and_the_flows() {
         r#"{"text": "Mallory"}"#,
         &[globex[0], session],
     );
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        (status, body["status"].clone()),
+        (200, json!("waiting")),
+        "{body}"
+    );
     let (_, done, _) = call(
         &server,
         "POST",
@@ -239,6 +244,8 @@ fn signed_jwts_decide_the_tenant_and_bad_ones_are_refused() {
             dir.join("hs.key").to_str().unwrap(),
             "--jwt-issuer",
             "https://idp.test",
+            "--jwt-audience",
+            "flows",
         ],
     );
     let post = |token: &str| {
@@ -253,7 +260,7 @@ fn signed_jwts_decide_the_tenant_and_bad_ones_are_refused() {
     };
     let good = jwt(
         secret,
-        json!({"iss": "https://idp.test", "sub": "u1", "tenant": "acme", "exp": now() + 300}),
+        json!({"iss": "https://idp.test", "aud": "flows", "sub": "u1", "tenant": "acme", "exp": now() + 300}),
     );
     let (status, body, _) = post(&good);
     assert_eq!(
@@ -266,33 +273,58 @@ fn signed_jwts_decide_the_tenant_and_bad_ones_are_refused() {
             "expired",
             jwt(
                 secret,
-                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() - 600}),
+                json!({"iss": "https://idp.test", "aud": "flows", "tenant": "acme", "exp": now() - 600}),
             ),
         ),
         (
             "not yet valid",
             jwt(
                 secret,
-                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() + 600, "nbf": now() + 300}),
+                json!({"iss": "https://idp.test", "aud": "flows", "tenant": "acme", "exp": now() + 600, "nbf": now() + 300}),
             ),
         ),
         (
             "badly signed",
             jwt(
                 b"another-secret-another-secret-another",
-                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() + 300}),
+                json!({"iss": "https://idp.test", "aud": "flows", "tenant": "acme", "exp": now() + 300}),
             ),
         ),
         (
             "another issuer",
             jwt(
                 secret,
-                json!({"iss": "https://evil.test", "tenant": "acme", "exp": now() + 300}),
+                json!({"iss": "https://evil.test", "aud": "flows", "tenant": "acme", "exp": now() + 300}),
+            ),
+        ),
+        (
+            "another audience",
+            jwt(
+                secret,
+                json!({"iss": "https://idp.test", "aud": "other", "tenant": "acme", "exp": now() + 300}),
+            ),
+        ),
+        // A configured issuer and audience are required claims, not only compared when present.
+        (
+            "no iss",
+            jwt(
+                secret,
+                json!({"aud": "flows", "tenant": "acme", "exp": now() + 300}),
+            ),
+        ),
+        (
+            "no aud",
+            jwt(
+                secret,
+                json!({"iss": "https://idp.test", "tenant": "acme", "exp": now() + 300}),
             ),
         ),
         (
             "no exp",
-            jwt(secret, json!({"iss": "https://idp.test", "tenant": "acme"})),
+            jwt(
+                secret,
+                json!({"iss": "https://idp.test", "aud": "flows", "tenant": "acme"}),
+            ),
         ),
         ("garbage", "not.a.jwt".to_string()),
     ] {
@@ -301,7 +333,7 @@ fn signed_jwts_decide_the_tenant_and_bad_ones_are_refused() {
     }
     let (status, _, _) = post(&jwt(
         secret,
-        json!({"iss": "https://idp.test", "exp": now() + 300}),
+        json!({"iss": "https://idp.test", "aud": "flows", "exp": now() + 300}),
     ));
     assert_eq!(status, 403, "a JWT without a tenant");
     // Only the good one ran.

@@ -64,17 +64,16 @@ fn ask_and_answer(name: &str, state: &[&str]) {
     // The run completed: the session starts the flow anew.
     let third = turn(&f, "chat-1", json!({"text": "again"}), state);
     assert_eq!(third.json()["status"], "waiting", "{third}");
-    // A session belongs to its tenant: another tenant cannot resume it (nor
-    // start one under its id), and nothing of it is read or changed.
+    // Session ids are per tenant: another tenant's `chat-1` is a conversation
+    // of its own (it starts the flow), and ours is neither read nor changed.
     let mut other = state.to_vec();
     other.extend(["--tenant", "globex"]);
     let theirs = turn(&f, "chat-1", json!({"text": "Mallory"}), &other);
-    expect_failure(&theirs, 2, "no session `chat-1` for this tenant");
+    assert_eq!(theirs.json()["status"], "waiting", "{theirs}");
     let ours = turn(&f, "chat-1", json!({"text": "Bo"}), state);
     assert_eq!(ours.json()["text"], "hello Bo", "{ours}");
-    // Once it completed, the id is free again, for anyone.
-    let theirs = turn(&f, "chat-1", json!({}), &other);
-    assert_eq!(theirs.json()["status"], "waiting", "{theirs}");
+    let theirs = turn(&f, "chat-1", json!({"text": "Eve"}), &other);
+    assert_eq!(theirs.json()["text"], "hello Eve", "{theirs}");
 }
 
 #[test]
@@ -352,4 +351,42 @@ fn a_waiting_run_survives_a_redis_restart_and_an_outage_is_a_clear_error() {
     assert_eq!(resumed.json()["text"], "hello Ada", "{resumed}");
     redis.kill().unwrap();
     redis.wait().unwrap();
+}
+
+/// A failed first turn leaves no record: neither the tenant itself nor any
+/// other finds the id taken afterwards (on main, an owner record outside
+/// the tenants made another tenant's `chat-42` refused for a day).
+#[test]
+fn a_failed_first_turn_leaves_the_id_free_and_ids_are_per_tenant() {
+    let dir = scratch("sessions-squat");
+    let db = format!("file:{}", dir.join("state.redb").display());
+    let failing = flow(
+        &dir,
+        "fail.ygtc",
+        "id: ask_name\nnodes:\n  f:\n    component.exec: { component: faulty, operation: fail, input: {} }\n",
+    );
+    let failed = turn(
+        &failing,
+        "chat-42",
+        json!({}),
+        &["--state", &db, "--tenant", "acme"],
+    );
+    assert_eq!(failed.code, 1, "{failed}");
+    let ask = flow(&dir, "ask.ygtc", ASK);
+    for tenant in ["globex", "acme"] {
+        let first = turn(
+            &ask,
+            "chat-42",
+            json!({}),
+            &["--state", &db, "--tenant", tenant],
+        );
+        assert_eq!(first.json()["status"], "waiting", "{tenant}: {first}");
+    }
+    let answer = turn(
+        &ask,
+        "chat-42",
+        json!({"text": "Gl"}),
+        &["--state", &db, "--tenant", "globex"],
+    );
+    assert_eq!(answer.json()["text"], "hello Gl", "{answer}");
 }

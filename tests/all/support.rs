@@ -239,6 +239,13 @@ pub fn try_http(
         r.call()
     } else {
         let mut r = agent.post(url);
+        // serve takes JSON bodies only; a test may send another type itself.
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            r = r.header("content-type", "application/json");
+        }
         for (k, v) in headers {
             r = r.header(*k, *v);
         }

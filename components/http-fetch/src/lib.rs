@@ -1,4 +1,4 @@
-//! `http-fetch`: sends `{method?, url, headers?, body?, timeout_ms?}` through
+//! `http-fetch`: sends `{method?, url, headers?, body?, timeout_ms?, follow?}` through
 //! `greentic:http/http-client@1.1.0` and returns `{status, headers, body}`
 //! (body as UTF-8 text), or `{error: {code, message}}` with the host's error.
 //! (Only `@1.1.0`: one component cannot import both versions, and the guest
@@ -46,14 +46,13 @@ impl node::Guest for HttpFetch {
             headers,
             body,
         };
-        let opts = input
-            .get("timeout_ms")
-            .and_then(Value::as_u64)
-            .map(|t| v11::RequestOptions {
-                timeout_ms: Some(t as u32),
-                allow_insecure: None,
-                follow_redirects: None,
-            });
+        let timeout_ms = input.get("timeout_ms").and_then(Value::as_u64);
+        let follow = input.get("follow").and_then(Value::as_bool);
+        let opts = (timeout_ms.is_some() || follow.is_some()).then(|| v11::RequestOptions {
+            timeout_ms: timeout_ms.map(|t| t as u32),
+            allow_insecure: None,
+            follow_redirects: follow,
+        });
         let result = v11::send(&req, opts, None)
             .map(|r| (r.status, r.headers, r.body))
             .map_err(|e| (e.code, e.message));

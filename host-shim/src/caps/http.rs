@@ -172,9 +172,10 @@ impl HttpClientHostV1_1 for HttpCtx {
         let mut uri = self.check(&req.url)?;
         let mut method = req.method.to_ascii_uppercase();
         let mut body = req.body;
+        let mut headers = req.headers;
         for _ in 0..=MAX_REDIRECTS {
             let response =
-                self.send_once(&agent, &method, uri.clone(), &req.headers, body.as_deref())?;
+                self.send_once(&agent, &method, uri.clone(), &headers, body.as_deref())?;
             let location = response
                 .headers
                 .iter()
@@ -186,8 +187,18 @@ impl HttpClientHostV1_1 for HttpCtx {
                 return Ok(response);
             };
             // Each hop is checked against the allow list like the first.
-            let next = resolve_location(&uri, &location);
-            uri = self.check(&next)?;
+            let next = self.check(&resolve_location(&uri, &location))?;
+            if uri.scheme_str() == Some("https") && next.scheme_str() != Some("https") {
+                return Err(error(
+                    "denied",
+                    format!("refused a redirect from https to `{next}` (no downgrade)"),
+                ));
+            }
+            if origin(&next) != origin(&uri) {
+                // Credentials were meant for the first origin only.
+                headers.retain(|(name, _)| !is_credential(name));
+            }
+            uri = next;
             if response.status == 303
                 || ((response.status == 301 || response.status == 302) && method == "POST")
             {
@@ -200,6 +211,26 @@ impl HttpClientHostV1_1 for HttpCtx {
             format!("more than {MAX_REDIRECTS} redirects"),
         ))
     }
+}
+
+/// Scheme, host and port: what a credential is scoped to.
+fn origin(uri: &Uri) -> (String, String, u16) {
+    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    (
+        scheme,
+        uri.host().unwrap_or_default().to_ascii_lowercase(),
+        port,
+    )
+}
+
+/// Headers that carry credentials, dropped on a redirect to another origin.
+fn is_credential(name: &str) -> bool {
+    ["authorization", "proxy-authorization", "cookie"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 /// A `Location` header resolved against the request URI.

@@ -15,6 +15,9 @@ use greentic_interfaces_wasmtime::host_helpers::v1::secrets_store::{
 };
 use wasmtime::component::Linker;
 
+/// Separates a tenant from a key in a scoped entry (`acme/API_TOKEN`).
+pub const SCOPE_SEPARATOR: char = '/';
+
 /// Where secret values come from. Its `Debug` shows keys, never values.
 #[derive(Clone, Default)]
 pub struct SecretSource {
@@ -97,8 +100,12 @@ impl SecretSource {
         Ok(SecretSource { given, env: true })
     }
 
-    /// The value of `key` for `tenant`, if any source has it.
+    /// The value of `key` for `tenant`, if any source has it. `key` never
+    /// holds the scope separator (manifests with one are refused at load, and
+    /// [`SecretsCtx::get`] refuses one), so only `tenant`'s scoped entry or the
+    /// unscoped one can match.
     fn lookup(&self, tenant: &str, key: &str) -> Option<Vec<u8>> {
+        debug_assert!(!key.contains(SCOPE_SEPARATOR));
         if let Some(v) = self.given.get(&format!("{tenant}/{key}")) {
             return Some(v.clone());
         }
@@ -157,7 +164,9 @@ pub trait SecretsView {
 
 impl SecretsStoreHostV1_1 for SecretsCtx {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, SecretsError> {
-        if key.is_empty() || key.contains(char::is_control) {
+        // A key with the scope separator would name another tenant's entry.
+        if key.is_empty() || key.contains(char::is_control) || key.contains(SCOPE_SEPARATOR) {
+            tracing::warn!(component = %self.component, key = %key, "refused a secret key that is empty, has control characters or a tenant scope");
             return Err(SecretsError::InvalidKey);
         }
         if !self.allowed.contains(&key) {
@@ -227,6 +236,13 @@ mod tests {
         assert!(matches!(ctx.get("B".into()), Err(SecretsError::Denied)));
         assert!(matches!(
             ctx.get(String::new()),
+            Err(SecretsError::InvalidKey)
+        ));
+        // Another tenant's scoped entry is out of reach, even when "declared".
+        let source = Arc::new(SecretSource::new(None, &["acme/A=acme".into()]).unwrap());
+        let mut ctx = SecretsCtx::new(source, "globex", "c", vec!["acme/A".into()]);
+        assert!(matches!(
+            ctx.get("acme/A".into()),
             Err(SecretsError::InvalidKey)
         ));
     }

@@ -29,6 +29,18 @@ pub struct GuestCtx {
     pub users: Vec<String>,
 }
 
+/// An env, tenant, team or user id that is not a greentic id.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid --{what} `{value}`: {why}")]
+pub struct InvalidTenantId {
+    /// `env`, `tenant`, `team` or `user`.
+    pub what: &'static str,
+    /// The id given.
+    pub value: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
 /// The run's tenant context, validated.
 #[derive(Debug, Clone)]
 pub struct RunTenant {
@@ -43,8 +55,12 @@ impl RunTenant {
         team: Option<&str>,
         user: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let bad = |what: &str, value: &str, e: &dyn std::fmt::Display| {
-            anyhow::anyhow!("invalid --{what} `{value}`: {e}")
+        let bad = |what: &'static str, value: &str, e: &dyn std::fmt::Display| {
+            anyhow::Error::from(InvalidTenantId {
+                what,
+                value: value.to_string(),
+                why: e.to_string(),
+            })
         };
         let env_id = EnvId::try_from(env).map_err(|e| bad("env", env, &e))?;
         let tenant_id = TenantId::try_from(tenant).map_err(|e| bad("tenant", tenant, &e))?;
