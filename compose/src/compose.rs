@@ -316,6 +316,14 @@ pub enum ComposeError {
         /// Why not.
         reason: Box<Denial>,
     },
+    /// The binary is not the one the operator pinned for its state id.
+    #[error("component `{reference}` may not use state: {reason}")]
+    StatePin {
+        /// The component.
+        reference: String,
+        /// Why not.
+        reason: crate::policy::PinDenial,
+    },
     /// A composition can only give a component all of the state store or none.
     #[error(
         "component `{reference}` is granted only part of the state store ({grant:?}); a composition can wire all of it or deny it, so grant read, write and delete, or run it under host-shim"
@@ -417,8 +425,14 @@ pub fn compose(
             reference: reference.clone(),
             source,
         })?;
-        let (instance, state) =
-            composer.add_node(slot, reference, &bytes, manifest.as_ref(), parts)?;
+        let (instance, state) = composer.add_node(
+            slot,
+            reference,
+            &bytes,
+            manifest.as_ref(),
+            node.digest.is_some(),
+            parts,
+        )?;
         let Capabilities {
             imported,
             logs_to_stderr,
@@ -683,6 +697,7 @@ impl<'a> Composer<'a> {
         reference: &str,
         bytes: &[u8],
         manifest: Option<&Manifest>,
+        digest_pinned: bool,
         parts: &Parts,
     ) -> Result<(NodeId, StateDecision), ComposeError> {
         let node = self.instantiate(
@@ -705,10 +720,24 @@ impl<'a> Composer<'a> {
                     grant: approval.grant,
                 });
             }
-            Ok(_) => match self.options.state {
-                StateWiring::Import => StateDecision::Imported,
-                StateWiring::Memory => StateDecision::Memory,
-            },
+            Ok(approval) => {
+                use sha2::Digest;
+                let digest = format!("sha256:{:x}", sha2::Sha256::digest(bytes));
+                crate::policy::bind_state_id(
+                    &approval.id,
+                    &digest,
+                    digest_pinned,
+                    &self.options.profile,
+                )
+                .map_err(|reason| ComposeError::StatePin {
+                    reference: reference.to_string(),
+                    reason,
+                })?;
+                match self.options.state {
+                    StateWiring::Import => StateDecision::Imported,
+                    StateWiring::Memory => StateDecision::Memory,
+                }
+            }
             Err(reason) if self.options.deny_unapproved => StateDecision::Denied(reason),
             Err(reason) => {
                 return Err(ComposeError::StateNotAllowed {

@@ -244,6 +244,12 @@ pub struct Profile {
     pub state_allow: Vec<String>,
     /// Operations allowed to those components.
     pub state_operations: Grant,
+    /// `state.pins`: component id -> the `sha256:<hex>` of the only binary
+    /// that may use that id's state.
+    pub state_pins: std::collections::BTreeMap<String, String>,
+    /// `state.require_pins`: a component gets state only if its id is pinned
+    /// (here, or by the flow's resolve summary).
+    pub state_require_pins: bool,
     /// Component ids allowed the secrets they declare (patterns as for state).
     pub secrets_allow: Vec<String>,
     /// Hosts components with `http.client` may reach: `host` (the scheme's
@@ -268,6 +274,8 @@ impl Profile {
             name: "default".into(),
             state_allow: vec!["*".into()],
             state_operations: Grant::ALL,
+            state_pins: Default::default(),
+            state_require_pins: false,
             secrets_allow: vec!["*".into()],
             http_allow: vec![],
             http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
@@ -281,6 +289,8 @@ impl Profile {
             name: "no-state".into(),
             state_allow: vec![],
             state_operations: Grant::default(),
+            state_pins: Default::default(),
+            state_require_pins: false,
             ..Profile::default_profile()
         }
     }
@@ -346,6 +356,31 @@ impl Profile {
             }
             Some(_) => bail!("profile `{spec}`: `state.operations` must be a list"),
         };
+        let state_pins = match state.get("pins") {
+            None | Some(Value::Null) => Default::default(),
+            Some(Value::Object(pins)) => {
+                let mut out = std::collections::BTreeMap::new();
+                for (id, digest) in pins {
+                    match digest.as_str() {
+                        Some(d) if is_sha256_digest(d) => {
+                            out.insert(id.clone(), d.to_ascii_lowercase());
+                        }
+                        _ => bail!(
+                            "profile `{spec}`: `state.pins.{id}` must be `sha256:<64 hex digits>`; found {digest}"
+                        ),
+                    }
+                }
+                out
+            }
+            Some(_) => bail!(
+                "profile `{spec}`: `state.pins` must be an object of component id -> \"sha256:<hex>\""
+            ),
+        };
+        let state_require_pins = match state.get("require_pins") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => bail!("profile `{spec}`: `state.require_pins` must be a bool"),
+        };
         let list = |section: &str, default: Vec<String>| -> Result<Vec<String>, PolicyError> {
             match doc.pointer(&format!("/{section}/allow")) {
                 None | Some(Value::Null) => Ok(default),
@@ -376,6 +411,8 @@ impl Profile {
             name,
             state_allow,
             state_operations,
+            state_pins,
+            state_require_pins,
             secrets_allow: list("secrets", vec!["*".into()])?,
             http_allow: list("http", vec![])?,
             http_timeout_ms: number("/http/timeout_ms", DEFAULT_HTTP_TIMEOUT_MS)?,
@@ -461,6 +498,88 @@ pub fn approve(manifest: Option<&Manifest>, profile: &Profile) -> Result<Approva
         id: manifest.id.clone(),
         grant,
     })
+}
+
+/// What binds a component's bytes to the state id its manifest claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateBinding {
+    /// The profile's `state.pins` names this binary's digest for the id.
+    ProfilePin,
+    /// The flow's resolve summary pins the node's digest (checked on resolve).
+    SummaryPin,
+    /// Nothing pins it: the host binds the id to the first binary that
+    /// claims it and refuses any other.
+    FirstClaim,
+}
+
+/// A binary's claim on a state id, checked against what the operator pinned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinDenial {
+    /// The profile pins the id to another binary.
+    #[error("profile `{profile}` pins state id `{id}` to {expected}; this binary is {actual}")]
+    Mismatch {
+        /// Profile name.
+        profile: String,
+        /// The id.
+        id: String,
+        /// The pinned digest.
+        expected: String,
+        /// This binary's digest.
+        actual: String,
+    },
+    /// The profile requires a pin and there is none.
+    #[error(
+        "profile `{profile}` requires state ids to be pinned (`state.require_pins`), and nothing pins `{id}` (add `\"{id}\": \"{actual}\"` to `state.pins`, or pin the node's digest in the resolve summary)"
+    )]
+    Unpinned {
+        /// Profile name.
+        profile: String,
+        /// The id.
+        id: String,
+        /// This binary's digest.
+        actual: String,
+    },
+}
+
+/// Checks that the binary with `digest` (`sha256:<hex>`) may use the state of
+/// `id`: a profile pin must match; a resolve-summary pin (`summary_pinned`,
+/// already checked against the bytes) binds it; otherwise it is a first
+/// claim, unless the profile requires pins.
+pub fn bind_state_id(
+    id: &str,
+    digest: &str,
+    summary_pinned: bool,
+    profile: &Profile,
+) -> Result<StateBinding, PinDenial> {
+    if let Some(pin) = profile.state_pins.get(id) {
+        return if pin.eq_ignore_ascii_case(digest) {
+            Ok(StateBinding::ProfilePin)
+        } else {
+            Err(PinDenial::Mismatch {
+                profile: profile.name.clone(),
+                id: id.to_string(),
+                expected: pin.clone(),
+                actual: digest.to_string(),
+            })
+        };
+    }
+    if summary_pinned {
+        return Ok(StateBinding::SummaryPin);
+    }
+    if profile.state_require_pins {
+        return Err(PinDenial::Unpinned {
+            profile: profile.name.clone(),
+            id: id.to_string(),
+            actual: digest.to_string(),
+        });
+    }
+    Ok(StateBinding::FirstClaim)
+}
+
+/// `sha256:` and 64 hex digits.
+fn is_sha256_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Decides whether flow `flow_id` may use its own state (`state.get` /
@@ -757,6 +876,32 @@ mod tests {
         assert!(matches!(
             approve(Some(&manifest(Some(Grant::ALL))), &Profile::no_state()),
             Err(Denial::Profile { .. })
+        ));
+        // Pins: a profile pin must match; a summary pin or a first claim binds.
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let other = format!("sha256:{}", "cd".repeat(32));
+        let mut pinned = Profile::default_profile();
+        pinned.state_pins.insert("a.b".into(), digest.clone());
+        assert_eq!(
+            bind_state_id("a.b", &digest, false, &pinned),
+            Ok(StateBinding::ProfilePin)
+        );
+        assert!(matches!(
+            bind_state_id("a.b", &other, true, &pinned),
+            Err(PinDenial::Mismatch { .. })
+        ));
+        assert_eq!(
+            bind_state_id("c", &other, true, &pinned),
+            Ok(StateBinding::SummaryPin)
+        );
+        assert_eq!(
+            bind_state_id("c", &other, false, &pinned),
+            Ok(StateBinding::FirstClaim)
+        );
+        pinned.state_require_pins = true;
+        assert!(matches!(
+            bind_state_id("c", &other, false, &pinned),
+            Err(PinDenial::Unpinned { .. })
         ));
         let prefix = Profile {
             name: "p".into(),

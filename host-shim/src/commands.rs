@@ -131,6 +131,7 @@ fn host_options(
             max_payload: common.max_payload,
         },
         runner: common.runner.clone(),
+        state_bindings: Default::default(),
         runner_memory_bytes: usize::try_from(common.runner_memory_mb)
             .ok()
             .and_then(|mb| mb.checked_mul(1 << 20))

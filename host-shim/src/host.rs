@@ -19,6 +19,7 @@ use crate::runner::{
     RunnerComponent, RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
 };
 use crate::sessions::Sessions;
+use crate::state_store::bindings::StateBindings;
 use crate::state_store::scope::RunTenant;
 use crate::state_store::{StateBackend, StateCtx};
 use compose::is_state_import;
@@ -67,6 +68,8 @@ pub struct HostOptions {
     pub fresh_runner_per_run: bool,
     /// Memory cap of the runner's store, bytes (a composed app's whole store).
     pub runner_memory_bytes: usize,
+    /// Which binary holds each component state id (hosts of one server share it).
+    pub state_bindings: std::sync::Arc<StateBindings>,
 }
 
 impl Default for HostOptions {
@@ -87,6 +90,7 @@ impl Default for HostOptions {
             pooling_allocator: false,
             fresh_runner_per_run: false,
             runner_memory_bytes: crate::limits::RUNNER_MEMORY_BYTES,
+            state_bindings: Default::default(),
         }
     }
 }
@@ -364,6 +368,8 @@ pub struct Host {
     reuse_runner: bool,
     /// [`HostOptions::runner_memory_bytes`].
     runner_memory_bytes: usize,
+    /// [`HostOptions::state_bindings`].
+    state_bindings: std::sync::Arc<StateBindings>,
 }
 
 impl Host {
@@ -413,6 +419,7 @@ impl Host {
             spare_runner: None,
             reuse_runner: !options.fresh_runner_per_run,
             runner_memory_bytes: runner_memory,
+            state_bindings: options.state_bindings,
         })
     }
 
@@ -672,7 +679,12 @@ impl Host {
                         .remove(&resolved.path)
                         .unwrap_or_else(|| self.cache.load(&resolved.path));
                     let loaded = self
-                        .link(&resolved.path, component, &node.component)
+                        .link(
+                            &resolved.path,
+                            component,
+                            &node.component,
+                            node.digest.is_some(),
+                        )
                         .map_err(|e| {
                             Failure::Invalid(e.context(format!(
                                 "{}: node `{}`: component `{}`",
@@ -924,6 +936,7 @@ impl Host {
         path: &Path,
         component: wasmtime::Result<wasmtime::component::Component>,
         reference: &str,
+        digest_pinned: bool,
     ) -> anyhow::Result<NodeComponent> {
         let component = component?;
         let manifest = Manifest::find(path)?;
@@ -952,7 +965,10 @@ impl Host {
                     )
                 })?;
             match grant {
-                CapabilityGrant::State(approval) => granted.state = Some(approval),
+                CapabilityGrant::State(approval) => {
+                    self.bind_state_id(&approval.id, path, digest_pinned)?;
+                    granted.state = Some(approval)
+                }
                 CapabilityGrant::Secrets(keys) => granted.secrets = Some(keys),
                 CapabilityGrant::Http(hosts) => granted.http = Some(hosts),
                 CapabilityGrant::Telemetry => {}
@@ -965,6 +981,21 @@ impl Host {
         Ok(NodeComponent::new(
             reference, &component, &linker, granted, limits,
         )?)
+    }
+}
+
+impl Host {
+    /// Checks that the binary at `path` may use the state of `id` (its
+    /// manifest's claim): what the operator pinned, then the host's bindings.
+    fn bind_state_id(&self, id: &str, path: &Path, digest_pinned: bool) -> anyhow::Result<()> {
+        use sha2::Digest;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let digest = format!("sha256:{:x}", sha2::Sha256::digest(&bytes));
+        compose::policy::bind_state_id(id, &digest, digest_pinned, &self.profile)
+            .map_err(|denial| anyhow!("may not use the state of `{id}`: {denial}"))?;
+        self.state_bindings.claim(id, &digest, path)?;
+        Ok(())
     }
 }
 

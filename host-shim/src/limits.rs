@@ -416,7 +416,9 @@ mod tests {
             ..NodeLimits::default()
         });
         assert!(limiter.memory_growing(0, 32 << 20, None).unwrap());
-        let err = limiter.memory_growing(0, 65 << 20, None).unwrap_err();
+        let err = limiter
+            .memory_growing(32 << 20, 65 << 20, None)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "tried to grow memory to 65 MiB past its limit of 64 MiB"

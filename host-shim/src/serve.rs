@@ -236,6 +236,8 @@ struct Server {
     catalog: Catalog,
     hosts: Mutex<Vec<Host>>,
     shared_store: Arc<dyn greentic_state::StateStore>,
+    /// One binding of state ids to binaries for all the hosts.
+    state_bindings: Arc<crate::state_store::bindings::StateBindings>,
     slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
     registry: Registry,
@@ -255,6 +257,7 @@ impl Server {
         let catalog = Catalog::new(&options.target, options.rescan_every)?;
         let first = (options.host)()?;
         let shared_store = first.state.open()?;
+        let state_bindings = first.state_bindings.clone();
         // One host made at start: a broken runner or engine fails here.
         let host = Host::new(HostOptions {
             shared_state: Some(shared_store.clone()),
@@ -272,6 +275,7 @@ impl Server {
             catalog,
             hosts: Mutex::new(vec![host]),
             shared_store,
+            state_bindings,
             metrics,
             registry,
             stopping: AtomicBool::new(false),
@@ -697,6 +701,7 @@ impl Server {
                 let options = (self.options.host)().map_err(Failure::Invalid)?;
                 Host::new(HostOptions {
                     shared_state: Some(self.shared_store.clone()),
+                    state_bindings: self.state_bindings.clone(),
                     ..options
                 })
                 .map_err(Failure::Internal)?

@@ -548,3 +548,72 @@ fn runs_one_after_another(name: &str, fresh_runner_per_run: bool) {
         json!({"tenant_saw": "0a", "label": "b"})
     );
 }
+
+/// A component's state namespace is the id its manifest claims; another
+/// binary claiming that id (here: the probe with the counter's id) gets
+/// none of it — refused while another binary holds the id, or when the
+/// profile pins the id to another digest or requires pins.
+#[test]
+fn a_binary_claiming_another_components_state_id_is_refused() {
+    use sha2::Digest;
+    let dir = probe_dir(
+        "state-id-claim",
+        Some(
+            json!({"id": "greentic.examples.counter", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}),
+        ),
+    );
+    let both = dir.join("both.yaml");
+    std::fs::write(
+        &both,
+        "id: both\nnodes:\n  count:\n    component.exec: { component: counter, operation: increment, input: {} }\n  steal:\n    component.exec: { component: ./state-probe.wasm, operation: read, input: { key: count } }\n",
+    )
+    .unwrap();
+    let out = run_flow(&both, &[]);
+    expect_failure(
+        &out,
+        2,
+        "state id `greentic.examples.counter` is held in this host by",
+    );
+    assert!(out.stderr.contains("node `steal`"), "{out}");
+    assert!(out.stdout.trim().is_empty(), "{out}");
+
+    // The profile pins the id to the counter's bytes: the probe alone is refused.
+    let counter = std::fs::read(built_component("counter")).unwrap();
+    let pin = format!("sha256:{:x}", sha2::Sha256::digest(&counter));
+    let alone = dir.join("alone.yaml");
+    std::fs::write(
+        &alone,
+        "id: alone\nnodes:\n  steal:\n    component.exec: { component: ./state-probe.wasm, operation: read, input: { key: count } }\n",
+    )
+    .unwrap();
+    let profile = dir.join("pinned.json");
+    std::fs::write(
+        &profile,
+        json!({"name": "pinned", "state": {"allow": ["*"], "pins": {"greentic.examples.counter": pin}}}).to_string(),
+    )
+    .unwrap();
+    let out = run_flow(&alone, &["--profile", profile.to_str().unwrap()]);
+    expect_failure(
+        &out,
+        2,
+        &format!("profile `pinned` pins state id `greentic.examples.counter` to {pin}"),
+    );
+    // The counter itself runs under that profile.
+    let counting = dir.join("count.yaml");
+    std::fs::write(
+        &counting,
+        "id: count\nnodes:\n  count:\n    component.exec: { component: counter, operation: increment, input: {} }\n",
+    )
+    .unwrap();
+    let out = run_flow(&counting, &["--profile", profile.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    // Requiring pins: an unpinned id gets no state.
+    let strict = dir.join("strict.json");
+    std::fs::write(
+        &strict,
+        r#"{"name": "strict", "state": {"allow": ["*"], "require_pins": true}}"#,
+    )
+    .unwrap();
+    let out = run_flow(&alone, &["--profile", strict.to_str().unwrap()]);
+    expect_failure(&out, 2, "profile `strict` requires state ids to be pinned");
+}

@@ -13,6 +13,7 @@
 //! key), `unavailable` (the backend failed).
 
 pub mod backend;
+pub mod bindings;
 pub mod bytes;
 pub mod file;
 pub mod scope;
