@@ -16,6 +16,7 @@ mod baked;
 mod compose;
 pub mod pack;
 pub mod policy;
+pub mod private_dir;
 mod source;
 
 pub use baked::HttpSettings;

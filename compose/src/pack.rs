@@ -261,22 +261,42 @@ impl Target {
     }
 }
 
+/// Largest `manifest.cbor`, `sbom.json`, flow or component manifest read
+/// into memory (everything else is streamed to disk).
+pub const MAX_METADATA_BYTES: u64 = 16 << 20;
+
 /// Unpacks `archive` into `<cache>/packs/<sha256 prefix>/` (once; a finished
-/// directory is reused) and returns that directory.
+/// directory is reused if it is this user's and no one else may write it)
+/// and returns that directory. Entries are streamed to disk: memory stays
+/// small whatever the archive unpacks to, and every limit is checked from
+/// the archive's directory before any entry is read.
 pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
-    let bytes = std::fs::read(archive).map_err(|e| err(archive, format!("cannot read: {e}")))?;
-    let digest = format!("{:x}", Sha256::digest(&bytes));
-    let root = cache.join("packs").join(&digest[..32]);
+    let digest = {
+        let mut file =
+            std::fs::File::open(archive).map_err(|e| err(archive, format!("cannot read: {e}")))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)
+            .map_err(|e| err(archive, format!("cannot read: {e}")))?;
+        format!("{:x}", hasher.finalize())
+    };
+    let packs = cache.join("packs");
+    crate::private_dir::create(&packs).map_err(|e| err(&packs, e.to_string()))?;
+    let root = packs.join(&digest[..32]);
     if root.join("pack.yaml").is_file() {
+        crate::private_dir::check_one(&packs)
+            .and_then(|()| crate::private_dir::check(&root))
+            .map_err(|e| err(archive, e.to_string()))?;
         return Ok(root);
     }
     // Unpack beside it and rename: a concurrent or interrupted unpack never
     // leaves a half-written pack where a finished one is looked for.
-    let staging = cache
-        .join("packs")
-        .join(format!(".{}-{}", &digest[..32], std::process::id()));
+    let staging = packs.join(format!(".{}-{}", &digest[..32], std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let result = unpack_into(archive, &bytes, &staging).and_then(|()| {
+    let result = unpack_into(archive, &staging)
+        .and_then(|()| {
+            crate::private_dir::seal(&staging).map_err(|e| err(&staging, format!("cannot seal: {e}")))
+        })
+        .and_then(|()| {
         match std::fs::rename(&staging, &root) {
             Ok(()) => Ok(()),
             // Another process finished first: theirs is as good.
@@ -291,12 +311,17 @@ pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
     result.map(|()| root)
 }
 
-fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackError> {
+/// Where the entries are streamed before they are laid out.
+const RAW: &str = ".entries";
+
+fn unpack_into(archive: &Path, dest: &Path) -> Result<(), PackError> {
     let entry_err = |name: &str, message: String| PackError {
         pack: format!("{}#{name}", archive.display()),
         message,
     };
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+    let file =
+        std::fs::File::open(archive).map_err(|e| err(archive, format!("cannot read: {e}")))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| err(archive, format!("not a pack archive (zip): {e}")))?;
     if zip.len() > MAX_ENTRIES {
         return Err(err(
@@ -304,11 +329,12 @@ fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackErro
             format!("{} entries, more than {MAX_ENTRIES}", zip.len()),
         ));
     }
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // The archive's directory first: names and declared sizes, nothing read yet.
+    let mut names = Vec::new();
     let mut total = 0u64;
     for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
+        let entry = zip
+            .by_index_raw(i)
             .map_err(|e| err(archive, format!("entry {i}: {e}")))?;
         let name = entry.name().to_string();
         if entry.is_dir() {
@@ -316,7 +342,7 @@ fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackErro
         }
         if entry.enclosed_name().is_none()
             || name.contains('\\')
-            || name.split('/').any(|s| s == ".." || s.is_empty())
+            || name.split('/').any(|s| s == ".." || s.is_empty() || s == RAW)
         {
             return Err(entry_err(&name, "the entry's path leaves the pack".into()));
         }
@@ -327,27 +353,59 @@ fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackErro
                 format!("the pack unpacks to more than {MAX_UNPACKED_BYTES} bytes"),
             ));
         }
+        names.push((i, name));
+    }
+    if zip.index_for_name("manifest.cbor").is_none() {
+        return Err(err(archive, "no `manifest.cbor`: not a greentic pack"));
+    }
+    crate::private_dir::create(dest).map_err(|e| err(dest, e.to_string()))?;
+    // Every entry streamed to disk, its BLAKE3 taken on the way.
+    let raw = dest.join(RAW);
+    let mut hashes: BTreeMap<String, String> = BTreeMap::new();
+    for (i, name) in &names {
+        let mut entry = zip
+            .by_index(*i)
+            .map_err(|e| entry_err(name, format!("cannot read: {e}")))?;
         let declared = entry.size();
-        let mut data = Vec::with_capacity(declared.min(1 << 24) as usize);
+        let path = raw.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(parent, format!("cannot create: {e}")))?;
+        }
+        let out =
+            std::fs::File::create(&path).map_err(|e| err(&path, format!("cannot write: {e}")))?;
+        let mut sink = HashingWriter {
+            out: std::io::BufWriter::new(out),
+            hasher: blake3::Hasher::new(),
+        };
         // The declared size may lie: read at most one byte more than it.
-        entry
-            .by_ref()
-            .take(declared + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| entry_err(&name, format!("cannot read: {e}")))?;
-        if data.len() as u64 != declared {
+        let copied = std::io::copy(&mut entry.by_ref().take(declared + 1), &mut sink)
+            .map_err(|e| entry_err(name, format!("cannot read: {e}")))?;
+        std::io::Write::flush(&mut sink.out)
+            .map_err(|e| err(&path, format!("cannot write: {e}")))?;
+        if copied != declared {
             return Err(entry_err(
-                &name,
+                name,
                 "its size does not match the archive's directory".into(),
             ));
         }
-        files.insert(name, data);
+        hashes.insert(name.clone(), sink.hasher.finalize().to_hex().to_string());
     }
-    verify_sbom(&files, &entry_err)?;
-    let manifest_bytes = files
-        .get("manifest.cbor")
-        .ok_or_else(|| err(archive, "no `manifest.cbor`: not a greentic pack"))?;
-    let manifest = greentic_types::decode_pack_manifest(manifest_bytes)
+    let read_small = |name: &str| -> Result<Vec<u8>, PackError> {
+        let path = raw.join(name);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if len > MAX_METADATA_BYTES {
+            return Err(entry_err(
+                name,
+                format!("{len} bytes, more than the {MAX_METADATA_BYTES} read for it"),
+            ));
+        }
+        std::fs::read(&path).map_err(|e| entry_err(name, format!("cannot read: {e}")))
+    };
+    if hashes.contains_key("sbom.json") {
+        verify_sbom(&read_small("sbom.json")?, &hashes, &entry_err)?;
+    }
+    let manifest = greentic_types::decode_pack_manifest(&read_small("manifest.cbor")?)
         .map_err(|e| entry_err("manifest.cbor", format!("cannot decode: {e}")))?;
 
     let write = |rel: &str, data: &[u8]| -> Result<(), PackError> {
@@ -358,43 +416,53 @@ fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackErro
         }
         std::fs::write(&path, data).map_err(|e| err(&path, format!("cannot write: {e}")))
     };
+    // Large files are moved into place, not read.
+    let place = |name: &str| -> Result<(), PackError> {
+        let path = dest.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(&path, format!("cannot create: {e}")))?;
+        }
+        std::fs::rename(raw.join(name), &path).map_err(|e| err(&path, format!("cannot write: {e}")))
+    };
     let mut flows = Vec::new();
     for entry in &manifest.flows {
         let id = entry.id.to_string();
         let rel = format!("flows/{id}/flow.ygtc");
-        match files.get(&rel) {
-            Some(yaml) => {
-                write(&rel, yaml)?;
-                for sidecar in [".resolve.json", ".resolve.summary.json"] {
-                    if let Some(data) = files.get(&format!("{rel}{sidecar}")) {
-                        write(&format!("{rel}{sidecar}"), data)?;
-                    }
+        if hashes.contains_key(&rel) {
+            write(&rel, &read_small(&rel)?)?;
+            for sidecar in [".resolve.json", ".resolve.summary.json"] {
+                let name = format!("{rel}{sidecar}");
+                if hashes.contains_key(&name) {
+                    write(&name, &read_small(&name)?)?;
                 }
             }
-            None => write(&rel, ygtc_from_compiled(&entry.flow).as_bytes())?,
+        } else {
+            write(&rel, ygtc_from_compiled(&entry.flow).as_bytes())?;
         }
         flows.push(json!({"id": id, "file": rel, "entrypoints": entry.entrypoints}));
     }
     let mut components = Vec::new();
-    for (name, data) in &files {
-        if let Some(rest) = name.strip_prefix("assets/") {
-            write(&format!("assets/{rest}"), data)?;
+    for name in hashes.keys() {
+        if name.starts_with("assets/") {
+            place(name)?;
         } else if let Some(file) = name.strip_prefix("components/") {
             if let Some(stem) = file.strip_suffix(".manifest.cbor") {
-                let doc = runner_core::cbor_to_json(data)
+                let doc = runner_core::cbor_to_json(&read_small(name)?)
                     .map_err(|e| entry_err(name, format!("not a component manifest: {e}")))?;
                 write(
                     &format!("components/{stem}.manifest.json"),
                     doc.to_string().as_bytes(),
                 )?;
             } else {
-                write(name, data)?;
+                place(name)?;
                 if let Some(id) = file.strip_suffix(".wasm").filter(|id| !id.contains('/')) {
                     components.push(json!({"id": id, "wasm": name}));
                 }
             }
         }
     }
+    std::fs::remove_dir_all(&raw).map_err(|e| err(&raw, format!("cannot remove: {e}")))?;
     let pack_yaml = json!({
         "pack_id": manifest.pack_id.to_string(),
         "version": manifest.version.to_string(),
@@ -412,14 +480,31 @@ fn unpack_into(archive: &Path, bytes: &[u8], dest: &Path) -> Result<(), PackErro
     )
 }
 
-/// Checks every file `sbom.json` lists against its BLAKE3 hash.
+/// A writer that hashes what passes through it.
+struct HashingWriter<W> {
+    out: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Checks every file `sbom.json` lists against the BLAKE3 `hashes` of the
+/// archive's entries.
 fn verify_sbom(
-    files: &BTreeMap<String, Vec<u8>>,
+    sbom: &[u8],
+    hashes: &BTreeMap<String, String>,
     entry_err: &dyn Fn(&str, String) -> PackError,
 ) -> Result<(), PackError> {
-    let Some(sbom) = files.get("sbom.json") else {
-        return Ok(());
-    };
     let doc: Value = serde_json::from_slice(sbom)
         .map_err(|e| entry_err("sbom.json", format!("not JSON: {e}")))?;
     for item in doc["files"].as_array().into_iter().flatten() {
@@ -427,14 +512,13 @@ fn verify_sbom(
         else {
             continue;
         };
-        let Some(data) = files.get(path) else {
+        let Some(actual) = hashes.get(path) else {
             return Err(entry_err(
                 path,
                 "listed in sbom.json but missing from the archive".into(),
             ));
         };
-        let actual = blake3::hash(data).to_hex();
-        if !actual.as_str().eq_ignore_ascii_case(expected) {
+        if !actual.eq_ignore_ascii_case(expected) {
             return Err(entry_err(
                 path,
                 format!(

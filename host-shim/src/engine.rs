@@ -272,6 +272,16 @@ impl ComponentCache {
         if !artifact.is_file() {
             return None;
         }
+        // Native code is loaded as it is: only from a file and directory no
+        // one else could have written.
+        let private = artifact
+            .parent()
+            .map_or(Ok(()), compose::private_dir::check_one)
+            .and_then(|()| compose::private_dir::check_one(artifact));
+        if let Err(e) = private {
+            tracing::warn!("not loading a cached artifact: {e}");
+            return None;
+        }
         // SAFETY: the artifact was written by `Engine::precompile_component`
         // into our own cache directory, under a key that includes the
         // engine's compatibility hash.
@@ -491,10 +501,15 @@ impl Hasher for ShaHasher {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        compose::private_dir::create(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

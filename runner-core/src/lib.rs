@@ -50,7 +50,7 @@ pub use run::{
     RunOutcome, Tenant,
 };
 pub use snapshot::{
-    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError,
+    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError, SnapshotTenant,
 };
 #[cfg(fuzzing)]
 pub use template::render_both_ways;

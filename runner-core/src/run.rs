@@ -237,6 +237,13 @@ impl Flow {
                 }
             }
         };
+        let tenant = crate::snapshot::SnapshotTenant::from(&options.tenant);
+        if snapshot.tenant != tenant {
+            return Err(refused(format!(
+                "the run belongs to tenant `{}`/`{}` (team {:?}, user {:?}), not to this run's",
+                snapshot.tenant.env, snapshot.tenant.tenant, snapshot.tenant.team, snapshot.tenant.user
+            )));
+        }
         if flow.content_hash != snapshot.flow_hash {
             return Err(refused(format!(
                 "the run waits in another version of flow `{}` ({}; this one is {}): it cannot be resumed on a changed flow",
@@ -557,6 +564,7 @@ impl Run<'_> {
                 version: SNAPSHOT_VERSION,
                 flow: flow.id.clone(),
                 flow_hash: flow.content_hash.clone(),
+                tenant: (&self.options.tenant).into(),
                 node: flow.nodes[wait_at.0].id.clone(),
                 redispatch,
                 reason,

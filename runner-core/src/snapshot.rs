@@ -2,7 +2,10 @@
 //! another — can resume it.
 //!
 //! The document is self-describing and versioned (`format`, `version`), names
-//! the exact flow version it belongs to (`flow_hash`) and holds only what the
+//! the exact flow version it belongs to (`flow_hash`) and the tenant whose
+//! run it is (`tenant`: resumed for another tenant, it is refused — a host
+//! that hands snapshots back, such as a composed app's, cannot be tricked
+//! into continuing one tenant's conversation as another), and holds only what the
 //! runner owns: where to resume, `node.*`, `vars`, `prev`, the counters and
 //! the turn's egress. It never holds a component's private state (components
 //! keep that in the state store). Decoding checks every field; a document of
@@ -14,7 +17,7 @@ use serde_json::{Map, Value};
 /// The `format` field of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "greentic-runner/snapshot";
 /// The snapshot version this runner writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// Largest snapshot document accepted, in bytes.
 pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
 
@@ -30,6 +33,8 @@ pub struct Snapshot {
     pub flow: String,
     /// `sha256:<hex>` of that flow's YAML and sidecars.
     pub flow_hash: String,
+    /// Whose run it is: env, tenant, team, user.
+    pub tenant: SnapshotTenant,
     /// The node to resume at.
     pub node: String,
     /// `true`: the node itself runs again (a card parked by conditional
@@ -51,6 +56,31 @@ pub struct Snapshot {
     pub redirects: u32,
     /// What the waiting turn emitted (`emit.*`), already returned to the caller.
     pub egress: Vec<Value>,
+}
+
+/// The tenant of a snapshot (the run's [`crate::Tenant`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotTenant {
+    /// Environment id.
+    pub env: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Team id.
+    pub team: Option<String>,
+    /// User id.
+    pub user: Option<String>,
+}
+
+impl From<&crate::Tenant> for SnapshotTenant {
+    fn from(t: &crate::Tenant) -> Self {
+        SnapshotTenant {
+            env: t.env.clone(),
+            tenant: t.tenant.clone(),
+            team: t.team.clone(),
+            user: t.user.clone(),
+        }
+    }
 }
 
 /// A snapshot document that cannot be resumed.
@@ -129,6 +159,12 @@ mod tests {
             version: SNAPSHOT_VERSION,
             flow: "f".into(),
             flow_hash: "sha256:00".into(),
+            tenant: SnapshotTenant {
+                env: "local".into(),
+                tenant: "acme".into(),
+                team: None,
+                user: Some("u1".into()),
+            },
             node: "ask".into(),
             redispatch: true,
             reason: None,
@@ -150,10 +186,10 @@ mod tests {
     #[test]
     fn other_formats_versions_and_shapes_are_refused() {
         let mut doc: Value = serde_json::from_str(&sample().to_json()).unwrap();
-        doc["version"] = json!(2);
-        let e = Snapshot::from_json(&doc.to_string()).unwrap_err();
-        assert!(e.to_string().contains("version 2"), "{e}");
         doc["version"] = json!(1);
+        let e = Snapshot::from_json(&doc.to_string()).unwrap_err();
+        assert!(e.to_string().contains("version 1"), "{e}");
+        doc["version"] = json!(SNAPSHOT_VERSION);
         doc["format"] = json!("other");
         assert!(
             Snapshot::from_json(&doc.to_string())

@@ -102,6 +102,44 @@ fn a_flow_asks_waits_and_answers_on_the_next_message() {
     assert_eq!(echo.calls, ["answer"]);
 }
 
+/// A snapshot names its tenant: resumed for another (a host handing a
+/// snapshot back with another tenant's request), it is refused, nothing runs.
+#[test]
+fn a_snapshot_resumes_only_for_the_tenant_whose_run_it_is() {
+    let flow = load(ASK);
+    let mut echo = Echo::default();
+    let acme = RunOptions {
+        tenant: runner_core::Tenant {
+            env: "local".into(),
+            tenant: "acme".into(),
+            team: None,
+            user: Some("u1".into()),
+        },
+        ..RunOptions::default()
+    };
+    let (_, snapshot) = waiting(flow.start(json!({}), &mut echo, &acme).unwrap());
+    assert_eq!(snapshot.tenant.tenant, "acme");
+    let mut other = acme.clone();
+    other.tenant.tenant = "globex".into();
+    let mut other_user = acme.clone();
+    other_user.tenant.user = Some("u2".into());
+    for options in [&other, &other_user] {
+        let err = flow
+            .resume(&snapshot, json!({"text": "Mallory"}), &mut echo, options)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("the run belongs to tenant `local`/`acme`"),
+            "{err}"
+        );
+    }
+    assert!(echo.calls.is_empty(), "a refused resume ran a node");
+    let out = completed(
+        flow.resume(&snapshot, json!({"text": "Ada"}), &mut echo, &acme)
+            .unwrap(),
+    );
+    assert_eq!(out["text"], json!("hello Ada"));
+}
+
 #[test]
 fn running_a_waiting_flow_without_a_session_is_an_error_naming_the_node() {
     let err = load(ASK)

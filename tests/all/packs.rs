@@ -299,3 +299,102 @@ fn compile_fills_the_cache_with_a_packs_components() {
     assert_eq!(run.json(), expected_main());
     assert!(!run.stderr.contains("compil"), "{run}");
 }
+
+/// A small archive that unpacks to much (here 512 MiB of zeros in ~0.5 MB)
+/// and is not a pack: refused for its missing `manifest.cbor` before any
+/// entry is read, the process staying small (on main it held every entry in
+/// memory first). Peak RSS is the child's own, from getrusage in a Python
+/// parent that runs only it.
+#[test]
+fn a_zip_bomb_without_a_manifest_is_refused_before_it_is_read() {
+    let dir = scratch("pack-bomb");
+    let bomb = dir.join("bomb.gtpack");
+    let cache = dir.join("cache");
+    let script = r#"
+import resource, subprocess, sys, zipfile
+bomb, exe, cache = sys.argv[1:4]
+with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+    with z.open("assets/zeros.bin", "w", force_zip64=True) as f:
+        chunk = bytes(1 << 20)
+        for _ in range(512):
+            f.write(chunk)
+run = subprocess.run([exe, "run", bomb, "-q"], capture_output=True, text=True,
+                     env={"GREENTIC_CACHE_DIR": cache, "PATH": "/usr/bin:/bin"})
+print(run.returncode)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(run.stderr)
+"#;
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            bomb.to_str().unwrap(),
+            env!("CARGO_BIN_EXE_host-shim"),
+            cache.to_str().unwrap(),
+        ])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let code: i32 = lines.next().unwrap().parse().unwrap();
+    let peak_kib: u64 = lines.next().unwrap().parse().unwrap();
+    let stderr: String = lines.collect::<Vec<_>>().join("\n");
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 4 << 20);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no `manifest.cbor`: not a greentic pack"), "{stderr}");
+    eprintln!("refused a 512 MiB bomb at a peak RSS of {} MiB", peak_kib >> 10);
+    assert!(peak_kib < 128 << 10, "peak RSS {peak_kib} KiB: {stderr}");
+}
+
+/// Whoever can write the cache could inject code: an unpacked pack or a
+/// compiled artifact someone else could have written is not used.
+#[test]
+fn cache_entries_others_could_write_are_not_reused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("pack-cache-perms");
+    let cache = dir.join("cache");
+    let pack = dir.join("dev.gtpack");
+    gtpack(&pack, true, |_| {});
+    let target = pack.to_str().unwrap();
+    let filled = host_shim_with_cache(&["compile", target, "-q"], &cache);
+    assert_eq!(filled.code, 0, "{filled}");
+    let first = host_shim_with_cache(&["run", target, "-q"], &cache);
+    assert_eq!(first.json(), expected_main(), "{first}");
+    // A compiled artifact made world-writable is compiled again, not loaded.
+    let artifacts: Vec<_> = walk(&cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert!(!artifacts.is_empty(), "compile wrote no artifact");
+    for artifact in &artifacts {
+        std::fs::set_permissions(artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let out = host_shim_with_cache(&["run", target], &cache);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("not loading a cached artifact") && out.stderr.contains("writable by group or others"),
+        "{out}"
+    );
+    // An unpacked pack whose component others could rewrite is refused.
+    let component = walk(&cache.join("packs"))
+        .into_iter()
+        .find(|p| p.ends_with("components/acme.reader.wasm"))
+        .expect("the unpacked component");
+    std::fs::set_permissions(&component, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = host_shim_with_cache(&["run", target, "-q"], &cache);
+    expect_failure(&out, 2, "is writable by group or others (mode 666): refusing to use it");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
