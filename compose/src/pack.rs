@@ -294,19 +294,20 @@ pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
     let _ = std::fs::remove_dir_all(&staging);
     let result = unpack_into(archive, &staging)
         .and_then(|()| {
-            crate::private_dir::seal(&staging).map_err(|e| err(&staging, format!("cannot seal: {e}")))
+            crate::private_dir::seal(&staging)
+                .map_err(|e| err(&staging, format!("cannot seal: {e}")))
         })
         .and_then(|()| {
-        match std::fs::rename(&staging, &root) {
-            Ok(()) => Ok(()),
-            // Another process finished first: theirs is as good.
-            Err(_) if root.join("pack.yaml").is_file() => Ok(()),
-            Err(e) => Err(err(
-                archive,
-                format!("cannot unpack into `{}`: {e}", root.display()),
-            )),
-        }
-    });
+            match std::fs::rename(&staging, &root) {
+                Ok(()) => Ok(()),
+                // Another process finished first: theirs is as good.
+                Err(_) if root.join("pack.yaml").is_file() => Ok(()),
+                Err(e) => Err(err(
+                    archive,
+                    format!("cannot unpack into `{}`: {e}", root.display()),
+                )),
+            }
+        });
     let _ = std::fs::remove_dir_all(&staging);
     result.map(|()| root)
 }
@@ -342,7 +343,9 @@ fn unpack_into(archive: &Path, dest: &Path) -> Result<(), PackError> {
         }
         if entry.enclosed_name().is_none()
             || name.contains('\\')
-            || name.split('/').any(|s| s == ".." || s.is_empty() || s == RAW)
+            || name
+                .split('/')
+                .any(|s| s == ".." || s.is_empty() || s == RAW)
         {
             return Err(entry_err(&name, "the entry's path leaves the pack".into()));
         }

@@ -9,7 +9,9 @@ use std::path::Path;
 
 /// A cache path someone else could have written.
 #[derive(Debug, thiserror::Error)]
-#[error("`{path}` {why}: refusing to use it (remove it, or make it yours and not group/world-writable)")]
+#[error(
+    "`{path}` {why}: refusing to use it (remove it, or make it yours and not group/world-writable)"
+)]
 pub struct NotPrivate {
     /// The path.
     pub path: String,
@@ -80,7 +82,10 @@ pub fn check_one(path: &Path) -> Result<(), NotPrivate> {
         let why = if meta.file_type().is_symlink() {
             Some("is a symbolic link".to_string())
         } else if meta.uid() != me {
-            Some(format!("is owned by user {}, not by this one ({me})", meta.uid()))
+            Some(format!(
+                "is owned by user {}, not by this one ({me})",
+                meta.uid()
+            ))
         } else if meta.mode() & 0o022 != 0 {
             Some(format!(
                 "is writable by group or others (mode {:o})",
@@ -114,7 +119,12 @@ mod tests {
         check(&dir.join("a")).unwrap();
         std::fs::set_permissions(dir.join("a/f"), std::fs::Permissions::from_mode(0o664)).unwrap();
         let refused = check(&dir.join("a")).unwrap_err();
-        assert!(refused.to_string().contains("writable by group or others (mode 664)"), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("writable by group or others (mode 664)"),
+            "{refused}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -279,17 +279,23 @@ impl Failure {
     /// host failures `kind` `host` and the message. Compact, fields in WIT order,
     /// so every engine's harness prints the same bytes.
     pub fn to_json(&self) -> String {
+        self.to_json_with(|message| message.to_string())
+    }
+
+    /// [`Failure::to_json`] with the message passed through `message` (a
+    /// server takes its paths out, see [`crate::redact`]).
+    pub fn to_json_with(&self, message: impl Fn(&str) -> String) -> String {
         let record = match self.run_error() {
             Some(e) => serde_json::json!({
                 "kind": error_kind_name(e.kind),
-                "message": e.message,
+                "message": message(&e.message),
                 "node": e.node,
                 "code": e.code,
                 "line": e.line,
                 "column": e.column,
             }),
             None => serde_json::json!({
-                "kind": "host", "message": self.to_string(), "node": null, "code": null, "line": null, "column": null,
+                "kind": "host", "message": message(&self.to_string()), "node": null, "code": null, "line": null, "column": null,
             }),
         };
         serde_json::json!({ "error": record }).to_string()

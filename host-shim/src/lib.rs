@@ -26,6 +26,7 @@ mod host;
 pub mod legacy;
 pub mod limits;
 pub mod nodes;
+pub mod redact;
 pub mod runner;
 pub mod serve;
 pub mod sessions;

@@ -653,16 +653,24 @@ impl Server {
                 let label = if matches!(turn, Turn::Waiting { .. }) { "waiting" } else { "completed" };
                 match turn.to_json() {
                     Ok(value) => (StatusCode::OK, value.to_string(), label),
-                    Err(failure) => (StatusCode::INTERNAL_SERVER_ERROR, failure.to_json(), "failed"),
+                    Err(failure) => (StatusCode::INTERNAL_SERVER_ERROR, self.public(&flow_id, &failure), "failed"),
                 }
             }
             Ok(Ok(Err(failure @ Failure::RunTimeout(_)))) => {
-                (StatusCode::GATEWAY_TIMEOUT, failure.to_json(), "timeout")
+                (StatusCode::GATEWAY_TIMEOUT, self.public(&flow_id, &failure), "timeout")
             }
-            Ok(Ok(Err(failure))) => (status_of(&failure), failure.to_json(), "failed"),
+            Ok(Ok(Err(failure))) => (status_of(&failure), self.public(&flow_id, &failure), "failed"),
         };
         self.metrics.finished(&flow_id, label, started.elapsed());
         json_response(status, body)
+    }
+
+    /// A failure's record for the client: logged in full, sent without the
+    /// server's paths.
+    fn public(&self, flow_id: &str, failure: &Failure) -> String {
+        tracing::warn!(flow = flow_id, "run failed: {failure:#}");
+        let root = self.catalog.root();
+        failure.to_json_with(|message| crate::redact::without_paths(message, root))
     }
 
     /// The run's tenant (its principal's) and session.
@@ -853,6 +861,15 @@ impl Catalog {
             anyhow::bail!("`{}` holds no flow to serve", target.display());
         }
         Ok(catalog)
+    }
+
+    /// The directory the served flows' paths are told relative to.
+    fn root(&self) -> &Path {
+        if self.target.is_file() {
+            self.target.parent().unwrap_or(Path::new(""))
+        } else {
+            &self.target
+        }
     }
 
     fn describe(&self) -> String {

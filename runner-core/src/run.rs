@@ -241,7 +241,10 @@ impl Flow {
         if snapshot.tenant != tenant {
             return Err(refused(format!(
                 "the run belongs to tenant `{}`/`{}` (team {:?}, user {:?}), not to this run's",
-                snapshot.tenant.env, snapshot.tenant.tenant, snapshot.tenant.team, snapshot.tenant.user
+                snapshot.tenant.env,
+                snapshot.tenant.tenant,
+                snapshot.tenant.team,
+                snapshot.tenant.user
             )));
         }
         if flow.content_hash != snapshot.flow_hash {

@@ -128,7 +128,8 @@ fn a_snapshot_resumes_only_for_the_tenant_whose_run_it_is() {
             .resume(&snapshot, json!({"text": "Mallory"}), &mut echo, options)
             .unwrap_err();
         assert!(
-            err.to_string().contains("the run belongs to tenant `local`/`acme`"),
+            err.to_string()
+                .contains("the run belongs to tenant `local`/`acme`"),
             "{err}"
         );
     }

@@ -342,8 +342,14 @@ print(run.stderr)
     let stderr: String = lines.collect::<Vec<_>>().join("\n");
     assert!(std::fs::metadata(&bomb).unwrap().len() < 4 << 20);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("no `manifest.cbor`: not a greentic pack"), "{stderr}");
-    eprintln!("refused a 512 MiB bomb at a peak RSS of {} MiB", peak_kib >> 10);
+    assert!(
+        stderr.contains("no `manifest.cbor`: not a greentic pack"),
+        "{stderr}"
+    );
+    eprintln!(
+        "refused a 512 MiB bomb at a peak RSS of {} MiB",
+        peak_kib >> 10
+    );
     assert!(peak_kib < 128 << 10, "peak RSS {peak_kib} KiB: {stderr}");
 }
 
@@ -373,7 +379,8 @@ fn cache_entries_others_could_write_are_not_reused() {
     let out = host_shim_with_cache(&["run", target], &cache);
     assert_eq!(out.code, 0, "{out}");
     assert!(
-        out.stderr.contains("not loading a cached artifact") && out.stderr.contains("writable by group or others"),
+        out.stderr.contains("not loading a cached artifact")
+            && out.stderr.contains("writable by group or others"),
         "{out}"
     );
     // An unpacked pack whose component others could rewrite is refused.
@@ -383,7 +390,11 @@ fn cache_entries_others_could_write_are_not_reused() {
         .expect("the unpacked component");
     std::fs::set_permissions(&component, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = host_shim_with_cache(&["run", target, "-q"], &cache);
-    expect_failure(&out, 2, "is writable by group or others (mode 666): refusing to use it");
+    expect_failure(
+        &out,
+        2,
+        "is writable by group or others (mode 666): refusing to use it",
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

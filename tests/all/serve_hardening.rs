@@ -355,3 +355,35 @@ fn unknown_flow_ids_do_not_rescan_the_served_flows_per_request() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_failed_run_tells_the_client_its_cause_without_the_servers_paths() {
+    let dir = flows("harden-paths");
+    std::fs::write(
+        dir.join("missing.ygtc"),
+        "id: missing\nnodes:\n  n:\n    component.exec: { component: no-such-thing, operation: x, input: {} }\n",
+    )
+    .unwrap();
+    let server = start(&dir, &[]);
+    let (status, body, _) =
+        http("POST", &format!("{}/flows/missing", server.base), "{}", &[]).expect("a response");
+    // The served flow names what the server lacks: the operator's fault.
+    assert_eq!(status, 500, "{body}");
+    let record: Value = serde_json::from_str(&body).unwrap();
+    let message = record["error"]["message"].as_str().unwrap();
+    // The cause, named as the operator wrote it...
+    assert!(
+        message.starts_with("missing.ygtc: node `n`: component `no-such-thing` not found"),
+        "{message}"
+    );
+    assert!(message.contains("`no-such-thing.wasm`"), "{message}");
+    // ...but nothing of where the server keeps its flows or its build.
+    let served = dir.canonicalize().unwrap();
+    for secret in [
+        dir.to_string_lossy(),
+        served.to_string_lossy(),
+        workspace().to_string_lossy(),
+    ] {
+        assert!(!body.contains(secret.as_ref()), "{secret} in {body}");
+    }
+}
