@@ -38,6 +38,7 @@ const COMPOSE_PARTS: &[&str] = &[
     "empty-slot",
     "state-memory",
     "state-deny",
+    "run-scope",
     "telemetry-stderr",
     "adapt-runtime",
     "adapt-v04",

@@ -64,6 +64,12 @@ const HTTP_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@";
 
 const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
 const STATE_EXPORT: &str = "greentic:state/state-store@1.1.0";
+
+/// The runner's import telling whose run it makes (`wit/run-scope.wit`).
+pub const RUN_SCOPE_IMPORT: &str = "greentic:runner/run-scope@0.1.0";
+
+/// What the state-memory part reads that scope through.
+const CURRENT_SCOPE: &str = "greentic:runner/current-scope@0.1.0";
 const TELEMETRY_EXPORT: &str = "greentic:telemetry/logger-api@1.0.0";
 const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";
 const LEGACY_VERSIONS: [&str; 2] = ["0.5.0", "0.4.0"];
@@ -84,6 +90,8 @@ pub struct Parts {
     pub state_memory: Vec<u8>,
     /// State-store provider that refuses every call.
     pub state_deny: Vec<u8>,
+    /// Holds the scope of the run in progress for the state-memory parts.
+    pub run_scope: Vec<u8>,
     /// Telemetry logger that writes to stderr (WASI).
     pub telemetry_stderr: Vec<u8>,
     /// Secrets store and HTTP clients that refuse every call.
@@ -140,7 +148,7 @@ impl NodeAbi {
 
 impl Parts {
     /// Reads the runner from `runner` and the other parts from `dir`
-    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`,
+    /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`, `run-scope.wasm`,
     /// `telemetry-stderr.wasm`, `capability-deny.wasm`, `adapt-*.wasm`,
     /// `app-front.wasm`, `http-front.wasm`).
     pub fn read(runner: &Path, dir: &Path) -> Result<Parts, ComposeError> {
@@ -152,6 +160,7 @@ impl Parts {
             empty_slot: read(dir.join("empty-slot.wasm"))?,
             state_memory: read(dir.join("state-memory.wasm"))?,
             state_deny: read(dir.join("state-deny.wasm"))?,
+            run_scope: read(dir.join("run-scope.wasm"))?,
             telemetry_stderr: read(dir.join("telemetry-stderr.wasm"))?,
             capability_deny: read(dir.join("capability-deny.wasm"))?,
             adapters: Adapters {
@@ -403,6 +412,10 @@ pub fn compose(
     }
     let mut composer = Composer::new(options);
     let runner = composer.instantiate("greentic:runner", &parts.runner, "the runner component")?;
+    let scope =
+        composer.instantiate("greentic:run-scope", &parts.run_scope, "the run-scope part")?;
+    composer.wire(scope, RUN_SCOPE_IMPORT, runner, RUN_SCOPE_IMPORT)?;
+    composer.run_scope = Some(scope);
 
     let mut nodes = Vec::new();
     for (slot, (flow_file, node)) in components.iter().enumerate() {
@@ -499,6 +512,8 @@ struct Composer<'a> {
     telemetry: Option<NodeId>,
     /// The refusing secrets/HTTP provider, once a component needs it.
     capability_deny: Option<NodeId>,
+    /// The run-scope part the runner tells its runs' scope to.
+    run_scope: Option<NodeId>,
 }
 
 /// How a node's capability imports (other than state) were wired.
@@ -518,6 +533,7 @@ impl<'a> Composer<'a> {
             importers: Vec::new(),
             telemetry: None,
             capability_deny: None,
+            run_scope: None,
         }
     }
 
@@ -755,6 +771,7 @@ impl<'a> Composer<'a> {
         if let Some((bytes, what)) = provider {
             // One provider per component: no two components share keys.
             let provider = self.instantiate("greentic:state-provider", bytes, what)?;
+            self.scope_state(provider, &decision)?;
             for import in &state_imports {
                 self.wire(provider, STATE_EXPORT, node, import)?;
             }
@@ -886,9 +903,25 @@ impl<'a> Composer<'a> {
         };
         if let Some((bytes, what)) = provider {
             let provider = self.instantiate("greentic:flow-state", bytes, what)?;
+            self.scope_state(provider, &decision)?;
             self.wire(provider, STATE_EXPORT, runner, RUNNER_STATE_IMPORT)?;
         }
         Ok(decision)
+    }
+
+    /// Gives an in-memory state provider the run's scope to key entries by.
+    fn scope_state(
+        &mut self,
+        provider: NodeId,
+        decision: &StateDecision,
+    ) -> Result<(), ComposeError> {
+        if *decision != StateDecision::Memory {
+            return Ok(());
+        }
+        let scope = self
+            .run_scope
+            .expect("the run-scope part is in before any provider");
+        self.wire(scope, CURRENT_SCOPE, provider, CURRENT_SCOPE)
     }
 
     fn import_names(&self, instance: NodeId) -> Vec<String> {

@@ -22,7 +22,8 @@ mod source;
 pub use baked::HttpSettings;
 pub use compose::{
     APP_EXPORT, Adapters, ComposeError, ComposeOptions, ComposedNode, Composition, NodeAbi, Parts,
-    RUN_EXPORT, StateDecision, StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
+    RUN_EXPORT, RUN_SCOPE_IMPORT, StateDecision, StateWiring, TelemetryWiring, compose,
+    is_state_import, slot_import,
 };
 pub use greentic_runner_wit::{SLOT_COUNT, slot_name};
 pub use source::{

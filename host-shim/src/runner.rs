@@ -159,6 +159,12 @@ impl RunnerComponent {
         let slots = match linking {
             Linking::Slots => {
                 state_store::add_to_linker(&mut linker)?;
+                // The runner says whose run it makes; the state store here
+                // scopes by the run's tenant already.
+                linker.instance(compose::RUN_SCOPE_IMPORT)?.func_wrap(
+                    "enter",
+                    |_: StoreContextMut<'_, RunnerState>, (_scope,): (String,)| Ok(()),
+                )?;
                 SLOT_COUNT
             }
             Linking::Composed {

@@ -19,6 +19,7 @@ mod bindings {
 
 use bindings::exports::greentic::runner::run as wit;
 use bindings::greentic::component::node::{InvocationEnvelope, InvocationResult, NodeError};
+use bindings::greentic::runner::run_scope;
 use bindings::greentic::state::state_store;
 use bindings::greentic::types_core::core::TenantCtx;
 
@@ -127,6 +128,9 @@ impl wit::Guest for Runner {
     }
 
     fn run(request: wit::RunRequest) -> Result<wit::RunOutcome, wit::RunError> {
+        // Before any node: a composition's state provider keys entries by it.
+        let t = &request.tenant;
+        run_scope::enter(&serde_json::json!([t.env, t.tenant, t.team, t.user]).to_string());
         let flow = load(source(request.flow)).map_err(|e| to_wit(RunError::Flow(e)))?;
         let entry = crate::parse_entry(&request.entry_json).map_err(to_wit)?;
         let vars = match crate::parse_entry(&request.vars_json).map_err(to_wit)? {

@@ -207,3 +207,41 @@ fn the_http_app_refuses_sessions_and_untrusted_tenant_headers_do_nothing() {
         "{body}"
     );
 }
+
+/// One instance of a composed app run for two tenants (trusted headers,
+/// in-composition state): each tenant counts on its own — the state-memory
+/// part keys entries by the scope the runner entered, not one map for all.
+#[test]
+fn one_composed_instance_keeps_each_tenants_state_apart() {
+    let dir = scratch("http-app-tenants");
+    let app = dir.join("app.wasm");
+    let composed = host_shim(&[
+        "compose",
+        "examples/counter/flow.yaml",
+        "-o",
+        app.to_str().unwrap(),
+        "--http",
+        "--trust-tenant-headers",
+        "--state-provider",
+        "memory",
+        "-q",
+    ]);
+    assert_eq!(composed.code, 0, "{composed}");
+    let jco = jco_serve(&app);
+    let url = format!("{}/flows/counter", jco.base);
+    let count = |tenant: &str| -> (u64, String) {
+        let (status, body, _) = http("POST", &url, "{}", &[("x-greentic-tenant", tenant)]).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (
+            value["count"].as_u64().unwrap_or_else(|| panic!("{body}")),
+            value["tenant"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(count("acme"), (1, "acme".into()));
+    assert_eq!(count("acme"), (2, "acme".into()));
+    // Same instance (acme's count went on), another tenant: its own count.
+    assert_eq!(count("globex"), (1, "globex".into()));
+    assert_eq!(count("acme"), (3, "acme".into()));
+    assert_eq!(count("globex"), (2, "globex".into()));
+}

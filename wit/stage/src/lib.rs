@@ -123,6 +123,18 @@ pub fn stage_world(out: &Path, wit_text: &str, packages: &[&str]) -> io::Result<
     Ok(out.to_path_buf())
 }
 
+/// Adds `greentic:runner`'s `run-scope.wit` (alone: it uses nothing) to a
+/// staged folder's `deps/`, for parts that import the run's scope.
+pub fn stage_run_scope(out: &Path) -> io::Result<()> {
+    let dest = out.join("deps").join("greentic-runner-scope");
+    fs::create_dir_all(&dest)?;
+    fs::copy(
+        runner_wit_dir().join("run-scope.wit"),
+        dest.join("run-scope.wit"),
+    )?;
+    Ok(())
+}
+
 /// Empties `out` and copies the named packages of greentic-interfaces'
 /// `bundled-wit/` into `out/deps/`.
 fn fresh_dir_with_deps(out: &Path, packages: &[&str]) -> io::Result<()> {
@@ -251,7 +263,7 @@ pub fn stage_adapter(out: &Path, wit_text: &str, abi: AdaptedAbi) -> io::Result<
 
 /// Files whose change must re-run a build script that staged the WIT.
 pub fn watched_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = ["runner.wit", "baked-flows.wit", "app.wit"]
+    let mut files: Vec<PathBuf> = ["runner.wit", "baked-flows.wit", "app.wit", "run-scope.wit"]
         .iter()
         .map(|f| runner_wit_dir().join(f))
         .collect();
