@@ -261,6 +261,47 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The flows it holds: a pack's (or the one asked for), a directory's
+    /// flow files, or the flow file itself.
+    pub fn flow_files(&self) -> Result<Vec<PathBuf>, PackError> {
+        match self {
+            Target::Pack(pack, None) => Ok(pack.flows.iter().map(|f| f.file.clone()).collect()),
+            Target::Flow(dir) if dir.is_dir() => {
+                flow_files_in(dir).map_err(|e| err(dir, format!("cannot read it: {e}")))
+            }
+            other => Ok(vec![other.flow_file()?]),
+        }
+    }
+}
+
+/// Every flow file under `dir`, sorted: `*.ygtc`, `*.yaml`, `*.yml` with a
+/// top-level `nodes:` (pack manifests, pack indexes and placeholders that
+/// share the extensions have none).
+pub fn flow_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+                continue;
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let is_flow = matches!(ext, "ygtc" | "yaml" | "yml")
+                && std::fs::read_to_string(&path)
+                    .is_ok_and(|text| text.lines().any(|l| l.starts_with("nodes:")));
+            if is_flow {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 /// Largest `manifest.cbor`, `sbom.json`, flow or component manifest read
 /// into memory (everything else is streamed to disk).
 pub const MAX_METADATA_BYTES: u64 = 16 << 20;

@@ -352,19 +352,9 @@ fn compile_target_components(host: &Host, target: &Path) -> Result<Vec<PathBuf>,
     if target.extension().is_some_and(|e| e == "wasm") {
         return Ok(vec![target.to_path_buf()]);
     }
-    let flows = match self::target(target)? {
-        compose::pack::Target::Pack(pack, None) => {
-            pack.flows.iter().map(|f| f.file.clone()).collect()
-        }
-        compose::pack::Target::Flow(path) if path.is_dir() => {
-            let mut files = Vec::new();
-            collect_flow_files(&path, &mut files).map_err(|e| {
-                Failure::Invalid(anyhow::anyhow!("cannot read `{}`: {e}", path.display()))
-            })?;
-            files
-        }
-        other => vec![other.flow_file().map_err(|e| Failure::Invalid(e.into()))?],
-    };
+    let flows = self::target(target)?
+        .flow_files()
+        .map_err(|e| Failure::Invalid(e.into()))?;
     let mut components = Vec::new();
     for flow in flows {
         components.extend(host.flow_components(&flow)?);
@@ -452,10 +442,8 @@ fn report_json(report: &CheckReport) -> Value {
 /// `check DIR`: every flow file under `dir` (`*.ygtc`, `*.yaml`, `*.yml` with a
 /// top-level `nodes:`), one line each and a summary; exit 2 if any failed.
 fn check_dir(host: &mut Host, dir: &Path, as_json: bool, quiet: bool) -> Result<(), Failure> {
-    let mut files = Vec::new();
-    collect_flow_files(dir, &mut files)
+    let files = compose::pack::flow_files_in(dir)
         .map_err(|e| Failure::Invalid(anyhow::anyhow!("cannot read `{}`: {e}", dir.display())))?;
-    files.sort();
     check_files(host, &files, dir, as_json, quiet)
 }
 
@@ -524,26 +512,6 @@ fn check_files(
             files.len(),
             dir.display()
         )));
-    }
-    Ok(())
-}
-
-pub(crate) fn collect_flow_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_flow_files(&path, out)?;
-            continue;
-        }
-        // A flow file has top-level `nodes:` (pack manifests, pack indexes
-        // and placeholders that share the extensions do not).
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let is_flow = matches!(ext, "ygtc" | "yaml" | "yml")
-            && std::fs::read_to_string(&path)
-                .is_ok_and(|text| text.lines().any(|l| l.starts_with("nodes:")));
-        if is_flow {
-            out.push(path);
-        }
     }
     Ok(())
 }

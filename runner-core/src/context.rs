@@ -22,9 +22,6 @@
 use handlebars::Context;
 use serde_json::{Map, Value, json};
 
-use crate::flow::Flow;
-use crate::run::Tenant;
-
 /// The roots above that every run context has (conditions add `out`,
 /// `event` and `response`).
 pub(crate) const ROOTS: &[&str] = &[
@@ -38,6 +35,41 @@ pub(crate) const ROOTS: &[&str] = &[
     "now",
 ];
 
+/// Who a run acts for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tenant {
+    /// Environment id.
+    pub env: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Team id, if any.
+    pub team: Option<String>,
+    /// User id, if any.
+    pub user: Option<String>,
+}
+
+/// Which optional parts of the run context the flow's templates and
+/// conditions mention (found by a plain text search, so it may over-approximate).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ContextNeeds {
+    /// `in.*`
+    pub(crate) in_alias: bool,
+    /// `state.entry` / `state.input` / `state.nodes`
+    pub(crate) state_view: bool,
+    /// `now.*`
+    pub(crate) now: bool,
+    /// `….input…`: the entry gets its `input` alias.
+    pub(crate) entry_input: bool,
+}
+
+/// What a run's context takes from its flow.
+#[derive(Clone, Copy)]
+pub(crate) struct FlowFacts<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) needs: ContextNeeds,
+    pub(crate) parameters: &'a Value,
+}
+
 pub(crate) struct RunContext {
     ctx: Context,
     state_view: bool,
@@ -46,7 +78,7 @@ pub(crate) struct RunContext {
 
 impl RunContext {
     pub(crate) fn new(
-        flow: &Flow,
+        flow: FlowFacts<'_>,
         mut entry: Value,
         vars: Map<String, Value>,
         tenant: &Tenant,
@@ -95,7 +127,7 @@ impl RunContext {
     }
 
     /// Before rendering `node`: updates `state.{node, step, visits}` and `now`.
-    pub(crate) fn enter(&mut self, _flow: &Flow, node: &str, step: u32, visits: u32) {
+    pub(crate) fn enter(&mut self, node: &str, step: u32, visits: u32) {
         let data = self.ctx.data_mut();
         let state = &mut data["state"];
         state["node"] = Value::String(node.to_string());
@@ -107,7 +139,7 @@ impl RunContext {
     }
 
     /// After `node` ran: its output becomes `node.<id>` and `prev`.
-    pub(crate) fn record(&mut self, _flow: &Flow, node: &str, output: &Value, ok: bool) {
+    pub(crate) fn record(&mut self, node: &str, output: &Value, ok: bool) {
         let data = self.ctx.data_mut();
         if self.state_view {
             data["state"]["nodes"][node] = json!({"ok": ok, "payload": output});

@@ -7,6 +7,7 @@ use serde_json::Value as Json;
 use serde_yaml::{Mapping, Value as Yaml};
 
 use crate::condition::Condition;
+use crate::context::ContextNeeds;
 use crate::error::FlowError;
 use crate::template::{InputTemplate, Templates};
 use crate::yaml;
@@ -148,20 +149,6 @@ pub(crate) struct VarDecl {
     pub(crate) name: String,
     pub(crate) default: Option<Json>,
     pub(crate) required: bool,
-}
-
-/// Which optional parts of the run context the flow's templates and
-/// conditions mention (found by a plain text search, so it may over-approximate).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ContextNeeds {
-    /// `in.*`
-    pub(crate) in_alias: bool,
-    /// `state.entry` / `state.input` / `state.nodes`
-    pub(crate) state_view: bool,
-    /// `now.*`
-    pub(crate) now: bool,
-    /// `….input…`: the entry gets its `input` alias.
-    pub(crate) entry_input: bool,
 }
 
 /// What a node does.
@@ -339,6 +326,15 @@ pub struct NodePlan {
 }
 
 impl Flow {
+    /// What the run context takes from the flow.
+    pub(crate) fn facts(&self) -> crate::context::FlowFacts<'_> {
+        crate::context::FlowFacts {
+            id: &self.id,
+            needs: self.needs,
+            parameters: &self.parameters,
+        }
+    }
+
     /// Parses and validates a flow, compiling all templates and conditions.
     pub fn load(source: &FlowSource) -> Result<Flow, FlowError> {
         Loader::new(source).load()

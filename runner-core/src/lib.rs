@@ -40,6 +40,7 @@ mod template;
 mod yaml;
 
 pub use cbor::{cbor_to_json, json_to_cbor};
+pub use context::Tenant;
 pub use error::{FlowError, Position, RunError, TemplateError};
 pub use flow::{
     DEFAULT_MAX_STEPS, DEFAULT_OPERATION, Flow, FlowPlan, FlowSource, MAX_RETRY_DELAY_MS, NodePlan,
@@ -47,7 +48,7 @@ pub use flow::{
 };
 pub use run::{
     DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions,
-    RunOutcome, Tenant,
+    RunOutcome,
 };
 pub use snapshot::{
     MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError, SnapshotTenant,

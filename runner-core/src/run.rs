@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::context::RunContext;
+use crate::context::{RunContext, Tenant};
 use crate::error::RunError;
 use crate::flow::{Action, Flow, Native, Node, NodeIndex, RouteWhen};
 use crate::snapshot::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
@@ -33,19 +33,6 @@ pub enum RunOutcome {
         /// What [`Flow::resume`] needs to continue.
         snapshot: Box<Snapshot>,
     },
-}
-
-/// Who a run acts for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Tenant {
-    /// Environment id.
-    pub env: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// Team id, if any.
-    pub team: Option<String>,
-    /// User id, if any.
-    pub user: Option<String>,
 }
 
 /// Per-run settings.
@@ -452,7 +439,7 @@ impl Run<'_> {
         depth: u32,
         egress: &mut Vec<Value>,
     ) -> Result<Ended, RunError> {
-        let mut ctx = RunContext::new(&flow, entry, vars, &self.options.tenant);
+        let mut ctx = RunContext::new(flow.facts(), entry, vars, &self.options.tenant);
         let mut visits = vec![0u32; flow.nodes.len()];
         // The node a parked card resumes at runs again with the answers.
         let (mut current, mut resumed) = match start {
@@ -479,7 +466,7 @@ impl Run<'_> {
             }
             self.steps += 1;
             visits[current.0] += 1;
-            ctx.enter(&flow, &node.id, self.steps, visits[current.0]);
+            ctx.enter(&node.id, self.steps, visits[current.0]);
             let mut outcome = self.node(&flow, node, &mut ctx, depth, egress)?;
             if resumed_here && let Value::Object(output) = &mut outcome.output {
                 output.insert(
@@ -487,7 +474,7 @@ impl Run<'_> {
                     answers(ctx.entry(), outcome.answer_fields.as_ref()),
                 );
             }
-            ctx.record(&flow, &node.id, &outcome.output, outcome.ok);
+            ctx.record(&node.id, &outcome.output, outcome.ok);
             for (name, template) in &node.vars_out {
                 let value = flow
                     .templates
@@ -526,7 +513,7 @@ impl Run<'_> {
                 };
                 let entry = entry.unwrap_or_else(|| ctx.entry().clone());
                 let vars = seed_vars(&next, ctx.take_vars())?;
-                ctx = RunContext::new(&next, entry, vars, &self.options.tenant);
+                ctx = RunContext::new(next.facts(), entry, vars, &self.options.tenant);
                 visits = vec![0u32; next.nodes.len()];
                 current = start.unwrap_or(next.start);
                 flow = FlowRef::Shared(next);

@@ -22,8 +22,8 @@ use handlebars::{
 use handlebars::{JsonRender, JsonTruthy};
 use serde_json::Value;
 
+use crate::context::ContextNeeds;
 use crate::error::TemplateError;
-use crate::flow::ContextNeeds;
 
 /// Name of the helper that serialises its argument as JSON; typed insertion
 /// renders `{{<TYPED_HELPER> path}}` and parses the result back.

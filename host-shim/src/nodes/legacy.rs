@@ -23,7 +23,7 @@ use serde_json::Value;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 
-use crate::nodes::NodeState;
+use super::store::{NodeState, node_error};
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -307,14 +307,4 @@ fn output(mut data: Vec<String>) -> Result<InvocationResult, NodeError> {
         output_cbor: runner_core::json_to_cbor(&value),
         output_metadata_cbor: None,
     })
-}
-
-fn node_error(code: &str, message: String) -> NodeError {
-    NodeError {
-        code: code.into(),
-        message,
-        retryable: false,
-        backoff_ms: None,
-        details: None,
-    }
 }

@@ -4,6 +4,10 @@
 //! another's memory, and a trap poisons only its own instance: the next call
 //! starts a fresh one.
 
+pub mod legacy;
+pub mod runtime;
+mod store;
+
 use greentic_interfaces_wasmtime::component_v0_6::exports::greentic::component::node::{
     self, GuestIndices, InvocationEnvelope, InvocationResult,
 };
@@ -13,56 +17,19 @@ use wasmtime::Result;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtx;
 
-use crate::caps::http::{self, HttpCtx, HttpView};
-use crate::caps::secrets::{self, SecretSource, SecretsCtx, SecretsView};
-use crate::caps::telemetry::{self, TelemetryCtx, TelemetryView};
-use crate::component_runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
-use crate::legacy::{self, LegacyInstance, LegacyPre, NODE_EXPORTS};
+use crate::caps::http::{self, HttpCtx};
+use crate::caps::secrets::{self, SecretSource, SecretsCtx};
+use crate::caps::telemetry::{self, TelemetryCtx};
 use crate::limits::{Deadline, NodeLimits, RunDeadline, StoreLimiter, classify};
 use crate::state_store::scope::RunTenant;
-use crate::state_store::{self, StateCtx, StateView};
+use crate::state_store::{self, StateCtx};
 use compose::policy::{Approval, Grant};
-
-/// What a node component's Store holds: WASI, one context per host
-/// capability (empty unless approved), limits.
-pub struct NodeState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    state: StateCtx,
-    telemetry: TelemetryCtx,
-    secrets: SecretsCtx,
-    http: HttpCtx,
-    limiter: StoreLimiter,
-    deadline: Deadline,
-    /// The whole run's deadline: stops the node too.
-    run_deadline: RunDeadline,
-}
-
-impl StateView for NodeState {
-    fn state(&mut self) -> &mut StateCtx {
-        &mut self.state
-    }
-}
-
-impl TelemetryView for NodeState {
-    fn telemetry(&mut self) -> &mut TelemetryCtx {
-        &mut self.telemetry
-    }
-}
-
-impl SecretsView for NodeState {
-    fn secrets(&mut self) -> &mut SecretsCtx {
-        &mut self.secrets
-    }
-}
-
-impl HttpView for NodeState {
-    fn http(&mut self) -> &mut HttpCtx {
-        &mut self.http
-    }
-}
+use legacy::{LegacyInstance, LegacyPre, NODE_EXPORTS};
+use runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
+pub use store::NodeState;
+use store::node_error;
 
 /// What every node instance of one run shares: the backends, the run's tenant
 /// and the run's host resources.
@@ -100,33 +67,6 @@ pub struct Granted {
     pub http: Option<Vec<String>>,
     /// Guest paths where the assets directory is mounted.
     pub asset_mounts: Vec<String>,
-}
-
-impl WasiView for NodeState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl NodeState {
-    /// True once the invocation's budget is spent or the user pressed Ctrl-C;
-    /// the component then has a grace period to return before it is stopped.
-    pub(crate) fn should_cancel(&self) -> bool {
-        self.deadline.should_cancel()
-    }
-}
-
-impl control::Host for NodeState {
-    fn should_cancel(&mut self) -> bool {
-        NodeState::should_cancel(self)
-    }
-
-    /// Nothing to schedule here; the epoch check right after this call stops
-    /// a component past its grace period.
-    fn yield_now(&mut self) {}
 }
 
 /// The linker a node component is instantiated with: WASI (every `wasi:*@0.2.x`
@@ -601,16 +541,6 @@ impl Drop for NodeSlot {
             "host-shim: warning: component `{}` failed in on-stop: {failure}",
             self.component.name
         );
-    }
-}
-
-fn node_error(code: &str, message: String) -> NodeError {
-    NodeError {
-        code: code.into(),
-        message: message.replace('\n', " "),
-        retryable: false,
-        backoff_ms: None,
-        details: None,
     }
 }
 

@@ -18,7 +18,7 @@ use wasmtime::component::{
     ComponentExportIndex, ComponentType, Instance, InstancePre, Lift, TypedFunc,
 };
 
-use crate::nodes::NodeState;
+use super::store::NodeState;
 
 /// The export this ABI is recognised by.
 pub const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";

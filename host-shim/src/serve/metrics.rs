@@ -1,0 +1,134 @@
+//! What `/metrics` tells: runs, refusals and node calls per flow (Prometheus).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::nodes::{NodeCallRecord, NodeObserver};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    flow: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabels {
+    flow: String,
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+pub(super) struct Metrics {
+    runs: Family<RunLabels, Counter>,
+    run_seconds: Family<FlowLabels, Histogram>,
+    node_calls: Family<RunLabels, Counter>,
+    node_seconds: Family<FlowLabels, Histogram>,
+    pub(super) in_flight: Gauge,
+    auth_denied: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs to ~100 s.
+    Histogram::new(exponential_buckets(0.0001, 4.0, 11))
+}
+
+impl Metrics {
+    pub(super) fn register(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            runs: Family::default(),
+            run_seconds: Family::new_with_constructor(seconds_histogram),
+            node_calls: Family::default(),
+            node_seconds: Family::new_with_constructor(seconds_histogram),
+            in_flight: Gauge::default(),
+            auth_denied: Family::default(),
+        };
+        registry.register(
+            "requests_denied",
+            "Requests refused before running: no or bad credential, a tenant header naming another tenant, a flow the credential may not run, a credential over its limits",
+            metrics.auth_denied.clone(),
+        );
+        registry.register(
+            "runs",
+            "Requests to run a flow, by outcome (completed, waiting, failed, timeout, busy, too_large, body_timeout, bad_input, unknown_flow)",
+            metrics.runs.clone(),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Time to answer a run",
+            metrics.run_seconds.clone(),
+        );
+        registry.register(
+            "node_calls",
+            "Node component calls, by outcome",
+            metrics.node_calls.clone(),
+        );
+        registry.register(
+            "node_duration_seconds",
+            "Time of a node component call, per flow",
+            metrics.node_seconds.clone(),
+        );
+        registry.register(
+            "runs_in_progress",
+            "Runs being executed",
+            metrics.in_flight.clone(),
+        );
+        metrics
+    }
+
+    pub(super) fn finished(&self, flow: &str, outcome: &str, elapsed: Duration) {
+        self.runs
+            .get_or_create(&RunLabels {
+                flow: flow.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.run_seconds
+            .get_or_create(&FlowLabels { flow: flow.into() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub(super) fn denied(&self, reason: &str) {
+        self.auth_denied
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub(super) fn rejected(&self, flow: &str, reason: &str) {
+        self.runs
+            .get_or_create(&RunLabels {
+                flow: flow.into(),
+                outcome: reason.into(),
+            })
+            .inc();
+    }
+}
+
+impl NodeObserver for Metrics {
+    fn node_call(&self, call: &NodeCallRecord<'_>) {
+        let outcome = call.outcome.split(':').next().unwrap_or("ok");
+        self.node_calls
+            .get_or_create(&RunLabels {
+                flow: call.flow.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.node_seconds
+            .get_or_create(&FlowLabels {
+                flow: call.flow.into(),
+            })
+            .observe(call.elapsed.as_secs_f64());
+    }
+}
