@@ -115,6 +115,10 @@ pub struct ComponentArgs {
     /// `host:*`, `*.domain`), added to the profile's `http.allow`; repeatable.
     #[arg(long = "allow-host", value_name = "PATTERN")]
     pub allow_hosts: Vec<String>,
+    /// PEM file of CA certificates outbound HTTPS is verified against,
+    /// instead of the built-in Mozilla roots (an internal CA); repeatable.
+    #[arg(long = "http-ca", value_name = "FILE")]
+    pub http_ca: Vec<PathBuf>,
     /// Override the flows' `templating:` setting.
     #[arg(long, value_enum, value_name = "MODE")]
     pub templating: Option<Templating>,

@@ -132,6 +132,8 @@ fn host_options(
         },
         runner: common.runner.clone(),
         state_bindings: Default::default(),
+        http_roots: crate::caps::http::TrustedRoots::from_pem_files(&common.http_ca)
+            .map_err(Failure::Invalid)?,
         runner_memory_bytes: usize::try_from(common.runner_memory_mb)
             .ok()
             .and_then(|mb| mb.checked_mul(1 << 20))

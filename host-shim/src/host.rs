@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 use compose::{ComponentRef, ComponentResolver, FlowSet, SourceError};
 use wasmtime::Engine;
 
-use crate::caps::http::HttpCtx;
+use crate::caps::http::{HttpClientConfig, HttpCtx, TrustedRoots};
 use crate::caps::secrets::{SecretSource, SecretsCtx};
 use crate::caps::telemetry::TelemetryCtx;
 use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
@@ -70,6 +70,8 @@ pub struct HostOptions {
     pub runner_memory_bytes: usize,
     /// Which binary holds each component state id (hosts of one server share it).
     pub state_bindings: std::sync::Arc<StateBindings>,
+    /// CAs outbound HTTPS is verified against instead of the built-in roots.
+    pub http_roots: TrustedRoots,
 }
 
 impl Default for HostOptions {
@@ -91,6 +93,7 @@ impl Default for HostOptions {
             fresh_runner_per_run: false,
             runner_memory_bytes: crate::limits::RUNNER_MEMORY_BYTES,
             state_bindings: Default::default(),
+            http_roots: Default::default(),
         }
     }
 }
@@ -376,6 +379,8 @@ pub struct Host {
     runner_memory_bytes: usize,
     /// [`HostOptions::state_bindings`].
     state_bindings: std::sync::Arc<StateBindings>,
+    /// [`HostOptions::http_roots`].
+    http_roots: TrustedRoots,
 }
 
 impl Host {
@@ -426,6 +431,7 @@ impl Host {
             reuse_runner: !options.fresh_runner_per_run,
             runner_memory_bytes: runner_memory,
             state_bindings: options.state_bindings,
+            http_roots: options.http_roots,
         })
     }
 
@@ -825,8 +831,7 @@ impl Host {
             HttpCtx::new(
                 "composed app",
                 self.profile.http_allow.clone(),
-                std::time::Duration::from_millis(self.profile.http_timeout_ms),
-                self.profile.http_max_response_bytes,
+                &self.http_client(),
             ),
         );
         let library = set
@@ -880,6 +885,15 @@ impl Host {
         Ok(keys)
     }
 
+    /// How outbound HTTP is made: the profile's limits, the trusted CAs.
+    fn http_client(&self) -> HttpClientConfig {
+        HttpClientConfig {
+            timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
+            max_response_bytes: self.profile.http_max_response_bytes,
+            roots: self.http_roots.clone(),
+        }
+    }
+
     /// What the node instances of one run of the flow at `flow` share.
     fn scope(&self, settings: &RunSettings, flow: &Path) -> Result<RunScope, Failure> {
         let tenant = settings.run_tenant()?;
@@ -889,8 +903,7 @@ impl Host {
             progress: settings.progress,
             observer: settings.observer.clone(),
             secrets: self.secrets.clone(),
-            http_timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
-            http_max_response_bytes: self.profile.http_max_response_bytes,
+            http: self.http_client(),
             assets: assets_dir(flow),
             deadline: RunDeadline::after(settings.time_limit),
         })

@@ -522,3 +522,193 @@ fn a_redirect_to_another_origin_drops_credentials() {
         "credentials crossed to another origin: {landed}"
     );
 }
+
+/// A CA and a certificate for 127.0.0.1 it signed, made with openssl in `dir`:
+/// (CA PEM, leaf certificate PEM, leaf key PEM).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian: apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=greentic test CA",
+                "-days",
+                "2",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+/// An HTTPS server on loopback (Python's `ssl` over `http.server`), killed on
+/// drop: `/ok` answers `secure`, `/down` redirects to `down_to`.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn https_server(cert: &Path, key: &Path, down_to: &str) -> HttpsServer {
+    let script = r#"
+import http.server, ssl, sys
+cert, key, down = sys.argv[1], sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/down":
+            self.send_response(302); self.send_header("location", down)
+            self.send_header("content-length", "0"); self.end_headers()
+        else:
+            body = b"secure"
+            self.send_response(200); self.send_header("content-length", str(len(body)))
+            self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(cert)
+        .arg(key)
+        .arg(down_to)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no port: {line:?}"));
+    HttpsServer { child, port }
+}
+
+/// HTTPS is verified (an unknown CA is refused, `--http-ca` makes it known),
+/// and a followed redirect never goes from https down to http.
+#[test]
+fn https_is_verified_against_the_trusted_cas_and_redirects_never_downgrade() {
+    let dir = scratch("cap-https");
+    let (ca, cert, key) = test_ca(&dir);
+    let (plain, _) = one_request(
+        "HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nplaintext".into(),
+    );
+    let server = https_server(&cert, &key, &format!("http://127.0.0.1:{plain}/landed"));
+    let f = flow(
+        &dir,
+        "id: tls\nnodes:\n  get:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\", follow: true } }\n",
+    );
+    let fetch = |path: &str, extra: &[&str]| {
+        let input = json!({"url": format!("https://127.0.0.1:{}{path}", server.port)}).to_string();
+        let mut args = vec!["--allow-host", "127.0.0.1:*", "--input", &input];
+        args.extend_from_slice(extra);
+        let out = run_flow(&f, &args);
+        assert_eq!(out.code, 0, "{out}");
+        out.json()
+    };
+    let ca_arg = ["--http-ca", ca.to_str().unwrap()];
+    // Trusted through the operator's CA.
+    assert_eq!(fetch("/ok", &ca_arg)["body"], json!("secure"));
+    // The built-in roots do not know this CA: refused, not fetched.
+    let unknown = fetch("/ok", &[]);
+    assert_eq!(unknown["error"]["code"], json!("unavailable"), "{unknown}");
+    assert!(unknown.get("body").is_none(), "{unknown}");
+    // https -> http is refused, before anything is sent in the clear.
+    let down = fetch("/down", &ca_arg);
+    assert_eq!(down["error"]["code"], json!("denied"), "{down}");
+    assert!(
+        down["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no downgrade"),
+        "{down}"
+    );
+    // A CA file that holds no certificate is a clear error at start.
+    std::fs::write(dir.join("empty.pem"), "not a certificate\n").unwrap();
+    let input = json!({"url": "https://127.0.0.1:1/"}).to_string();
+    let out = run_flow(
+        &f,
+        &[
+            "--http-ca",
+            dir.join("empty.pem").to_str().unwrap(),
+            "--input",
+            &input,
+        ],
+    );
+    expect_failure(&out, 2, "holds no PEM certificate");
+}

@@ -5,8 +5,11 @@
 //! (the profile's, or less if the request asks) and a response-size cap.
 //! Failures reach the guest as `host-error {code, message}` with the codes
 //! `denied`, `invalid-request`, `timeout`, `too-large`, `unavailable`.
-//! `allow-insecure` is ignored: TLS certificates are always verified.
+//! `allow-insecure` is ignored: TLS certificates are always verified, against
+//! the Mozilla roots (webpki-roots) or, with `--http-ca`, the operator's CAs.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use greentic_interfaces_wasmtime::host_helpers::v1::http_client::{
@@ -20,6 +23,47 @@ use wasmtime::component::Linker;
 /// Redirect hops the host follows when a request asks it to.
 const MAX_REDIRECTS: u32 = 5;
 
+/// How the host makes outbound requests: the profile's limits and the
+/// certificates servers are verified against.
+#[derive(Debug, Clone, Default)]
+pub struct HttpClientConfig {
+    /// Per-request timeout (a request may ask for less).
+    pub timeout: Duration,
+    /// Largest response body.
+    pub max_response_bytes: u64,
+    /// CA certificates trusted instead of the built-in roots; empty: the
+    /// built-in ones.
+    pub roots: TrustedRoots,
+}
+
+/// CA certificates (`--http-ca`), read once per process.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedRoots(Arc<Vec<ureq::tls::Certificate<'static>>>);
+
+impl TrustedRoots {
+    /// The certificates of PEM `files` (each must hold at least one); no
+    /// files: the built-in roots.
+    pub fn from_pem_files(files: &[PathBuf]) -> anyhow::Result<TrustedRoots> {
+        let mut certs = Vec::new();
+        for file in files {
+            let pem = std::fs::read(file)
+                .map_err(|e| anyhow::anyhow!("--http-ca `{}`: {e}", file.display()))?;
+            let before = certs.len();
+            for item in ureq::tls::parse_pem(&pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.to_owned()),
+                    Ok(_) => {}
+                    Err(e) => anyhow::bail!("--http-ca `{}`: {e}", file.display()),
+                }
+            }
+            if certs.len() == before {
+                anyhow::bail!("--http-ca `{}` holds no PEM certificate", file.display());
+            }
+        }
+        Ok(TrustedRoots(Arc::new(certs)))
+    }
+}
+
 /// A component instance's outbound HTTP: what the profile allows.
 #[derive(Debug, Clone, Default)]
 pub struct HttpCtx {
@@ -28,21 +72,18 @@ pub struct HttpCtx {
     allow: Vec<String>,
     timeout: Duration,
     max_response_bytes: u64,
+    roots: TrustedRoots,
 }
 
 impl HttpCtx {
     /// HTTP for `component` to the hosts in `allow`.
-    pub fn new(
-        component: &str,
-        allow: Vec<String>,
-        timeout: Duration,
-        max_response_bytes: u64,
-    ) -> Self {
+    pub fn new(component: &str, allow: Vec<String>, config: &HttpClientConfig) -> Self {
         HttpCtx {
             component: component.to_string(),
             allow,
-            timeout,
-            max_response_bytes,
+            timeout: config.timeout,
+            max_response_bytes: config.max_response_bytes,
+            roots: config.roots.clone(),
         }
     }
 
@@ -76,12 +117,18 @@ impl HttpCtx {
     }
 
     fn agent(&self, timeout: Duration) -> ureq::Agent {
-        ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into()
+            .http_status_as_error(false);
+        if !self.roots.0.is_empty() {
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&self.roots.0))
+                    .build(),
+            );
+        }
+        config.build().into()
     }
 
     fn send_once(

@@ -19,7 +19,7 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 
-use crate::caps::http::{self, HttpCtx};
+use crate::caps::http::{self, HttpClientConfig, HttpCtx};
 use crate::caps::secrets::{self, SecretSource, SecretsCtx};
 use crate::caps::telemetry::{self, TelemetryCtx};
 use crate::limits::{Deadline, NodeLimits, RunDeadline, StoreLimiter, classify};
@@ -45,10 +45,8 @@ pub struct RunScope {
     pub observer: Option<std::sync::Arc<dyn NodeObserver>>,
     /// Secret values, for components approved for secrets.
     pub secrets: std::sync::Arc<SecretSource>,
-    /// Outbound HTTP limits (the profile's).
-    pub http_timeout: std::time::Duration,
-    /// Largest HTTP response body.
-    pub http_max_response_bytes: u64,
+    /// Outbound HTTP limits (the profile's) and trusted CAs.
+    pub http: HttpClientConfig,
     /// The flow's (or pack's) `assets/` directory, preopened read-only for
     /// components whose manifest mounts `assets`.
     pub assets: Option<std::path::PathBuf>,
@@ -479,8 +477,7 @@ impl NodeSlot {
         let http = HttpCtx::new(
             name,
             granted.http.clone().unwrap_or_default(),
-            self.scope.http_timeout,
-            self.scope.http_max_response_bytes,
+            &self.scope.http,
         );
         let mut store = Store::new(
             engine,
