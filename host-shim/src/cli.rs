@@ -65,7 +65,7 @@ pub struct ComponentArgs {
     /// `redis://HOST[:PORT][/DB]`. Default: `memory`; with `--session`, the
     /// file `state.redb` in greentic-runner's data directory.
     #[arg(long, value_name = "SPEC")]
-    pub state: Option<crate::state_store::StateBackend>,
+    pub state: Option<crate::caps::state::StateBackend>,
     /// Which components may use state: `default` (those whose manifest declares
     /// it), `no-state`, or the path of a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "default")]

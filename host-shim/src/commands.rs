@@ -71,8 +71,8 @@ fn profile(common: &ComponentArgs) -> Result<compose::policy::Profile, Failure> 
 fn state_backend(
     common: &ComponentArgs,
     session: bool,
-) -> Result<crate::state_store::StateBackend, Failure> {
-    use crate::state_store::StateBackend;
+) -> Result<crate::caps::state::StateBackend, Failure> {
+    use crate::caps::state::StateBackend;
     match &common.state {
         Some(backend) => Ok(backend.clone()),
         None if session => {
@@ -106,14 +106,14 @@ fn host(common: &ComponentArgs) -> Result<Host, Failure> {
 
 fn host_with_state(
     common: &ComponentArgs,
-    state: crate::state_store::StateBackend,
+    state: crate::caps::state::StateBackend,
 ) -> Result<Host, Failure> {
     Host::new(host_options(common, state)?).map_err(Failure::Invalid)
 }
 
 fn host_options(
     common: &ComponentArgs,
-    state: crate::state_store::StateBackend,
+    state: crate::caps::state::StateBackend,
 ) -> Result<HostOptions, Failure> {
     let profile = profile(common)?;
     let secrets =
@@ -174,7 +174,7 @@ fn run(mut args: RunArgs) -> Result<(), Failure> {
     let vars = parse_vars(&args.vars)?;
     let state = state_backend(&args.common, args.session.is_some())?;
     if args.session.is_some()
-        && state == crate::state_store::StateBackend::Memory
+        && state == crate::caps::state::StateBackend::Memory
         && !args.common.quiet
     {
         eprintln!("warning: --state memory keeps the session only while this process runs");
@@ -670,7 +670,7 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
         }
     };
     let state = state_backend(&args.common, false)?;
-    if state == crate::state_store::StateBackend::Memory && !args.common.quiet {
+    if state == crate::caps::state::StateBackend::Memory && !args.common.quiet {
         eprintln!("note: --state memory: state and sessions live as long as this server");
     }
     let common = args.common;

@@ -10,6 +10,9 @@ use wasmtime::Engine;
 
 use crate::caps::http::{HttpClientConfig, HttpCtx, TrustedRoots};
 use crate::caps::secrets::{SecretSource, SecretsCtx};
+use crate::caps::state::bindings::StateBindings;
+use crate::caps::state::scope::RunTenant;
+use crate::caps::state::{StateBackend, StateCtx};
 use crate::caps::telemetry::TelemetryCtx;
 use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
 use crate::limits::{NodeLimits, RunDeadline};
@@ -19,10 +22,6 @@ use crate::runner::{
     RunnerComponent, RunnerInstance, SLOT_COUNT, SlotBinding, Tenant,
 };
 use crate::sessions::Sessions;
-use crate::state_store::bindings::StateBindings;
-use crate::state_store::scope::RunTenant;
-use crate::state_store::{StateBackend, StateCtx};
-use compose::is_state_import;
 use compose::policy::Grant;
 use compose::policy::{
     Capability, CapabilityGrant, Manifest, Profile, approve_capability, approve_flow, capability_of,
@@ -775,18 +774,14 @@ impl Host {
             .imports(component.engine())
             .map(|(name, _)| name.to_string())
             .collect();
-        let imports_any = |c: Capability| {
-            imports
-                .iter()
-                .any(|i| capability_of(i).is_some_and(|row| row.capability == c))
-        };
+        let capabilities: Vec<Capability> = imports
+            .iter()
+            .filter_map(|i| capability_of(i).map(|row| row.capability))
+            .collect();
         let runner = RunnerComponent::new(
             &component,
             Linking::Composed {
-                state: imports.iter().any(|name| is_state_import(name)),
-                telemetry: imports_any(Capability::Telemetry),
-                secrets: imports_any(Capability::Secrets),
-                http: imports_any(Capability::Http),
+                imports: capabilities,
             },
             self.runner_memory_bytes,
         )
@@ -825,14 +820,13 @@ impl Host {
         // declare and reach the hosts the profile allows.
         let tenant = settings.tenant.clone();
         let secret_keys = self.declared_secrets(&set)?;
-        instance.set_capabilities(
-            TelemetryCtx::new(&format!("composed {}", app.display()), &tenant),
-            SecretsCtx::new(self.secrets.clone(), &tenant, "composed app", secret_keys),
-            HttpCtx::new(
-                "composed app",
-                self.profile.http_allow.clone(),
-                &self.http_client(),
-            ),
+        let caps = instance.capabilities();
+        caps.telemetry = TelemetryCtx::new(&format!("composed {}", app.display()), &tenant);
+        caps.secrets = SecretsCtx::new(self.secrets.clone(), &tenant, "composed app", secret_keys);
+        caps.http = HttpCtx::new(
+            "composed app",
+            self.profile.http_allow.clone(),
+            &self.http_client(),
         );
         let library = set
             .library

@@ -28,7 +28,6 @@ pub mod redact;
 pub mod runner;
 pub mod serve;
 pub mod sessions;
-pub mod state_store;
 
 pub use host::{
     CheckReport, Failure, Host, HostOptions, RunSettings, SessionSettings, Turn, WarmRun,

@@ -11,12 +11,11 @@ use wasmtime::error::Context;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::caps::http::{HttpCtx, HttpView};
-use crate::caps::secrets::{SecretsCtx, SecretsView};
-use crate::caps::telemetry::{TelemetryCtx, TelemetryView};
+use crate::caps::state::StateCtx;
+use crate::caps::{Capabilities, HasCapabilities};
 use crate::limits::{RunDeadline, StoreLimiter, UNMETERED};
 use crate::nodes::NodeSlot;
-use crate::state_store::{self, StateCtx, StateView};
+use compose::policy::Capability;
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -47,13 +46,10 @@ pub struct RunnerState {
 /// ([`RunnerInstance::clear_run`]), so nothing of one run reaches the next.
 struct RunParts {
     slots: Vec<Option<NodeSlot>>,
-    /// The state-store import: the flows' own `state.get` / `state.set` for
-    /// the bare runner; a composed flow's state import otherwise.
-    state: StateCtx,
-    /// A composed flow's capability imports (unused by a bare runner).
-    telemetry: TelemetryCtx,
-    secrets: SecretsCtx,
-    http: HttpCtx,
+    /// What the capability imports act on: for the bare runner only the
+    /// state store (the flows' own `state.get` / `state.set`); for a
+    /// composed flow each capability the composition imports.
+    caps: Capabilities,
     /// The run's deadline: the runner is stopped once it has passed.
     deadline: RunDeadline,
 }
@@ -63,36 +59,15 @@ impl Default for RunParts {
     fn default() -> Self {
         RunParts {
             slots: Vec::new(),
-            state: StateCtx::none(),
-            telemetry: TelemetryCtx::default(),
-            secrets: SecretsCtx::default(),
-            http: HttpCtx::default(),
+            caps: Capabilities::default(),
             deadline: RunDeadline::none(),
         }
     }
 }
 
-impl TelemetryView for RunnerState {
-    fn telemetry(&mut self) -> &mut TelemetryCtx {
-        &mut self.run.telemetry
-    }
-}
-
-impl SecretsView for RunnerState {
-    fn secrets(&mut self) -> &mut SecretsCtx {
-        &mut self.run.secrets
-    }
-}
-
-impl HttpView for RunnerState {
-    fn http(&mut self) -> &mut HttpCtx {
-        &mut self.run.http
-    }
-}
-
-impl StateView for RunnerState {
-    fn state(&mut self) -> &mut StateCtx {
-        &mut self.run.state
+impl HasCapabilities for RunnerState {
+    fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.run.caps
     }
 }
 
@@ -100,17 +75,11 @@ impl StateView for RunnerState {
 pub enum Linking {
     /// The bare runner: host-shim serves its node slots.
     Slots,
-    /// A composed flow: nodes are inside; the host provides WASI and what the
-    /// composition imports of the state store, telemetry, secrets and HTTP.
+    /// A composed flow: nodes are inside; the host provides WASI and the
+    /// capabilities the composition imports.
     Composed {
-        /// Whether the composed component imports the state store.
-        state: bool,
-        /// ... the telemetry logger.
-        telemetry: bool,
-        /// ... the secrets store.
-        secrets: bool,
-        /// ... the HTTP client.
-        http: bool,
+        /// The capabilities whose interfaces the composed component imports.
+        imports: Vec<Capability>,
     },
 }
 
@@ -158,7 +127,7 @@ impl RunnerComponent {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let slots = match linking {
             Linking::Slots => {
-                state_store::add_to_linker(&mut linker)?;
+                crate::caps::add_to_linker(&mut linker, |c| c == Capability::State)?;
                 // The runner says whose run it makes; the state store here
                 // scopes by the run's tenant already.
                 linker.instance(compose::RUN_SCOPE_IMPORT)?.func_wrap(
@@ -167,24 +136,8 @@ impl RunnerComponent {
                 )?;
                 SLOT_COUNT
             }
-            Linking::Composed {
-                state,
-                telemetry,
-                secrets,
-                http,
-            } => {
-                if state {
-                    state_store::add_to_linker(&mut linker)?;
-                }
-                if telemetry {
-                    crate::caps::telemetry::add_to_linker(&mut linker)?;
-                }
-                if secrets {
-                    crate::caps::secrets::add_to_linker(&mut linker)?;
-                }
-                if http {
-                    crate::caps::http::add_to_linker(&mut linker)?;
-                }
+            Linking::Composed { imports } => {
+                crate::caps::add_to_linker(&mut linker, |c| imports.contains(&c))?;
                 0
             }
         };
@@ -221,7 +174,10 @@ impl RunnerComponent {
                 table: ResourceTable::new(),
                 run: RunParts {
                     slots,
-                    state,
+                    caps: Capabilities {
+                        state,
+                        ..Capabilities::default()
+                    },
                     ..RunParts::default()
                 },
                 limiter: StoreLimiter::for_runner(self.memory_bytes),
@@ -280,17 +236,9 @@ impl RunnerInstance {
         self.store.data_mut().run.slots = slots;
     }
 
-    /// Sets what a composed flow's capability imports act on (before `run`).
-    pub fn set_capabilities(
-        &mut self,
-        telemetry: TelemetryCtx,
-        secrets: SecretsCtx,
-        http: HttpCtx,
-    ) {
-        let run = &mut self.store.data_mut().run;
-        run.telemetry = telemetry;
-        run.secrets = secrets;
-        run.http = http;
+    /// What the capability imports act on (set before `run`).
+    pub fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.store.data_mut().run.caps
     }
 
     /// The run's deadline.
@@ -305,7 +253,7 @@ impl RunnerInstance {
 
     /// Sets what the runner's state-store import acts on (before `run`).
     pub fn set_state(&mut self, state: StateCtx) {
-        self.store.data_mut().run.state = state;
+        self.store.data_mut().run.caps.state = state;
     }
 
     /// Forgets everything of the last run — its node instances (dropped

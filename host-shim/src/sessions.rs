@@ -26,7 +26,7 @@ use anyhow::{Context, anyhow, bail};
 use greentic_state::{StateKey, StateStore};
 use serde_json::{Value, json};
 
-use crate::state_store::scope::RunTenant;
+use crate::caps::state::scope::RunTenant;
 
 /// Another turn of the session kept it past the wait.
 #[derive(Debug, thiserror::Error)]

@@ -193,12 +193,6 @@ fn transport_error(e: ureq::Error) -> HostError {
     }
 }
 
-/// Gives the linker access to a Store's [`HttpCtx`].
-pub trait HttpView {
-    /// The context.
-    fn http(&mut self) -> &mut HttpCtx;
-}
-
 impl HttpClientHostV1_1 for HttpCtx {
     fn send(
         &mut self,
@@ -297,6 +291,8 @@ fn resolve_location(base: &Uri, location: &str) -> String {
 }
 
 /// Adds `greentic:http/http-client@1.1.0` and `@1.0.0` to `linker`.
-pub fn add_to_linker<T: HttpView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    add_http_client_compat_to_linker(linker, |state: &mut T| state.http())
+pub fn add_to_linker<T: crate::caps::holds::Holds<HttpCtx>>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    add_http_client_compat_to_linker(linker, |state: &mut T| state.held())
 }

@@ -156,12 +156,6 @@ impl SecretsCtx {
     }
 }
 
-/// Gives the linker access to a Store's [`SecretsCtx`].
-pub trait SecretsView {
-    /// The context.
-    fn secrets(&mut self) -> &mut SecretsCtx;
-}
-
 impl SecretsStoreHostV1_1 for SecretsCtx {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, SecretsError> {
         // A key with the scope separator would name another tenant's entry.
@@ -183,8 +177,10 @@ impl SecretsStoreHostV1_1 for SecretsCtx {
 }
 
 /// Adds `greentic:secrets-store/secrets-store@1.1.0` and `@1.0.0` to `linker`.
-pub fn add_to_linker<T: SecretsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    add_secrets_store_compat_to_linker(linker, |state: &mut T| state.secrets())
+pub fn add_to_linker<T: crate::caps::holds::Holds<SecretsCtx>>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    add_secrets_store_compat_to_linker(linker, |state: &mut T| state.held())
 }
 
 #[cfg(test)]

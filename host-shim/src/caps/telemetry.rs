@@ -37,12 +37,6 @@ impl TelemetryCtx {
     }
 }
 
-/// Gives the linker access to a Store's [`TelemetryCtx`].
-pub trait TelemetryView {
-    /// The context.
-    fn telemetry(&mut self) -> &mut TelemetryCtx;
-}
-
 impl TelemetryLoggerHost for TelemetryCtx {
     fn log(
         &mut self,
@@ -91,6 +85,8 @@ impl TelemetryLoggerHost for TelemetryCtx {
 }
 
 /// Adds `greentic:telemetry/logger-api@1.0.0` to `linker`.
-pub fn add_to_linker<T: TelemetryView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    add_telemetry_logger_to_linker(linker, |state: &mut T| state.telemetry())
+pub fn add_to_linker<T: crate::caps::holds::Holds<TelemetryCtx>>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    add_telemetry_logger_to_linker(linker, |state: &mut T| state.held())
 }

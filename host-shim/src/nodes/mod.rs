@@ -19,13 +19,14 @@ use wasmtime::error::Context;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 
-use crate::caps::http::{self, HttpClientConfig, HttpCtx};
-use crate::caps::secrets::{self, SecretSource, SecretsCtx};
-use crate::caps::telemetry::{self, TelemetryCtx};
+use crate::caps::Capabilities;
+use crate::caps::http::{HttpClientConfig, HttpCtx};
+use crate::caps::secrets::{SecretSource, SecretsCtx};
+use crate::caps::state::StateCtx;
+use crate::caps::state::scope::RunTenant;
+use crate::caps::telemetry::TelemetryCtx;
 use crate::limits::{Deadline, NodeLimits, RunDeadline, StoreLimiter, classify};
-use crate::state_store::scope::RunTenant;
-use crate::state_store::{self, StateCtx};
-use compose::policy::{Approval, Grant};
+use compose::policy::{Approval, Capability, Grant};
 use legacy::{LegacyInstance, LegacyPre, NODE_EXPORTS};
 use runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
 pub use store::NodeState;
@@ -67,6 +68,18 @@ pub struct Granted {
     pub asset_mounts: Vec<String>,
 }
 
+impl Granted {
+    /// Whether the component gets `capability` (telemetry: always).
+    pub fn has(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Telemetry => true,
+            Capability::State => self.state.is_some(),
+            Capability::Secrets => self.secrets.is_some(),
+            Capability::Http => self.http.is_some(),
+        }
+    }
+}
+
 /// The linker a node component is instantiated with: WASI (every `wasi:*@0.2.x`
 /// a component imports links by semver to wasmtime-wasi's), `control`,
 /// telemetry, and each gated capability only when `granted` has it — a
@@ -76,16 +89,7 @@ pub fn node_linker(engine: &Engine, granted: &Granted) -> Result<Linker<NodeStat
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     control::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s)?;
     legacy::add_control_to_linker(&mut linker)?;
-    telemetry::add_to_linker(&mut linker)?;
-    if granted.state.is_some() {
-        state_store::add_to_linker(&mut linker)?;
-    }
-    if granted.secrets.is_some() {
-        secrets::add_to_linker(&mut linker)?;
-    }
-    if granted.http.is_some() {
-        http::add_to_linker(&mut linker)?;
-    }
+    crate::caps::add_to_linker(&mut linker, |capability| granted.has(capability))?;
     Ok(linker)
 }
 
@@ -280,7 +284,7 @@ impl NodeSlot {
     fn log_lines(&self) -> u64 {
         self.live
             .as_ref()
-            .map_or(0, |(store, _)| store.data().telemetry.lines)
+            .map_or(0, |(store, _)| store.data().caps.telemetry.lines)
     }
 
     fn invoke_untraced(
@@ -336,6 +340,7 @@ impl NodeSlot {
         store.data_mut().deadline = crate::limits::Deadline::start(budget);
         store
             .data_mut()
+            .caps
             .telemetry
             .at(&envelope.flow_id, &envelope.step_id);
         store
@@ -484,10 +489,12 @@ impl NodeSlot {
             NodeState {
                 wasi,
                 table: ResourceTable::new(),
-                state,
-                telemetry: TelemetryCtx::new(name, &tenant),
-                secrets,
-                http,
+                caps: Capabilities {
+                    state,
+                    telemetry: TelemetryCtx::new(name, &tenant),
+                    secrets,
+                    http,
+                },
                 limiter: StoreLimiter::new(&self.component.limits),
                 deadline: Deadline::far(),
                 run_deadline: self.scope.deadline,

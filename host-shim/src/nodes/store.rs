@@ -1,53 +1,28 @@
-//! What a node component's Store holds, and the views the host capabilities
-//! take of it.
+//! What a node component's Store holds.
 
 use greentic_interfaces_wasmtime::component_v0_6::greentic::component::control;
 use greentic_interfaces_wasmtime::component_v0_6::greentic::types_core::core::NodeError;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::caps::http::{HttpCtx, HttpView};
-use crate::caps::secrets::{SecretsCtx, SecretsView};
-use crate::caps::telemetry::{TelemetryCtx, TelemetryView};
+use crate::caps::{Capabilities, HasCapabilities};
 use crate::limits::{Deadline, RunDeadline, StoreLimiter};
-use crate::state_store::{StateCtx, StateView};
 
 /// What a node component's Store holds: WASI, one context per host
 /// capability (empty unless approved), limits.
 pub struct NodeState {
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
-    pub(super) state: StateCtx,
-    pub(super) telemetry: TelemetryCtx,
-    pub(super) secrets: SecretsCtx,
-    pub(super) http: HttpCtx,
+    pub(super) caps: Capabilities,
     pub(super) limiter: StoreLimiter,
     pub(super) deadline: Deadline,
     /// The whole run's deadline: stops the node too.
     pub(super) run_deadline: RunDeadline,
 }
 
-impl StateView for NodeState {
-    fn state(&mut self) -> &mut StateCtx {
-        &mut self.state
-    }
-}
-
-impl TelemetryView for NodeState {
-    fn telemetry(&mut self) -> &mut TelemetryCtx {
-        &mut self.telemetry
-    }
-}
-
-impl SecretsView for NodeState {
-    fn secrets(&mut self) -> &mut SecretsCtx {
-        &mut self.secrets
-    }
-}
-
-impl HttpView for NodeState {
-    fn http(&mut self) -> &mut HttpCtx {
-        &mut self.http
+impl HasCapabilities for NodeState {
+    fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.caps
     }
 }
 

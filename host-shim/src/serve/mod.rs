@@ -239,7 +239,7 @@ struct Server {
     hosts: Mutex<Vec<Host>>,
     shared_store: Arc<dyn greentic_state::StateStore>,
     /// One binding of state ids to binaries for all the hosts.
-    state_bindings: Arc<crate::state_store::bindings::StateBindings>,
+    state_bindings: Arc<crate::caps::state::bindings::StateBindings>,
     slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
     registry: Registry,

@@ -33,7 +33,7 @@ pub(super) fn status_of(failure: &Failure) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Failure::Invalid(e)
-            if e.downcast_ref::<crate::state_store::scope::InvalidTenantId>()
+            if e.downcast_ref::<crate::caps::state::scope::InvalidTenantId>()
                 .is_some() =>
         {
             StatusCode::BAD_REQUEST

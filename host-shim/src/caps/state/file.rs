@@ -272,7 +272,7 @@ impl StateStore for FileStateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state_store::scope::RunTenant;
+    use crate::caps::state::scope::RunTenant;
 
     #[test]
     fn persists_across_opens_and_honours_ttl_and_prefixes() {

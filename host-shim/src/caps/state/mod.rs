@@ -175,15 +175,12 @@ impl StateStoreHostV1_1 for StateCtx {
 }
 
 /// Store data that can lend its [`StateCtx`].
-pub trait StateView {
-    /// The state context of this instance.
-    fn state(&mut self) -> &mut StateCtx;
-}
-
 /// Adds `greentic:state/state-store@1.0.0` and `@1.1.0` to `linker`.
-pub fn add_to_linker<T: StateView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: crate::caps::holds::Holds<StateCtx>>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     greentic_interfaces_wasmtime::add_state_store_compat_to_linker(linker, |t: &mut T| {
-        t.state() as &mut dyn StateStoreHostV1_1
+        t.held() as &mut dyn StateStoreHostV1_1
     })
 }
 
@@ -200,4 +197,11 @@ fn denied(message: String) -> HostError {
 
 fn unavailable(e: impl std::fmt::Display) -> HostError {
     host_error("unavailable", format!("state backend: {e}"))
+}
+
+impl Default for StateCtx {
+    /// [`StateCtx::none`].
+    fn default() -> Self {
+        StateCtx::none()
+    }
 }
