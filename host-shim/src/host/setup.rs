@@ -1,0 +1,107 @@
+//! The [`Host`]: one engine, the linked runner, the compiled node components.
+
+use super::options::HostOptions;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use compose::ComponentResolver;
+use wasmtime::Engine;
+
+use crate::caps::http::TrustedRoots;
+use crate::caps::secrets::SecretSource;
+use crate::caps::state::bindings::StateBindings;
+use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
+use crate::limits::NodeLimits;
+use crate::nodes::NodeComponent;
+use crate::runner::{Linking, RunnerComponent, RunnerInstance};
+use compose::policy::Profile;
+
+/// Runs flows from files.
+pub struct Host {
+    pub(super) cache: ComponentCache,
+    pub(super) runner: RunnerComponent,
+    pub(super) secrets: std::sync::Arc<SecretSource>,
+    pub(super) state_store: std::sync::Arc<dyn greentic_state::StateStore>,
+    pub(super) profile: Profile,
+    pub(super) node_limits: NodeLimits,
+    pub(super) resolver: ComponentResolver,
+    pub(super) nodes: HashMap<PathBuf, NodeComponent>,
+    pub(super) strict_templating: Option<bool>,
+    pub(super) quiet: bool,
+    /// The runner instance of the last run, cleared, for the next
+    /// (`None` with [`HostOptions::fresh_runner_per_run`]).
+    pub(super) spare_runner: Option<RunnerInstance>,
+    /// Not [`HostOptions::fresh_runner_per_run`].
+    pub(super) reuse_runner: bool,
+    /// [`HostOptions::runner_memory_bytes`].
+    pub(super) runner_memory_bytes: usize,
+    /// [`HostOptions::state_bindings`].
+    pub(super) state_bindings: std::sync::Arc<StateBindings>,
+    /// [`HostOptions::http_roots`].
+    pub(super) http_roots: TrustedRoots,
+}
+
+impl Host {
+    /// Creates the engine and compiles (or loads from cache) and links the runner.
+    pub fn new(options: HostOptions) -> anyhow::Result<Host> {
+        let engine: Engine = if options.pooling_allocator {
+            new_pooling_engine()?
+        } else {
+            new_engine()?
+        };
+        let cache_dir = if options.cache {
+            ComponentCache::default_dir()
+        } else {
+            None
+        };
+        let cache = ComponentCache::new(engine.clone(), cache_dir, options.quiet)
+            .with_precompiled(Precompiled::built_runner())
+            .on_miss(options.on_miss);
+        let runner_path = options
+            .runner
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::BUILT_RUNNER));
+        let runner_memory = options.runner_memory_bytes;
+        let runner = cache
+            .load(&runner_path)
+            .and_then(|c| RunnerComponent::new(&c, Linking::Slots, runner_memory))
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("loading the runner component `{}`", runner_path.display()))?;
+        let dirs = component_search_dirs(options.component_dirs);
+        let stub = options
+            .stub_missing
+            .then(|| Path::new(crate::BUILT_COMPONENTS_DIR).join("echo.wasm"));
+        Ok(Host {
+            cache,
+            runner,
+            secrets: std::sync::Arc::new(options.secrets),
+            state_store: match options.shared_state {
+                Some(store) => store,
+                None => options.state.open()?,
+            },
+            profile: options.profile,
+            node_limits: options.node_limits,
+            resolver: ComponentResolver::new(dirs).with_stub(stub),
+            nodes: HashMap::new(),
+            strict_templating: options.strict_templating,
+            quiet: options.quiet,
+            spare_runner: None,
+            reuse_runner: !options.fresh_runner_per_run,
+            runner_memory_bytes: runner_memory,
+            state_bindings: options.state_bindings,
+            http_roots: options.http_roots,
+        })
+    }
+
+    /// The compiled-component cache this host loads components through.
+    pub fn component_cache(&self) -> &ComponentCache {
+        &self.cache
+    }
+}
+
+/// The `--components` directories, then the built-in one.
+pub(super) fn component_search_dirs(mut dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    dirs.push(PathBuf::from(crate::BUILT_COMPONENTS_DIR));
+    dirs
+}
