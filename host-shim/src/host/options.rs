@@ -3,7 +3,6 @@
 use super::outcome::Failure;
 use std::path::PathBuf;
 
-
 use crate::caps::http::TrustedRoots;
 use crate::caps::secrets::SecretSource;
 use crate::caps::state::StateBackend;
