@@ -159,18 +159,9 @@ pub struct RunArgs {
     /// Entry payload: JSON text, or `@path` to read it from a file. Default `{}`.
     #[arg(short, long, value_name = "JSON|@FILE")]
     pub input: Option<String>,
-    /// Environment id of the run's tenant context.
-    #[arg(long, default_value = "local")]
-    pub env: String,
-    /// Tenant id of the run.
-    #[arg(long, default_value = "default")]
-    pub tenant: String,
-    /// Team id of the run.
-    #[arg(long)]
-    pub team: Option<String>,
-    /// User id of the run.
-    #[arg(long)]
-    pub user: Option<String>,
+    /// Who the run acts for.
+    #[command(flatten)]
+    pub scope: TenantArgs,
     /// A flow variable: `NAME=VALUE`, where VALUE is JSON or else a string;
     /// repeatable. Wins over `parameters.vars_init` defaults.
     #[arg(long = "var", value_name = "NAME=VALUE")]
@@ -264,18 +255,9 @@ pub struct ComposeArgs {
     /// any wasi:http host (`wasmtime serve`, `jco serve`, Spin).
     #[arg(long)]
     pub http: bool,
-    /// With --http: environment id of the runs' tenant.
-    #[arg(long, default_value = "local", requires = "http")]
-    pub env: String,
-    /// With --http: tenant id of the runs.
-    #[arg(long, default_value = "default", requires = "http")]
-    pub tenant: String,
-    /// With --http: team id of the runs.
-    #[arg(long, requires = "http")]
-    pub team: Option<String>,
-    /// With --http: user id of the runs.
-    #[arg(long, requires = "http")]
-    pub user: Option<String>,
+    /// With --http: who the app's runs act for.
+    #[command(flatten)]
+    pub scope: TenantArgs,
     /// With --http: take the tenant from the `x-greentic-env|tenant|team|user`
     /// headers (any client can then act for any tenant: only behind a gateway
     /// that sets them).
@@ -307,18 +289,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
-    /// Environment id of the runs' tenant.
-    #[arg(long, default_value = "local")]
-    pub env: String,
-    /// Tenant id of the runs.
-    #[arg(long, default_value = "default")]
-    pub tenant: String,
-    /// Team id of the runs.
-    #[arg(long)]
-    pub team: Option<String>,
-    /// User id of the runs.
-    #[arg(long)]
-    pub user: Option<String>,
+    /// Who runs act for (with `--auth none`).
+    #[command(flatten)]
+    pub scope: TenantArgs,
     /// Who a request acts for: `none` (the --tenant flags, or with
     /// --trust-tenant-headers the x-greentic-* headers), `tokens` (bearer
     /// tokens of --tokens FILE) or `jwt` (signed JWTs: --jwt-key or --jwks).
@@ -414,4 +387,34 @@ pub enum AuthMode {
     Tokens,
     /// Signed JWTs (`--jwt-key FILE` or `--jwks FILE`).
     Jwt,
+}
+
+/// Who a run acts for: its env, tenant, team and user (`run`, `serve`,
+/// `compose --http`).
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct TenantArgs {
+    /// Environment id of the run's tenant context.
+    #[arg(long, default_value = "local")]
+    pub env: String,
+    /// Tenant id.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Team id.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// User id.
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+impl Default for TenantArgs {
+    /// What the flags default to.
+    fn default() -> Self {
+        TenantArgs {
+            env: "local".into(),
+            tenant: "default".into(),
+            team: None,
+            user: None,
+        }
+    }
 }

@@ -181,10 +181,10 @@ fn run(mut args: RunArgs) -> Result<(), Failure> {
     }
     let mut host = host_with_state(&args.common, state)?;
     let settings = RunSettings {
-        env: args.env.clone(),
-        tenant: args.tenant.clone(),
-        team: args.team.clone(),
-        user: args.user.clone(),
+        env: args.scope.env.clone(),
+        tenant: args.scope.tenant.clone(),
+        team: args.scope.team.clone(),
+        user: args.scope.user.clone(),
         max_steps: args.max_steps,
         progress: args.progress
             || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),
@@ -529,11 +529,16 @@ fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         TelemetryProvider::Stderr => compose::TelemetryWiring::Stderr,
         TelemetryProvider::Import => compose::TelemetryWiring::Import,
     };
+    if !args.http && args.scope != crate::cli::TenantArgs::default() {
+        return Err(Failure::Invalid(anyhow::anyhow!(
+            "--env/--tenant/--team/--user set who an --http app's runs act for; add --http"
+        )));
+    }
     let http = args.http.then(|| compose::HttpSettings {
-        env: args.env.clone(),
-        tenant: args.tenant.clone(),
-        team: args.team.clone(),
-        user: args.user.clone(),
+        env: args.scope.env.clone(),
+        tenant: args.scope.tenant.clone(),
+        team: args.scope.team.clone(),
+        user: args.scope.user.clone(),
         trust_tenant_headers: args.trust_tenant_headers,
         max_body: args.max_body,
     });
@@ -632,10 +637,10 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
     }
     let fixed = Principal {
         credential: "server".into(),
-        env: args.env.clone(),
-        tenant: args.tenant.clone(),
-        team: args.team.clone(),
-        user: args.user.clone(),
+        env: args.scope.env.clone(),
+        tenant: args.scope.tenant.clone(),
+        team: args.scope.team.clone(),
+        user: args.scope.user.clone(),
         flows: None,
         max_concurrent: None,
         rps: None,
@@ -656,7 +661,7 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
                 args.jwks.as_deref(),
                 args.jwt_issuer.clone(),
                 args.jwt_audience.clone(),
-                args.env.clone(),
+                args.scope.env.clone(),
             )
             .map_err(Failure::Invalid)?,
         ),
@@ -675,10 +680,10 @@ fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
     }
     let common = args.common;
     let settings = RunSettings {
-        env: args.env,
-        tenant: args.tenant,
-        team: args.team,
-        user: args.user,
+        env: args.scope.env,
+        tenant: args.scope.tenant,
+        team: args.scope.team,
+        user: args.scope.user,
         max_steps: args.max_steps,
         // The run is stopped at --run-timeout, not only no longer waited for.
         time_limit: Some(args.run_timeout),
