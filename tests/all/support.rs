@@ -107,7 +107,8 @@ pub fn expect_failure(out: &Outcome, code: i32, needle: &str) {
 }
 
 /// A real `redis-server` on loopback, stopped on drop; or the server named
-/// by `GREENTIC_TEST_REDIS_URL`.
+/// by `GREENTIC_TEST_REDIS_URL`, which must start empty (the tests use fixed
+/// tenants and session ids and count from zero).
 pub struct Redis {
     /// The server's URL.
     pub url: String,
