@@ -5,6 +5,7 @@
 //! starts a fresh one.
 
 pub mod legacy;
+mod observe;
 pub mod runtime;
 mod store;
 
@@ -28,6 +29,7 @@ use crate::caps::telemetry::TelemetryCtx;
 use crate::limits::{Deadline, NodeLimits, RunDeadline, StoreLimiter, classify};
 use compose::policy::{Approval, Capability, Grant};
 use legacy::{LegacyInstance, LegacyPre, NODE_EXPORTS};
+pub use observe::{NodeCallRecord, NodeObserver, StderrTrace};
 use runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
 pub use store::NodeState;
 use store::node_error;
@@ -170,53 +172,6 @@ enum Live {
     V06(node::Guest),
     Legacy(LegacyInstance),
     Runtime(RuntimeInstance),
-}
-
-/// One node call, as an observer sees it.
-#[derive(Debug)]
-pub struct NodeCallRecord<'a> {
-    /// The flow id.
-    pub flow: &'a str,
-    /// The node id.
-    pub node: &'a str,
-    /// The component, as the flow names it.
-    pub component: &'a str,
-    /// Attempt number, from 1.
-    pub attempt: u32,
-    /// `ok`, `not-ok` or `error:<code>`.
-    pub outcome: &'a str,
-    /// How long the call took.
-    pub elapsed: std::time::Duration,
-    /// Log lines the component emitted during the call.
-    pub log_lines: u64,
-}
-
-/// Sees every node call of a run: `--trace` prints them, `serve` counts them.
-pub trait NodeObserver: Send + Sync + std::fmt::Debug {
-    /// One call ended.
-    fn node_call(&self, call: &NodeCallRecord<'_>);
-}
-
-/// `--trace`: one JSON line per node call on stderr.
-#[derive(Debug)]
-pub struct StderrTrace;
-
-impl NodeObserver for StderrTrace {
-    fn node_call(&self, call: &NodeCallRecord<'_>) {
-        eprintln!(
-            "{}",
-            serde_json::json!({
-                "trace": "node",
-                "flow": call.flow,
-                "node": call.node,
-                "component": call.component,
-                "attempt": call.attempt,
-                "outcome": call.outcome,
-                "micros": call.elapsed.as_micros() as u64,
-                "log_lines": call.log_lines,
-            })
-        );
-    }
 }
 
 /// A node component's instance for one run, created on first use.

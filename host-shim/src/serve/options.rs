@@ -1,0 +1,52 @@
+//! How a server is set up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::Auth;
+use crate::host::{HostOptions, RunSettings};
+
+/// How to serve.
+pub struct ServeOptions {
+    /// What to serve: a flow file, a directory of flows, or a pack directory.
+    pub target: PathBuf,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Makes the hosts runs are made on (all share one state store).
+    pub host: Box<dyn Fn() -> anyhow::Result<HostOptions> + Send + Sync>,
+    /// Limits of runs (tenant, `session` and `observer` are per request).
+    pub settings: RunSettings,
+    /// Who a request acts for.
+    pub auth: Auth,
+    /// SHA-256 of the token `/metrics` needs when not bound to loopback.
+    pub metrics_token: Option<[u8; 32]>,
+    /// Runs in progress per credential, unless its own entry says otherwise.
+    pub credential_max_concurrent: Option<usize>,
+    /// Requests per second per credential, unless its own entry says otherwise.
+    pub credential_rps: Option<u32>,
+    /// Runs in progress at most; beyond: 429.
+    pub max_concurrent: usize,
+    /// Largest request body.
+    pub max_body: usize,
+    /// A run still going after this gets 504.
+    pub run_timeout: Duration,
+    /// How long shutdown waits for runs in progress.
+    pub shutdown_timeout: Duration,
+    /// Session TTL and how long a turn waits for its session.
+    pub session_ttl: Duration,
+    /// See [`SessionSettings::wait`].
+    pub session_wait: Duration,
+    /// Threads serving connections (runs use the blocking pool).
+    pub io_threads: usize,
+    /// Time to send a request's headers; also a keep-alive connection's idle time.
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// `Host` names allowed besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// An unknown flow id rescans the served flows at most this often.
+    pub rescan_every: Duration,
+}

@@ -1,0 +1,244 @@
+//! A run request: the body under its deadline, a run slot, the run on a
+//! pooled host, its answer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+
+use super::respond::{
+    error_response, invalid_input_record, is_json, json_response, linger, single_header, status_of,
+};
+use super::server::Server;
+use crate::auth::{Denied, Principal};
+use crate::host::{Failure, Host, HostOptions, RunSettings, SessionSettings, Turn};
+use crate::nodes::NodeObserver;
+
+/// How much longer than `--run-timeout` serve waits for a run that was
+/// stopped at its deadline but is inside a host call (a state write, an
+/// outbound request) that epoch interruption cannot cut short.
+pub(super) const RUN_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(5);
+
+impl Server {
+    pub(super) async fn run(
+        self: &Arc<Self>,
+        flow_id: String,
+        request: Request<Incoming>,
+    ) -> Response<Full<Bytes>> {
+        // Who first: an unauthenticated client learns nothing, not even which flows exist.
+        let what = format!("a run of `{flow_id}`");
+        let principal = match self.principal(&request) {
+            Ok(principal) => principal,
+            Err(denied) => return self.refuse(denied, &what),
+        };
+        if !principal.may_run(&flow_id) {
+            let denied = Denied {
+                status: 403,
+                reason: "flow_not_allowed",
+                message: format!(
+                    "credential `{}` may not run flow `{flow_id}`",
+                    principal.credential
+                ),
+            };
+            return self.refuse(denied, &what);
+        }
+        let credential_permit = match self.credential_permit(&principal) {
+            Ok(permit) => permit,
+            Err(denied) => return self.refuse(denied, &what),
+        };
+        let Some(flow) = self.catalog.find(&flow_id).await else {
+            // Not labelled by the asked id: clients must not create series.
+            self.metrics.rejected("", "unknown_flow");
+            return error_response(
+                StatusCode::NOT_FOUND,
+                &format!("no flow `{flow_id}` is served here"),
+            );
+        };
+        let settings = match self.settings_for(&request, &principal) {
+            Ok(settings) => settings,
+            Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
+        };
+        if request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|n| n > self.options.max_body)
+        {
+            self.metrics.rejected(&flow_id, "too_large");
+            linger(request.into_body(), self.options.max_body.saturating_mul(4));
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is larger than {} bytes", self.options.max_body),
+            );
+        }
+        if !is_json(&request) {
+            self.metrics.rejected(&flow_id, "bad_input");
+            linger(request.into_body(), self.options.max_body);
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the entry as JSON with `Content-Type: application/json`",
+            );
+        }
+        // The body before the permit, bounded in size and time: a slow upload
+        // holds no run slot.
+        let read = Limited::new(request.into_body(), self.options.max_body).collect();
+        let body = match tokio::time::timeout(self.options.body_timeout, read).await {
+            Ok(Ok(body)) => body.to_bytes(),
+            Ok(Err(_)) => {
+                self.metrics.rejected(&flow_id, "too_large");
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "the body is larger than {} bytes (or unreadable)",
+                        self.options.max_body
+                    ),
+                );
+            }
+            Err(_) => {
+                self.metrics.rejected(&flow_id, "body_timeout");
+                let mut response = error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the body did not arrive within {} ms",
+                        self.options.body_timeout.as_millis()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            self.metrics.rejected(&flow_id, "busy");
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "{} runs are in progress; try again",
+                    self.options.max_concurrent
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        };
+        let entry = match std::str::from_utf8(&body) {
+            Ok(text) if text.trim().is_empty() => "{}".to_string(),
+            Ok(text) if serde_json::from_str::<serde_json::Value>(text).is_ok() => text.to_string(),
+            _ => {
+                self.metrics.rejected(&flow_id, "bad_input");
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    invalid_input_record("the body is not JSON"),
+                );
+            }
+        };
+        let server = self.clone();
+        let started = Instant::now();
+        self.metrics.in_flight.inc();
+        let job = tokio::task::spawn_blocking(move || {
+            let turn = server.run_on_a_host(&flow, &entry, &settings);
+            drop(permit);
+            drop(credential_permit);
+            turn
+        });
+        // The run stops itself at --run-timeout (RunSettings::time_limit);
+        // this only bounds a run stuck in a host call past that.
+        let outcome =
+            tokio::time::timeout(self.options.run_timeout + RUN_TIMEOUT_BACKSTOP, job).await;
+        self.metrics.in_flight.dec();
+        let (status, body, label) = match outcome {
+            Err(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                json!({"error": {"kind": "host", "message": format!("the run took longer than {} ms", self.options.run_timeout.as_millis())}}).to_string(),
+                "timeout",
+            ),
+            Ok(Err(join)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"kind": "host", "message": format!("the run panicked: {join}")}}).to_string(),
+                "failed",
+            ),
+            Ok(Ok(Ok(turn))) => {
+                let label = if matches!(turn, Turn::Waiting { .. }) { "waiting" } else { "completed" };
+                match turn.to_json() {
+                    Ok(value) => (StatusCode::OK, value.to_string(), label),
+                    Err(failure) => (StatusCode::INTERNAL_SERVER_ERROR, self.public(&flow_id, &failure), "failed"),
+                }
+            }
+            Ok(Ok(Err(failure @ Failure::RunTimeout(_)))) => {
+                (StatusCode::GATEWAY_TIMEOUT, self.public(&flow_id, &failure), "timeout")
+            }
+            Ok(Ok(Err(failure))) => (status_of(&failure), self.public(&flow_id, &failure), "failed"),
+        };
+        self.metrics.finished(&flow_id, label, started.elapsed());
+        json_response(status, body)
+    }
+
+    /// A failure's record for the client: logged in full, sent without the
+    /// server's paths.
+    pub(super) fn public(&self, flow_id: &str, failure: &Failure) -> String {
+        tracing::warn!(flow = flow_id, "run failed: {failure:#}");
+        let root = self.catalog.root();
+        failure.to_json_with(|message| crate::redact::without_paths(message, root))
+    }
+
+    /// The run's tenant (its principal's) and session.
+    pub(super) fn settings_for(
+        &self,
+        request: &Request<Incoming>,
+        principal: &Principal,
+    ) -> Result<RunSettings, String> {
+        let header = |name: &str| single_header(request, name).map_err(|d| d.message);
+        let mut settings = self.options.settings.clone();
+        settings.env = principal.env.clone();
+        settings.tenant = principal.tenant.clone();
+        settings.team = principal.team.clone();
+        settings.user = principal.user.clone();
+        settings.session = header("x-greentic-session")?.map(|id| SessionSettings {
+            id,
+            ttl: self.options.session_ttl,
+            wait: self.options.session_wait,
+            restart: false,
+        });
+        settings.observer = Some(self.metrics.clone() as Arc<dyn NodeObserver>);
+        Ok(settings)
+    }
+
+    /// Runs on a pooled host (a new one when all are busy).
+    pub(super) fn run_on_a_host(
+        &self,
+        flow: &Path,
+        entry: &str,
+        settings: &RunSettings,
+    ) -> Result<Turn, Failure> {
+        let pooled = self.hosts.lock().expect("host pool").pop();
+        let mut host = match pooled {
+            Some(host) => host,
+            None => {
+                let options = (self.options.host)().map_err(Failure::Invalid)?;
+                Host::new(HostOptions {
+                    shared_state: Some(self.shared_store.clone()),
+                    state_bindings: self.state_bindings.clone(),
+                    ..options
+                })
+                .map_err(Failure::Internal)?
+            }
+        };
+        let turn = host
+            .run_file(flow, entry, settings, 1)
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Failure::Internal(anyhow::anyhow!(
+                    "the run produced nothing"
+                )))
+            });
+        self.hosts.lock().expect("host pool").push(host);
+        turn
+    }
+}
