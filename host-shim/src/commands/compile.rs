@@ -1,0 +1,95 @@
+//! `host-shim compile`.
+
+use std::path::{Path, PathBuf};
+
+use super::setup::target;
+use crate::cli::CompileArgs;
+use crate::engine::{Filled, OnMiss};
+use crate::{Failure, Host, HostOptions};
+
+/// `compile`: fills the cache with the optimised artifacts of every component
+/// the targets use, and the runner's when the build's does not fit.
+pub(super) fn compile(args: CompileArgs) -> Result<(), Failure> {
+    let host = Host::new(HostOptions {
+        component_dirs: args.components.clone(),
+        on_miss: OnMiss::Optimize,
+        quiet: true,
+        ..HostOptions::default()
+    })
+    .map_err(Failure::Invalid)?;
+    let mut components = vec![PathBuf::from(crate::BUILT_RUNNER)];
+    let mut failed = 0usize;
+    for target in &args.targets {
+        match compile_target_components(&host, target) {
+            Ok(found) => components.extend(found),
+            Err(failure) => {
+                failed += 1;
+                eprintln!("error: {}: {failure}", target.display());
+            }
+        }
+    }
+    // One entry per file, however it was named.
+    let mut components: Vec<PathBuf> = components
+        .into_iter()
+        .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
+        .collect();
+    components.sort();
+    components.dedup();
+    let cache = host.component_cache();
+    let (mut compiled, mut there) = (0usize, 0usize);
+    for component in &components {
+        match cache.fill(component) {
+            Ok(Filled::Compiled) => {
+                compiled += 1;
+                if !args.quiet {
+                    eprintln!("compiled  {}", component.display());
+                }
+            }
+            Ok(Filled::AlreadyThere) => there += 1,
+            Ok(Filled::InProgress) => {
+                if !args.quiet {
+                    eprintln!(
+                        "skipped   {} (another process compiles it)",
+                        component.display()
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} components: {compiled} compiled, {there} already compiled; cache {}",
+            components.len(),
+            cache.dir().map_or("-".into(), |d| d.display().to_string())
+        );
+    }
+    if failed > 0 {
+        return Err(Failure::Invalid(anyhow::anyhow!(
+            "{failed} targets or components could not be compiled"
+        )));
+    }
+    Ok(())
+}
+
+/// The component files `target` (a `.wasm`, a flow, a directory of flows or
+/// a pack) uses.
+pub(super) fn compile_target_components(
+    host: &Host,
+    target: &Path,
+) -> Result<Vec<PathBuf>, Failure> {
+    if target.extension().is_some_and(|e| e == "wasm") {
+        return Ok(vec![target.to_path_buf()]);
+    }
+    let flows = self::target(target)?
+        .flow_files()
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    let mut components = Vec::new();
+    for flow in flows {
+        components.extend(host.flow_components(&flow)?);
+    }
+    Ok(components)
+}

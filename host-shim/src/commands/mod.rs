@@ -1,0 +1,64 @@
+//! One function per subcommand; each returns the exit code.
+//!
+//! Exit codes: 0 success; 1 the flow ran and failed (a node error, a template
+//! that did not render, a routing error, the step limit); 2 the inputs are
+//! wrong (invalid flow, `--input`, a missing or invalid component).
+
+mod check;
+mod compile;
+mod compose;
+mod run;
+mod serve;
+mod setup;
+
+use check::check;
+use compile::compile;
+use compose::compose;
+use run::run;
+use serve::serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub(crate) fn exec(cli: Cli) -> ExitCode {
+    let default_filter = match cli.verbose {
+        0 => "warn",
+        1 => "warn,component=info",
+        _ => "info,component=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    // First Ctrl-C: ask running nodes to cancel (then stop them); second: quit.
+    // `serve` handles its signals itself (graceful shutdown).
+    if !matches!(cli.command, Command::Serve(_)) {
+        let _ = ctrlc::set_handler(|| {
+            if crate::limits::interrupted_for().is_some() {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "host-shim: interrupted; asking running nodes to stop (Ctrl-C again to quit)"
+            );
+            crate::limits::interrupt();
+        });
+    }
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args),
+        Command::Run(args) => run(*args),
+        Command::Check(args) => check(args),
+        Command::Compose(args) => compose(args),
+        Command::Compile(args) => compile(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

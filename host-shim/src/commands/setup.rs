@@ -1,0 +1,127 @@
+//! What the verbs share: the profile, the state backend, hosts, targets.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Compiler, ComponentArgs, Templating};
+use crate::engine::OnMiss;
+use crate::{Failure, Host, HostOptions};
+
+/// The profile named by `--profile`, with `--allow-host` added.
+pub(super) fn profile(common: &ComponentArgs) -> Result<compose::policy::Profile, Failure> {
+    let mut profile = compose::policy::Profile::select(&common.profile)
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    profile.allow_hosts(&common.allow_hosts);
+    Ok(profile)
+}
+
+/// `--state`, else memory; with `--session`, a file that outlives the process.
+pub(super) fn state_backend(
+    common: &ComponentArgs,
+    session: bool,
+) -> Result<crate::caps::state::StateBackend, Failure> {
+    use crate::caps::state::StateBackend;
+    match &common.state {
+        Some(backend) => Ok(backend.clone()),
+        None if session => {
+            let dir = std::env::var_os("GREENTIC_DATA_DIR")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("XDG_DATA_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))
+                        })
+                        .map(|base| base.join("greentic-runner"))
+                })
+                .ok_or_else(|| {
+                    Failure::Invalid(anyhow::anyhow!(
+                        "--session needs a state backend that outlives this process: pass --state file:PATH or redis://…"
+                    ))
+                })?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Failure::Invalid(anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))
+            })?;
+            Ok(StateBackend::File(dir.join("state.redb")))
+        }
+        None => Ok(StateBackend::Memory),
+    }
+}
+
+pub(super) fn host(common: &ComponentArgs) -> Result<Host, Failure> {
+    host_with_state(common, state_backend(common, false)?)
+}
+
+pub(super) fn host_with_state(
+    common: &ComponentArgs,
+    state: crate::caps::state::StateBackend,
+) -> Result<Host, Failure> {
+    Host::new(host_options(common, state)?).map_err(Failure::Invalid)
+}
+
+pub(super) fn host_options(
+    common: &ComponentArgs,
+    state: crate::caps::state::StateBackend,
+) -> Result<HostOptions, Failure> {
+    let profile = profile(common)?;
+    let secrets =
+        crate::caps::secrets::SecretSource::new(common.secrets_file.as_deref(), &common.secrets)
+            .map_err(Failure::Invalid)?;
+    Ok(HostOptions {
+        secrets,
+        state,
+        profile,
+        component_dirs: common.components.clone(),
+        node_limits: crate::limits::NodeLimits {
+            wall_time: std::time::Duration::from_millis(common.node_timeout_ms),
+            fuel: common.node_fuel,
+            memory_bytes: (common.node_memory_mb as usize) << 20,
+            max_payload: common.max_payload,
+        },
+        runner: common.runner.clone(),
+        state_bindings: Default::default(),
+        http_roots: crate::caps::http::TrustedRoots::from_pem_files(&common.http_ca)
+            .map_err(Failure::Invalid)?,
+        runner_memory_bytes: usize::try_from(common.runner_memory_mb)
+            .ok()
+            .and_then(|mb| mb.checked_mul(1 << 20))
+            .ok_or_else(|| {
+                Failure::Invalid(anyhow::anyhow!("invalid --runner-memory-mb: too large"))
+            })?,
+        cache: !common.no_cache,
+        on_miss: match common.compiler {
+            Compiler::Auto => OnMiss::Baseline,
+            Compiler::Cranelift => OnMiss::Optimize,
+        },
+        quiet: common.quiet,
+        stub_missing: common.stub_missing,
+        strict_templating: common.templating.map(|t| t == Templating::Strict),
+        shared_state: None,
+        pooling_allocator: false,
+        fresh_runner_per_run: common.fresh_runner,
+    })
+}
+
+/// What FLOW names: a flow file, a pack directory or a `.gtpack` (with
+/// `#<flow id>`); archives are unpacked into the compile cache's `packs/`.
+pub(super) fn target(flow: &Path) -> Result<compose::pack::Target, Failure> {
+    let cache = crate::engine::ComponentCache::default_dir()
+        .unwrap_or_else(|| std::env::temp_dir().join("greentic-runner"));
+    compose::pack::Target::parse(flow, &cache).map_err(|e| Failure::Invalid(e.into()))
+}
+
+/// The flow file FLOW stands for (a pack's entry flow, or the named one).
+pub(super) fn flow_file(flow: &Path) -> Result<PathBuf, Failure> {
+    target(flow)?
+        .flow_file()
+        .map_err(|e| Failure::Invalid(e.into()))
+}
+
+/// Has the components this process compiled with Winch compiled by Cranelift
+/// into the cache, in a process of their own, so the next run finds them.
+pub(super) fn optimize_later(host: &Host) {
+    let cache = host.component_cache();
+    let (Some(dir), Ok(exe)) = (cache.dir(), std::env::current_exe()) else {
+        return;
+    };
+    crate::engine::compile_in_background(&exe, dir, &cache.take_baseline_compiled());
+}
