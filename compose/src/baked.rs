@@ -7,7 +7,8 @@
 //! canonical ABI returns a string. wit-component wraps the module into the
 //! component, so the encoding is the standard one, not ours.
 
-use serde::Serialize;
+pub use greentic_baked_doc::HttpSettings;
+use greentic_baked_doc::{Baked, BakedSource};
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
     Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
@@ -21,66 +22,6 @@ use runner_core::FlowSource;
 const BAKED_WIT: &str = include_str!("../../wit/baked-flows.wit");
 const EXPORT: &str = "greentic:runner/baked-flows@0.1.0";
 
-/// What a front part needs to know about HTTP requests (host-shim serve's
-/// flags of the same names), baked with the flows.
-#[derive(Debug, Clone, Serialize)]
-pub struct HttpSettings {
-    /// Environment id of the runs' tenant.
-    pub env: String,
-    /// Tenant id of the runs.
-    pub tenant: String,
-    /// Team id of the runs.
-    pub team: Option<String>,
-    /// User id of the runs.
-    pub user: Option<String>,
-    /// Take the tenant from the `x-greentic-env|tenant|team|user` headers.
-    pub trust_tenant_headers: bool,
-    /// Largest request body, in bytes.
-    pub max_body: u64,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            env: "local".into(),
-            tenant: "default".into(),
-            team: None,
-            user: None,
-            trust_tenant_headers: false,
-            max_body: 1 << 20,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct BakedSource<'a> {
-    name: &'a str,
-    yaml: &'a str,
-    resolve_json: Option<&'a str>,
-    resolve_summary_json: Option<&'a str>,
-    strict_templating: Option<bool>,
-}
-
-impl<'a> From<&'a FlowSource> for BakedSource<'a> {
-    fn from(source: &'a FlowSource) -> Self {
-        BakedSource {
-            name: &source.name,
-            yaml: &source.yaml,
-            resolve_json: source.resolve_json.as_deref(),
-            resolve_summary_json: source.resolve_summary_json.as_deref(),
-            strict_templating: source.strict_templating,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Document<'a> {
-    flow_id: &'a str,
-    main: BakedSource<'a>,
-    library: Vec<BakedSource<'a>>,
-    http: &'a HttpSettings,
-}
-
 /// The JSON document `flows-json` returns (what `front-kit` reads).
 pub fn document(
     flow_id: &str,
@@ -88,11 +29,18 @@ pub fn document(
     library: &[&FlowSource],
     http: &HttpSettings,
 ) -> String {
-    serde_json::to_string(&Document {
-        flow_id,
-        main: main.into(),
-        library: library.iter().map(|s| BakedSource::from(*s)).collect(),
-        http,
+    let baked = |source: &FlowSource| BakedSource {
+        name: source.name.clone(),
+        yaml: source.yaml.clone(),
+        resolve_json: source.resolve_json.clone(),
+        resolve_summary_json: source.resolve_summary_json.clone(),
+        strict_templating: source.strict_templating,
+    };
+    serde_json::to_string(&Baked {
+        flow_id: flow_id.to_string(),
+        main: baked(main),
+        library: library.iter().map(|s| baked(s)).collect(),
+        http: http.clone(),
     })
     .expect("serializing plain strings cannot fail")
 }

@@ -17,66 +17,18 @@ use std::sync::OnceLock;
 use bindings::exports::greentic::runner::app;
 use bindings::greentic::runner::baked_flows;
 use bindings::greentic::runner::run::{self, FlowSource, RunError, RunOutcome, RunRequest, Tenant};
-use serde::Deserialize;
 
-/// One baked flow file, as `compose` writes it.
-#[derive(Debug, Deserialize)]
-struct BakedSource {
-    name: String,
-    yaml: String,
-    resolve_json: Option<String>,
-    resolve_summary_json: Option<String>,
-    strict_templating: Option<bool>,
-}
+pub use greentic_baked_doc::{Baked, BakedSource, HttpSettings};
 
-impl BakedSource {
-    fn to_wit(&self) -> FlowSource {
-        FlowSource {
-            name: self.name.clone(),
-            yaml: self.yaml.clone(),
-            resolve_json: self.resolve_json.clone(),
-            resolve_summary_json: self.resolve_summary_json.clone(),
-            strict_templating: self.strict_templating,
-        }
+/// The runner's form of a baked flow file.
+fn to_wit(source: &BakedSource) -> FlowSource {
+    FlowSource {
+        name: source.name.clone(),
+        yaml: source.yaml.clone(),
+        resolve_json: source.resolve_json.clone(),
+        resolve_summary_json: source.resolve_summary_json.clone(),
+        strict_templating: source.strict_templating,
     }
-}
-
-/// What `compose --http` decided about requests (serve's flags, baked).
-#[derive(Debug, Deserialize)]
-pub struct HttpSettings {
-    /// The tenant of runs (and the defaults when headers are trusted).
-    pub env: String,
-    pub tenant: String,
-    pub team: Option<String>,
-    pub user: Option<String>,
-    /// Take the tenant from the `x-greentic-*` headers.
-    pub trust_tenant_headers: bool,
-    /// Largest request body, in bytes.
-    pub max_body: u64,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            env: "local".into(),
-            tenant: "default".into(),
-            team: None,
-            user: None,
-            trust_tenant_headers: false,
-            max_body: 1 << 20,
-        }
-    }
-}
-
-/// The baked document.
-#[derive(Debug, Deserialize)]
-pub struct Baked {
-    /// The main flow's id.
-    pub flow_id: String,
-    main: BakedSource,
-    library: Vec<BakedSource>,
-    #[serde(default)]
-    pub http: HttpSettings,
 }
 
 /// The baked flows, read once per instance.
@@ -99,7 +51,7 @@ pub fn run_baked(
 ) -> Result<RunOutcome, RunError> {
     let baked = baked();
     run::run(&RunRequest {
-        flow: baked.main.to_wit(),
+        flow: to_wit(&baked.main),
         entry_json,
         // Compose put component i of the plan into slot i.
         bindings: Vec::new(),
@@ -107,7 +59,7 @@ pub fn run_baked(
         max_steps: None,
         trace_id: String::new(),
         vars_json: String::new(),
-        library: baked.library.iter().map(BakedSource::to_wit).collect(),
+        library: baked.library.iter().map(to_wit).collect(),
         resume_snapshot,
     })
 }
