@@ -21,9 +21,9 @@ mod source;
 
 pub use baked::HttpSettings;
 pub use compose::{
-    APP_EXPORT, Adapters, ComposeError, ComposeOptions, ComposedNode, Composition, NodeAbi, Parts,
-    RUN_EXPORT, RUN_SCOPE_IMPORT, StateDecision, StateWiring, TelemetryWiring, compose,
-    is_state_import, slot_import,
+    APP_EXPORT, AbiMismatch, Adapters, ComposeError, ComposeOptions, ComposedNode, Composition,
+    NODE_EXPORT, NodeAbi, Parts, RUN_EXPORT, RUN_SCOPE_IMPORT, RUNTIME_EXPORT, StateDecision,
+    StateWiring, TelemetryWiring, compose, is_state_import, slot_import,
 };
 pub use greentic_runner_wit::{SLOT_COUNT, slot_name};
 pub use source::{

@@ -31,8 +31,11 @@ mod options;
 mod parts;
 mod wiring;
 
-pub use abi::NodeAbi;
-pub use names::{APP_EXPORT, RUN_EXPORT, RUN_SCOPE_IMPORT, is_state_import, slot_import};
+pub use abi::{AbiMismatch, NodeAbi};
+pub use names::{
+    APP_EXPORT, NODE_EXPORT, RUN_EXPORT, RUN_SCOPE_IMPORT, RUNTIME_EXPORT, is_state_import,
+    slot_import,
+};
 pub use options::{
     ComposeError, ComposeOptions, ComposedNode, Composition, StateDecision, StateWiring,
     TelemetryWiring,
@@ -40,7 +43,6 @@ pub use options::{
 pub use parts::{Adapters, Parts};
 
 use composer::{Capabilities, Composer};
-use names::NODE_EXPORT;
 use options::graph_error;
 
 use std::path::Path;

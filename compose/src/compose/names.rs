@@ -23,7 +23,8 @@ pub(super) const BAKED_EXPORT: &str = "greentic:runner/baked-flows@0.1.0";
 /// The `wasi:http` export of `http-front`, any 0.2 version.
 pub(super) const HTTP_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@";
 
-pub(super) const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
+/// The node interface a runner slot takes.
+pub const NODE_EXPORT: &str = "greentic:component/node@0.6.0";
 pub(super) const STATE_EXPORT: &str = "greentic:state/state-store@1.1.0";
 
 /// The runner's import telling whose run it makes (`wit/run-scope.wit`).
@@ -32,8 +33,8 @@ pub const RUN_SCOPE_IMPORT: &str = "greentic:runner/run-scope@0.1.0";
 /// What the state-memory part reads that scope through.
 pub(super) const CURRENT_SCOPE: &str = "greentic:runner/current-scope@0.1.0";
 pub(super) const TELEMETRY_EXPORT: &str = "greentic:telemetry/logger-api@1.0.0";
-pub(super) const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";
-pub(super) const LEGACY_VERSIONS: [&str; 2] = ["0.5.0", "0.4.0"];
+/// The `component-runtime` node ABI (greentic-runner's 0.6 guests).
+pub const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";
 
 /// Import names of the state-store interface, any version.
 pub fn is_state_import(name: &str) -> bool {

@@ -7,8 +7,7 @@ use wac_graph::types::ItemKind;
 use super::abi::{NodeAbi, exec_ctx_has_i18n};
 use super::composer::{Capabilities, Composer};
 use super::names::{
-    CURRENT_SCOPE, LEGACY_VERSIONS, NODE_EXPORT, RUNNER_STATE_IMPORT, RUNTIME_EXPORT, STATE_EXPORT,
-    TELEMETRY_EXPORT, is_state_import,
+    CURRENT_SCOPE, RUNNER_STATE_IMPORT, STATE_EXPORT, TELEMETRY_EXPORT, is_state_import,
 };
 use super::options::{ComposeError, StateDecision, StateWiring, TelemetryWiring};
 use super::parts::{Adapters, Parts};
@@ -105,29 +104,16 @@ impl Composer<'_> {
             .expect("an instantiation has a package");
         let types = self.graph.types();
         let world = &types[self.graph[package].ty()];
-        if world.exports.contains_key(NODE_EXPORT) {
-            return Ok(NodeAbi::Node06);
-        }
-        if world.exports.contains_key(RUNTIME_EXPORT) {
-            return Ok(NodeAbi::Runtime);
-        }
-        for version in LEGACY_VERSIONS {
-            let export = format!("greentic:component/node@{version}");
-            if let Some(ItemKind::Instance(interface)) = world.exports.get(&export) {
-                let i18n = exec_ctx_has_i18n(types, &types[*interface]).ok_or_else(|| {
-                    ComposeError::NoNodeExport {
-                        reference: reference.to_string(),
-                        detail: format!("its `{export}` has no `invoke(exec-ctx, …)`"),
-                    }
-                })?;
-                return Ok(NodeAbi::Legacy { version, i18n });
-            }
-        }
-        Err(ComposeError::NoNodeExport {
+        NodeAbi::negotiate(
+            |export| world.exports.contains_key(export),
+            |export| match world.exports.get(export) {
+                Some(ItemKind::Instance(interface)) => exec_ctx_has_i18n(types, &types[*interface]),
+                _ => None,
+            },
+        )
+        .map_err(|mismatch| ComposeError::NoNodeExport {
             reference: reference.to_string(),
-            detail: format!(
-                "it exports none of `{NODE_EXPORT}`, `{RUNTIME_EXPORT}`, `greentic:component/node@0.5.0`, `greentic:component/node@0.4.0`"
-            ),
+            detail: mismatch.to_string(),
         })
     }
 

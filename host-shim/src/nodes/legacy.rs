@@ -32,13 +32,6 @@ mod bindings {
 
 pub use bindings::{v04, v04_pre_i18n, v05, v05_pre_i18n};
 
-/// Export names of the node interface per ABI, in negotiation order.
-pub const NODE_EXPORTS: [&str; 3] = [
-    "greentic:component/node@0.6.0",
-    "greentic:component/node@0.5.0",
-    "greentic:component/node@0.4.0",
-];
-
 /// A legacy component, linked.
 #[derive(Clone)]
 pub enum LegacyPre {
@@ -93,11 +86,10 @@ control_host!(v05);
 control_host!(v04);
 
 impl LegacyPre {
-    /// Binds `pre` as the legacy ABI named by `export` (from [`NODE_EXPORTS`]),
-    /// in the record shape the component's `invoke` takes.
-    pub fn new(export: &str, pre: &InstancePre<NodeState>) -> wasmtime::Result<Self> {
-        let with_i18n = exec_ctx_has_i18n(export, pre)?;
-        Ok(match (export == NODE_EXPORTS[1], with_i18n) {
+    /// Binds `pre` as legacy ABI `version` (`0.5.0` or `0.4.0`) in the record
+    /// shape negotiated (`i18n`: `exec-ctx` has `i18n-id`).
+    pub fn new(version: &str, i18n: bool, pre: &InstancePre<NodeState>) -> wasmtime::Result<Self> {
+        Ok(match (version == "0.5.0", i18n) {
             (true, true) => LegacyPre::V05(v05::ComponentPre::new(pre.clone())?),
             (false, true) => LegacyPre::V04(v04::ComponentPre::new(pre.clone())?),
             (true, false) => LegacyPre::V05PreI18n(v05_pre_i18n::ComponentPre::new(pre.clone())?),
@@ -117,22 +109,23 @@ impl LegacyPre {
 }
 
 /// Whether the `exec-ctx` that `export`'s `invoke` takes has an `i18n-id`
-/// field: read from the component's own types, not assumed.
-fn exec_ctx_has_i18n(export: &str, pre: &InstancePre<NodeState>) -> wasmtime::Result<bool> {
+/// field, read from the component's own types (`None`: no such `invoke`).
+pub(super) fn exec_ctx_has_i18n(
+    engine: &wasmtime::Engine,
+    ty: &wasmtime::component::types::Component,
+    export: &str,
+) -> Option<bool> {
     use wasmtime::component::types::{ComponentItem, Type};
-    let engine = pre.engine();
-    let Some(ComponentItem::ComponentInstance(interface)) =
-        pre.component().component_type().get_export(engine, export)
-    else {
-        wasmtime::bail!("`{export}` is not an exported interface");
+    let Some(ComponentItem::ComponentInstance(interface)) = ty.get_export(engine, export) else {
+        return None;
     };
     let Some(ComponentItem::ComponentFunc(invoke)) = interface.get_export(engine, "invoke") else {
-        wasmtime::bail!("`{export}` exports no `invoke` function");
+        return None;
     };
     let Some((_, Type::Record(exec_ctx))) = invoke.params().next() else {
-        wasmtime::bail!("`{export}`'s `invoke` does not take an `exec-ctx` record first");
+        return None;
     };
-    Ok(exec_ctx.fields().any(|f| f.name == "i18n-id"))
+    Some(exec_ctx.fields().any(|f| f.name == "i18n-id"))
 }
 
 /// An `exec-ctx` of module `$m` from a 0.6 envelope (`pre_i18n`: the shape

@@ -27,10 +27,11 @@ use crate::caps::state::StateCtx;
 use crate::caps::state::scope::RunTenant;
 use crate::caps::telemetry::TelemetryCtx;
 use crate::limits::{Deadline, NodeLimits, RunDeadline, StoreLimiter, classify};
+use compose::NodeAbi;
 use compose::policy::{Approval, Capability, Grant};
-use legacy::{LegacyInstance, LegacyPre, NODE_EXPORTS};
+use legacy::{LegacyInstance, LegacyPre};
 pub use observe::{NodeCallRecord, NodeObserver, StderrTrace};
-use runtime::{RUNTIME_EXPORT, RuntimeInstance, RuntimePre};
+use runtime::{RuntimeInstance, RuntimePre};
 pub use store::NodeState;
 use store::node_error;
 
@@ -129,34 +130,32 @@ impl NodeComponent {
             .instantiate_pre(component)
             .with_context(|| format!("component `{name}` cannot be linked"))?;
         let engine = linker.engine();
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        let export = NODE_EXPORTS
-            .iter()
-            .chain(std::iter::once(&RUNTIME_EXPORT))
-            .find(|e| exports.iter().any(|x| x == *e));
-        let Some(export) = export else {
-            wasmtime::bail!(
-                "component `{name}` exports none of the node interfaces {}, {RUNTIME_EXPORT} (it exports: {})",
-                NODE_EXPORTS.join(", "),
-                if exports.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    exports.join(", ")
-                }
-            );
+        let ty = component.component_type();
+        let negotiated = NodeAbi::negotiate(
+            |export| ty.get_export(engine, export).is_some(),
+            |export| legacy::exec_ctx_has_i18n(engine, &ty, export),
+        );
+        let node_abi = match negotiated {
+            Ok(abi) => abi,
+            Err(mismatch) => {
+                let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
+                wasmtime::bail!(
+                    "component `{name}` cannot be a flow node: {mismatch} (it exports: {})",
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
+                );
+            }
         };
-        let abi = if *export == NODE_EXPORTS[0] {
-            Abi::V06(GuestIndices::new(&pre)?)
-        } else if *export == RUNTIME_EXPORT {
-            Abi::Runtime(RuntimePre::new(&pre)?)
-        } else {
-            Abi::Legacy(LegacyPre::new(export, &pre)?)
+        let abi = match node_abi {
+            NodeAbi::Node06 => Abi::V06(GuestIndices::new(&pre)?),
+            NodeAbi::Runtime => Abi::Runtime(RuntimePre::new(&pre)?),
+            NodeAbi::Legacy { version, i18n } => Abi::Legacy(LegacyPre::new(version, i18n, &pre)?),
         };
-        tracing::debug!(component = name, abi = export, "negotiated node ABI");
+        let export = node_abi.export();
+        tracing::debug!(component = name, abi = %export, "negotiated node ABI");
         Ok(NodeComponent {
             name: name.to_string(),
             pre,

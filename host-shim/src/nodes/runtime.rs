@@ -18,10 +18,9 @@ use wasmtime::component::{
     ComponentExportIndex, ComponentType, Instance, InstancePre, Lift, TypedFunc,
 };
 
-use super::store::NodeState;
+use compose::RUNTIME_EXPORT;
 
-/// The export this ABI is recognised by.
-pub const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";
+use super::store::NodeState;
 
 /// `run-result`.
 #[derive(ComponentType, Lift, Debug)]
