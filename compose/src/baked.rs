@@ -7,8 +7,8 @@
 //! canonical ABI returns a string. wit-component wraps the module into the
 //! component, so the encoding is the standard one, not ours.
 
+use greentic_baked_doc::Baked;
 pub use greentic_baked_doc::HttpSettings;
-use greentic_baked_doc::{Baked, BakedSource};
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
     Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
@@ -29,17 +29,10 @@ pub fn document(
     library: &[&FlowSource],
     http: &HttpSettings,
 ) -> String {
-    let baked = |source: &FlowSource| BakedSource {
-        name: source.name.clone(),
-        yaml: source.yaml.clone(),
-        resolve_json: source.resolve_json.clone(),
-        resolve_summary_json: source.resolve_summary_json.clone(),
-        strict_templating: source.strict_templating,
-    };
     serde_json::to_string(&Baked {
         flow_id: flow_id.to_string(),
-        main: baked(main),
-        library: library.iter().map(|s| baked(s)).collect(),
+        main: main.clone(),
+        library: library.iter().map(|s| (*s).clone()).collect(),
         http: http.clone(),
     })
     .expect("serializing plain strings cannot fail")

@@ -18,7 +18,7 @@ use bindings::exports::greentic::runner::app;
 use bindings::greentic::runner::baked_flows;
 use bindings::greentic::runner::run::{self, FlowSource, RunError, RunOutcome, RunRequest, Tenant};
 
-pub use greentic_baked_doc::{Baked, BakedSource, HttpSettings};
+pub use greentic_baked_doc::{Baked, FlowSource as BakedSource, HttpSettings};
 
 /// The runner's form of a baked flow file.
 fn to_wit(source: &BakedSource) -> FlowSource {

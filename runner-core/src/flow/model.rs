@@ -47,22 +47,9 @@ impl RetryPolicy {
     }
 }
 
-/// A flow as given to the runner: its YAML text, a name for messages and the
-/// optional resolve sidecars.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FlowSource {
-    /// Name used in messages, normally the flow file's path.
-    pub name: String,
-    /// The YAML document.
-    pub yaml: String,
-    /// The `<flow file>.resolve.json` sidecar's text, if any.
-    pub resolve_json: Option<String>,
-    /// The `<flow file>.resolve.summary.json` sidecar's text, if any (packc's
-    /// resolved form: `component_id`, `digest`, `source` per node).
-    pub resolve_summary_json: Option<String>,
-    /// Overrides the flow's `templating:` setting (`Some(true)` = strict).
-    pub strict_templating: Option<bool>,
-}
+/// A flow as given to the runner (defined with the other plain-data records
+/// in `greentic-baked-doc`, so a baked composition carries it as it is).
+pub use greentic_baked_doc::FlowSource;
 
 /// Index of a node in [`Flow::nodes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

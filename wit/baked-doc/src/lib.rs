@@ -1,4 +1,6 @@
-//! The JSON document `greentic:runner/baked-flows.flows-json` returns
+//! Plain-data forms of the runner's WIT records that travel as documents:
+//! [`FlowSource`] (the runner's `flow-source`, which `runner-core` re-exports)
+//! and the JSON document `greentic:runner/baked-flows.flows-json` returns
 //! (`wit/baked-flows.wit`): the flows a self-contained composition was built
 //! from and what its HTTP front does with requests. One definition, written
 //! by `compose` and read by the front parts.
@@ -12,26 +14,28 @@ pub struct Baked {
     /// The main flow's id.
     pub flow_id: String,
     /// The flow the app runs.
-    pub main: BakedSource,
+    pub main: FlowSource,
     /// The flows it reaches (`flow.call`, `flow.goto`, jumps).
-    pub library: Vec<BakedSource>,
+    pub library: Vec<FlowSource>,
     /// What `compose --http` decided about requests.
     #[serde(default)]
     pub http: HttpSettings,
 }
 
-/// One flow file with its sidecars, as the runner's `flow-source` takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BakedSource {
-    /// Name used in messages (the file's path at composition).
+/// A flow as given to the runner: its YAML text, a name for messages and the
+/// optional resolve sidecars (the runner WIT's `flow-source`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FlowSource {
+    /// Name used in messages, normally the flow file's path.
     pub name: String,
     /// The YGTC document.
     pub yaml: String,
-    /// `<flow>.resolve.json`, if any.
+    /// The `<flow file>.resolve.json` sidecar's text, if any.
     pub resolve_json: Option<String>,
-    /// `<flow>.resolve.summary.json`, if any.
+    /// The `<flow file>.resolve.summary.json` sidecar's text, if any (packc's
+    /// resolved form: `component_id`, `digest`, `source` per node).
     pub resolve_summary_json: Option<String>,
-    /// The templating mode forced at composition, if any.
+    /// Overrides the flow's `templating:` setting (`Some(true)` = strict).
     pub strict_templating: Option<bool>,
 }
 
