@@ -14,20 +14,20 @@
 //!
 //! Every template is compiled once, when the flow loads.
 
-use handlebars::template::{Parameter, TemplateElement};
-use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason, Template,
-};
-use handlebars::{JsonRender, JsonTruthy};
+use handlebars::{Context, Handlebars, Template};
 use serde_json::Value;
 
 use crate::context::ContextNeeds;
 use crate::error::TemplateError;
 
-/// Name of the helper that serialises its argument as JSON; typed insertion
-/// renders `{{<TYPED_HELPER> path}}` and parses the result back.
-const TYPED_HELPER: &str = "__typed_value";
+mod helpers;
+mod plain;
+
+use helpers::{
+    DEFAULT_HELPER, SECTION_HELPER, SectionItems, TYPED_HELPER, default_helper,
+    describe_render_error, liquid_filter, mentions_root, mustache_sections, typed_value_helper,
+};
+use plain::{Piece, lookup, plain_pieces, render_plain, simple_path, single_path_expression};
 
 /// A compiled node input.
 #[derive(Debug, Clone)]
@@ -61,13 +61,6 @@ pub(crate) enum InputTemplate {
     Object(Vec<(String, InputTemplate)>),
 }
 
-/// A piece of a plain text template.
-#[derive(Debug, Clone)]
-pub(crate) enum Piece {
-    Text(String),
-    Path(Vec<String>),
-}
-
 impl InputTemplate {
     /// The literal string under the first of `keys` present in an object
     /// template (e.g. a `flow.call`'s `flow` when it is not templated).
@@ -90,20 +83,6 @@ pub(crate) struct Templates {
     file: String,
     needs: ContextNeeds,
 }
-
-/// Mustache sections over a path (`{{#a.b}}…{{/a.b}}`, `{{^a.b}}…{{/a.b}}`),
-/// which handlebars.js accepts and handlebars-rust does not, are rewritten to
-/// `{{#each (__section a.b)}}…{{/each}}` / `{{#unless a.b}}…{{/unless}}`.
-/// `__section` yields the items a Mustache section iterates: the list itself,
-/// `[value]` for another truthy value, `[]` for a falsy or missing one.
-const SECTION_HELPER: &str = "__section";
-
-/// Block helpers handlebars-rust has; any other `{{#name}}` is a Mustache section.
-const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with", "lookup", "raw"];
-
-/// Name of the helper `{{default value fallback}}`: `value` unless it is
-/// missing, `null` or `""`. The Handlebars way to write Liquid's `| default:`.
-const DEFAULT_HELPER: &str = "default";
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -302,296 +281,6 @@ impl Templates {
             expr: expr.to_string(),
             reason,
         }
-    }
-}
-
-/// If `text` is exactly one `{{path}}` / `{{{path}}}` expression (no helper, no
-/// parameters, nothing around it), returns the path as written.
-fn single_path_expression(text: &str, compiled: &Template) -> Option<String> {
-    let [element] = compiled.elements.as_slice() else {
-        return None;
-    };
-    let helper = match element {
-        TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => h,
-        _ => return None,
-    };
-    if !helper.params.is_empty() || !helper.hash.is_empty() || helper.block {
-        return None;
-    }
-    if !matches!(helper.name, Parameter::Path(_) | Parameter::Name(_)) {
-        return None;
-    }
-    let inner = text
-        .strip_prefix("{{{")
-        .and_then(|t| t.strip_suffix("}}}"))
-        .or_else(|| text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")))?;
-    let path = inner.trim_matches('~').trim();
-    // `{{else}}` is a keyword, not a path.
-    if path.is_empty() || path == "else" {
-        return None;
-    }
-    Some(path.to_string())
-}
-
-/// `text` as literal pieces and plain paths, when that is all it is: every
-/// `{{...}}` / `{{{...}}}` a [`simple_path`] from a context root, no escapes,
-/// whitespace control or comments, and handlebars compiled it to exactly
-/// those pieces (so rendering them directly gives what handlebars would).
-fn plain_pieces(text: &str, compiled: &Template) -> Option<Vec<Piece>> {
-    if text.contains('\\') || text.contains('~') {
-        return None;
-    }
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        if open > 0 {
-            pieces.push(Piece::Text(rest[..open].to_string()));
-        }
-        let after = &rest[open..];
-        let (inner_start, close) = if after.starts_with("{{{") {
-            (3, "}}}")
-        } else {
-            (2, "}}")
-        };
-        let end = after.find(close)?;
-        let path = simple_path(after[inner_start..end].trim())?;
-        // A root is never a helper's name: `{{root...}}` is a value, not a call.
-        if !crate::context::ROOTS.contains(&path[0].as_str()) {
-            return None;
-        }
-        pieces.push(Piece::Path(path));
-        rest = &after[end + close.len()..];
-    }
-    if !rest.is_empty() {
-        pieces.push(Piece::Text(rest.to_string()));
-    }
-    let same = pieces.len() == compiled.elements.len()
-        && pieces
-            .iter()
-            .zip(&compiled.elements)
-            .all(|(piece, element)| match (piece, element) {
-                (Piece::Text(a), TemplateElement::RawString(b)) => a == b,
-                (
-                    Piece::Path(_),
-                    TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h),
-                ) => h.params.is_empty() && h.hash.is_empty() && !h.block,
-                _ => false,
-            });
-    same.then_some(pieces)
-}
-
-/// Renders plain pieces as handlebars would (values as `JsonRender` writes
-/// them, no escaping); `None` if a path is missing.
-fn render_plain(pieces: &[Piece], data: &Value) -> Option<String> {
-    let mut out = String::new();
-    for piece in pieces {
-        match piece {
-            Piece::Text(text) => out.push_str(text),
-            Piece::Path(path) => match lookup(data, path)? {
-                Value::String(s) => out.push_str(s),
-                value => out.push_str(&value.render()),
-            },
-        }
-    }
-    Some(out)
-}
-
-/// `a.b.0` as segments, when the path uses nothing but names and indices
-/// (no `this`, `../`, `@root`, `[...]`): then a direct lookup gives exactly
-/// what handlebars would.
-fn simple_path(path: &str) -> Option<Vec<String>> {
-    let segments: Vec<String> = path.split('.').map(str::to_string).collect();
-    let plain = |s: &String| {
-        !s.is_empty()
-            && s != "this"
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    segments.iter().all(plain).then_some(segments)
-}
-
-/// Handlebars' lookup on JSON: object keys, and array indices by number.
-fn lookup<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(root, |value, segment| match value {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
-}
-
-/// `{{__typed_value path}}`: writes the value at `path` as JSON. In strict mode
-/// a missing value is an error naming the path; otherwise it is `null`.
-fn typed_value_helper(
-    h: &Helper<'_>,
-    r: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let param = h
-        .param(0)
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex(TYPED_HELPER, 0))?;
-    if param.is_value_missing() {
-        if r.strict_mode() {
-            return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
-        }
-        out.write("null")?;
-        return Ok(());
-    }
-    let text = serde_json::to_string(param.value())
-        .map_err(|e| RenderError::from(RenderErrorReason::SerdeError(e)))?;
-    out.write(&text)?;
-    Ok(())
-}
-
-/// `{{default value fallback}}`: the value, unless it is missing, `null` or
-/// `""`, then the fallback. Written as text (strings as is, others as JSON).
-fn default_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let value = h
-        .param(0)
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex(DEFAULT_HELPER, 0))?;
-    let fallback = h
-        .param(1)
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex(DEFAULT_HELPER, 1))?;
-    let chosen = match value.value() {
-        _ if value.is_value_missing() => fallback.value(),
-        Value::Null => fallback.value(),
-        Value::String(s) if s.is_empty() => fallback.value(),
-        v => v,
-    };
-    match chosen {
-        Value::String(s) => out.write(s)?,
-        Value::Null => {}
-        other => out.write(&other.to_string())?,
-    }
-    Ok(())
-}
-
-/// The items of a Mustache section over its parameter (see [`SECTION_HELPER`]).
-struct SectionItems;
-
-impl handlebars::HelperDef for SectionItems {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<handlebars::ScopedJson<'rc>, RenderError> {
-        let items = match h.param(0) {
-            Some(p) if !p.is_value_missing() => match p.value() {
-                Value::Array(items) => items.clone(),
-                v if v.is_truthy(false) => vec![v.clone()],
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        Ok(handlebars::ScopedJson::Derived(Value::Array(items)))
-    }
-}
-
-/// Rewrites Mustache sections over a path into Handlebars blocks (see
-/// [`SECTION_HELPER`]); everything else is left as written.
-fn mustache_sections(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("{{#") && !text.contains("{{^") {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 32);
-    // What each open block was: Some(closer) for a rewritten section.
-    let mut open: Vec<(String, Option<&'static str>)> = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("{{") {
-        out.push_str(&rest[..at]);
-        let tag = &rest[at..];
-        let Some(end) = tag.find("}}") else {
-            out.push_str(tag);
-            return std::borrow::Cow::Owned(out);
-        };
-        let inner = &tag[2..end];
-        let body = inner.trim();
-        let single = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
-        let mut replaced = None;
-        if let Some(name) = body.strip_prefix('#') {
-            let name = name.trim();
-            let first = name.split_whitespace().next().unwrap_or("");
-            if single(name) && !BLOCK_HELPERS.contains(&name) && !name.starts_with('>') {
-                replaced = Some(format!("{{{{#each ({SECTION_HELPER} {name})}}}}"));
-                open.push((name.to_string(), Some("{{/each}}")));
-            } else {
-                open.push((first.to_string(), None));
-            }
-        } else if let Some(name) = body.strip_prefix('^').map(str::trim) {
-            if single(name) {
-                replaced = Some(format!("{{{{#unless {name}}}}}"));
-                open.push((name.to_string(), Some("{{/unless}}")));
-            }
-        } else if let Some(name) = body.strip_prefix('/').map(str::trim)
-            && let Some((opened, closer)) = open.pop()
-            && let Some(closer) = closer.filter(|_| opened == name)
-        {
-            replaced = Some(closer.to_string());
-        }
-        match replaced {
-            Some(r) => out.push_str(&r),
-            None => out.push_str(&tag[..end + 2]),
-        }
-        rest = &tag[end + 2..];
-    }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
-}
-
-/// Whether `text` reads the root `name` (`name.` / `name[` / `{{name}}`, not
-/// as the tail of a longer name).
-fn mentions_root(text: &str, name: &str) -> bool {
-    text.match_indices(name).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + name.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-            && matches!(after, Some('.' | '[' | '}' | ' '))
-    })
-}
-
-/// The first `{{…}}` expression of `text` that uses a `|` filter, Liquid or
-/// Jinja style (`{{x | default: 'd'}}`). Handlebars' own `|` (block params,
-/// `{{#each xs as |x|}}`) and `||` inside strings are not filters.
-fn liquid_filter(text: &str) -> Option<String> {
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let close = after.find("}}")?;
-        let inner = &after[..close];
-        let body = inner.trim_start_matches(['{', '~', ' ']);
-        let has_filter = inner.contains('|')
-            && !inner.contains("||")
-            && !body.starts_with('#')
-            && !body.starts_with('!')
-            && !inner.contains(" as |");
-        if has_filter {
-            return Some(format!("{{{{{inner}}}}}"));
-        }
-        rest = &after[close + 2..];
-    }
-    None
-}
-
-fn describe_render_error(e: &RenderError) -> String {
-    let at = match (e.line_no, e.column_no) {
-        (Some(l), Some(c)) => format!(" at {l}:{c}"),
-        _ => String::new(),
-    };
-    match e.reason() {
-        RenderErrorReason::MissingVariable(Some(path)) => {
-            format!("missing variable `{path}`{at}")
-        }
-        RenderErrorReason::MissingVariable(None) => format!("missing variable{at}"),
-        other => format!("{other}{at}"),
     }
 }
 
