@@ -1,70 +1,19 @@
-//! The Wasmtime engine and the on-disk cache of compiled components.
+//! The cache of compiled components: artifacts keyed by engine and component
+//! hash, the build's precompiled runner, baseline (Winch) compiles on a miss.
 
-use std::hash::{Hash, Hasher};
+use sha2::{Digest, Sha256};
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
-
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::Result;
 use wasmtime::component::Component;
 use wasmtime::error::Context;
 
-/// Builds the engine every component of a process shares, with the one
-/// configuration the build precompiled the runner for.
-pub fn new_engine() -> Result<Engine> {
-    build_engine(false)
-}
-
-/// [`new_engine`] with Wasmtime's pooling instance allocator: memories and
-/// instances come from slots reserved once, so instantiating afresh per run
-/// skips most of the `mmap`/`munmap` work; at most [`POOL_INSTANCES`]
-/// component instances (a run takes the runner and one per node component) exist
-/// at once. The generated code is the same, so is the precompiled runner.
-pub fn new_pooling_engine() -> Result<Engine> {
-    build_engine(true)
-}
-
-/// Component instances the pooling allocator holds slots for.
-pub const POOL_INSTANCES: u32 = 1000;
-
-fn build_engine(pooling: bool) -> Result<Engine> {
-    let mut config = greentic_runner_engine::config();
-    if pooling {
-        let mut pool = wasmtime::PoolingAllocationConfig::new();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES)
-            .total_memories(POOL_INSTANCES)
-            .total_tables(POOL_INSTANCES);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-    }
-    // `perf` can name compiled wasm functions when Wasmtime writes a perf map
-    // (/tmp/perf-<pid>.map); for profiling only (bench/README.md).
-    if std::env::var_os("GREENTIC_PERF_MAP").is_some() {
-        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-    }
-    let engine = Engine::new(&config)?;
-    start_epoch_ticker(&engine);
-    Ok(engine)
-}
-
-/// Advances the engine's epoch every [`crate::limits::EPOCH_TICK`] for as long
-/// as the engine lives.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(crate::limits::EPOCH_TICK);
-            }
-        })
-        .expect("spawning the epoch ticker");
-}
+use super::artifacts::{FillLock, ShaHasher, check_component_binary, hex, write_atomically};
+use super::build::start_epoch_ticker;
 
 /// How a component with no usable compiled artifact is compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -427,101 +376,10 @@ pub fn compile_in_background(exe: &Path, cache_dir: &Path, components: &[PathBuf
     }
 }
 
-/// `<artifact>.lock`, created exclusively; removed when dropped. A lock older
-/// than [`FillLock::STALE`] is taken over (its process died).
-struct FillLock(PathBuf);
-
-impl FillLock {
-    const STALE: std::time::Duration = std::time::Duration::from_secs(600);
-
-    fn take(artifact: &Path) -> Result<Option<FillLock>> {
-        let lock = artifact.with_extension("lock");
-        if let Some(dir) = lock.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&lock)
-            {
-                Ok(_) => return Ok(Some(FillLock(lock))),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let age = std::fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok());
-                    if age.is_some_and(|age| age < Self::STALE) {
-                        return Ok(None);
-                    }
-                    let _ = std::fs::remove_file(&lock);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(None)
-    }
-}
-
-impl Drop for FillLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn check_component_binary(name: &str, bytes: &[u8]) -> Result<()> {
-    if !is_component_binary(bytes) {
-        wasmtime::bail!(
-            "`{name}` is not a WebAssembly component{}",
-            if bytes.starts_with(b"\0asm") {
-                " (it is a core module; node components must be components)"
-            } else {
-                ""
-            }
-        );
-    }
-    Ok(())
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Feeds `Hash` output into SHA-256.
-struct ShaHasher(Sha256);
-
-impl Hasher for ShaHasher {
-    fn finish(&self) -> u64 {
-        unreachable!("only the digest is used")
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        compose::private_dir::create(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-/// A component's preamble: magic, then version 0x0d with layer 1.
-fn is_component_binary(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::build::new_engine;
 
     fn component(wat: &str) -> Vec<u8> {
         wat::parse_str(wat).unwrap()
