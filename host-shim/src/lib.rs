@@ -17,7 +17,7 @@
 
 pub mod auth;
 pub mod caps;
-pub mod cli;
+
 mod commands;
 pub mod engine;
 pub mod faults;
@@ -29,6 +29,7 @@ pub mod runner;
 pub mod serve;
 pub mod sessions;
 
+pub use commands::Cli;
 pub use host::{
     CheckReport, Failure, Host, HostOptions, RunSettings, SessionSettings, Turn, WarmRun,
     compose_file,
@@ -56,7 +57,7 @@ pub fn main_with_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> std::process::ExitCode {
     use clap::Parser;
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match commands::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

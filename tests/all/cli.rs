@@ -9,7 +9,7 @@ use crate::support::{built_component, host_shim, host_shim_with_cache, scratch};
 #[test]
 fn verify_cli() {
     use clap::CommandFactory;
-    host_shim::cli::Cli::command().debug_assert();
+    host_shim::Cli::command().debug_assert();
 }
 
 #[test]

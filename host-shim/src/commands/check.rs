@@ -5,8 +5,21 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::setup::{host, optimize_later, target};
-use crate::cli::CheckArgs;
 use crate::{CheckReport, Failure, Host};
+use clap::Args;
+
+use super::args::ComponentArgs;
+
+/// `host-shim check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Flow (or a directory: every flow file under it), components and cache.
+    #[command(flatten)]
+    pub common: ComponentArgs,
+    /// Print the result as JSON (for a directory: one record per flow).
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub(super) fn check(args: CheckArgs) -> Result<(), Failure> {
     let mut host = host(&args.common)?;

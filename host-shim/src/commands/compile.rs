@@ -3,9 +3,24 @@
 use std::path::{Path, PathBuf};
 
 use super::setup::target;
-use crate::cli::CompileArgs;
 use crate::engine::{Filled, OnMiss};
 use crate::{Failure, Host, HostOptions};
+use clap::Args;
+
+/// `host-shim compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Flow files, directories of flows, packs (`pack.yaml` directories or
+    /// `.gtpack` archives) and component `.wasm` files.
+    #[arg(required = true, value_name = "FLOW|DIR|PACK|WASM")]
+    pub targets: Vec<PathBuf>,
+    /// Directory to look up bare component names in; repeatable.
+    #[arg(short = 'c', long = "components", value_name = "DIR")]
+    pub components: Vec<PathBuf>,
+    /// Print nothing on stderr but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
 
 /// `compile`: fills the cache with the optimised artifacts of every component
 /// the targets use, and the runner's when the build's does not fit.

@@ -1,8 +1,67 @@
 //! `host-shim compose`.
 
+use super::args::{ComponentArgs, TenantArgs};
 use super::setup::{flow_file, profile};
 use crate::Failure;
-use crate::cli::{ComposeArgs, StateProvider, TelemetryProvider};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Where a composition sends approved components' state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateProvider {
+    /// One state-store import of the composed component, for its host to provide.
+    Import,
+    /// An in-memory store inside the composition, one per component.
+    Memory,
+}
+
+/// Where a composition sends components' log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TelemetryProvider {
+    /// A logger part inside the composition, writing to stderr.
+    Stderr,
+    /// One telemetry import of the composed component, for its host to provide.
+    Import,
+}
+
+/// `host-shim compose`.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Flow, components and profile.
+    #[command(flatten)]
+    pub common: ComponentArgs,
+    /// Where to write the composed component.
+    #[arg(short, long, value_name = "APP.wasm")]
+    pub output: PathBuf,
+    /// Where approved components' state goes.
+    #[arg(long, value_enum, default_value = "import")]
+    pub state_provider: StateProvider,
+    /// Give components that import state, secrets or HTTP without approval a
+    /// provider inside the app that refuses every call, instead of refusing
+    /// to compose.
+    #[arg(long, alias = "deny-state")]
+    pub deny_unapproved: bool,
+    /// Where components' log lines go: a logger inside the app writing to
+    /// stderr, or the app's own `greentic:telemetry/logger-api` import.
+    #[arg(long, value_enum, default_value = "stderr")]
+    pub telemetry: TelemetryProvider,
+    /// Also export `wasi:http/incoming-handler`: the app answers
+    /// `POST /flows/{flow_id}` and `GET /healthz` as `host-shim serve` does, under
+    /// any wasi:http host (`wasmtime serve`, `jco serve`, Spin).
+    #[arg(long)]
+    pub http: bool,
+    /// With --http: who the app's runs act for.
+    #[command(flatten)]
+    pub scope: TenantArgs,
+    /// With --http: take the tenant from the `x-greentic-env|tenant|team|user`
+    /// headers (any client can then act for any tenant: only behind a gateway
+    /// that sets them).
+    #[arg(long, requires = "http")]
+    pub trust_tenant_headers: bool,
+    /// With --http: largest request body, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "http")]
+    pub max_body: u64,
+}
 
 pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
     args.common.flow = flow_file(&args.common.flow)?;
@@ -15,7 +74,7 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         TelemetryProvider::Stderr => compose::TelemetryWiring::Stderr,
         TelemetryProvider::Import => compose::TelemetryWiring::Import,
     };
-    if !args.http && args.scope != crate::cli::TenantArgs::default() {
+    if !args.http && args.scope != TenantArgs::default() {
         return Err(Failure::Invalid(anyhow::anyhow!(
             "--env/--tenant/--team/--user set who an --http app's runs act for; add --http"
         )));

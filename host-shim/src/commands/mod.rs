@@ -4,6 +4,7 @@
 //! that did not render, a routing error, the step limit); 2 the inputs are
 //! wrong (invalid flow, `--input`, a missing or invalid component).
 
+mod args;
 mod check;
 mod compile;
 mod compose;
@@ -19,7 +20,43 @@ use serve::serve;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use clap::{Parser, Subcommand};
+
+use check::CheckArgs;
+use compile::CompileArgs;
+use compose::ComposeArgs;
+use run::RunArgs;
+use serve::ServeArgs;
+
+/// Runs greentic flows: YAML flows whose nodes are WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "host-shim", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Show components' log lines (telemetry) on stderr; `-vv` adds debug.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a flow and print the last node's output as JSON on stdout.
+    Run(Box<RunArgs>),
+    /// Validate a flow (or every flow under a directory) and its components
+    /// without running it; print its plan (a line per flow for a directory).
+    Check(CheckArgs),
+    /// Compose a flow's runner and node components into one component.
+    Compose(ComposeArgs),
+    /// Serve flows over HTTP: `POST /flows/{flow_id}` with the entry JSON.
+    Serve(Box<ServeArgs>),
+    /// Compile the components of flows, directories of flows, packs or
+    /// component files into the cache ahead of time (e.g. in a container
+    /// image), so no run compiles them.
+    Compile(CompileArgs),
+}
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
     let default_filter = match cli.verbose {

@@ -2,9 +2,72 @@
 
 use serde_json::Value;
 
+use super::args::{ComponentArgs, TenantArgs};
 use super::setup::{flow_file, host_with_state, optimize_later, state_backend};
-use crate::cli::RunArgs;
 use crate::{Failure, RunSettings};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `host-shim run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Flow, components and cache.
+    #[command(flatten)]
+    pub common: ComponentArgs,
+    /// Entry payload: JSON text, or `@path` to read it from a file. Default `{}`.
+    #[arg(short, long, value_name = "JSON|@FILE")]
+    pub input: Option<String>,
+    /// Who the run acts for.
+    #[command(flatten)]
+    pub scope: TenantArgs,
+    /// A flow variable: `NAME=VALUE`, where VALUE is JSON or else a string;
+    /// repeatable. Wins over `parameters.vars_init` defaults.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Maximum node executions (overrides the flow's `max_steps`, default 1000).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u32>,
+    /// Pretty-print the output.
+    #[arg(long)]
+    pub pretty: bool,
+    /// Call `invoke-stream` on components that have it (the 0.4/0.5 ABIs) and
+    /// show their progress on stderr; the default when stderr is a terminal.
+    #[arg(long, overrides_with = "no_progress")]
+    pub progress: bool,
+    /// Never stream, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Print one JSON line per node call on stderr: flow, node, component,
+    /// attempt, outcome, microseconds and the log lines it emitted.
+    #[arg(long)]
+    pub trace: bool,
+    /// Run as a turn of conversation ID: a run that waits for the next
+    /// message is kept in the state backend, and the next `run --session ID`
+    /// resumes it with its `--input`; a completed run ends the session.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// How long a waiting run is kept after its last turn (`30m`, `24h`, `7d`).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_ttl: std::time::Duration,
+    /// How long a turn waits for another turn of the same session to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub session_wait: std::time::Duration,
+    /// Forget the session's waiting run and start the flow anew.
+    #[arg(long, requires = "session")]
+    pub new_session: bool,
+    /// On failure, also print the error record as JSON on stdout:
+    /// `{"error": {"kind", "message", "node", "code", "line", "column"}}`.
+    #[arg(long)]
+    pub json_errors: bool,
+    /// Run the flow N times on one instance (state and node instances carry
+    /// over), printing one output line per run.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Run this composed component (made by `host-shim compose` from FLOW)
+    /// instead of the runner with the flow's components.
+    #[arg(long, value_name = "APP.wasm")]
+    pub composed: Option<PathBuf>,
+}
 
 pub(super) fn run(mut args: RunArgs) -> Result<(), Failure> {
     args.common.flow = flow_file(&args.common.flow)?;

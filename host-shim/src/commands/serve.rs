@@ -3,8 +3,122 @@
 use super::setup::{host_options, state_backend, target};
 use crate::engine::OnMiss;
 use crate::{Failure, RunSettings};
+use clap::Args;
+use std::path::PathBuf;
 
-pub(super) fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
+use super::args::{ComponentArgs, TenantArgs};
+
+/// `host-shim serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// What to serve (FLOW: a flow file, a directory of flows or a pack),
+    /// components and cache.
+    #[command(flatten)]
+    pub common: ComponentArgs,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Who runs act for (with `--auth none`).
+    #[command(flatten)]
+    pub scope: TenantArgs,
+    /// Who a request acts for: `none` (the --tenant flags, or with
+    /// --trust-tenant-headers the x-greentic-* headers), `tokens` (bearer
+    /// tokens of --tokens FILE) or `jwt` (signed JWTs: --jwt-key or --jwks).
+    #[arg(long, value_enum, default_value = "none")]
+    pub auth: AuthMode,
+    /// Bearer tokens (YAML/JSON): `tokens: [{name, sha256, tenant, env?, team?,
+    /// user?, flows?, max_concurrent?, rps?}]`; `sha256` of the token, never the token.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// JWT key: an HMAC secret (32+ bytes) or a PEM public RSA/EC key.
+    #[arg(long, value_name = "FILE")]
+    pub jwt_key: Option<PathBuf>,
+    /// JWT keys as a JWKS (JSON); the token's `kid` picks one.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// Required `iss` of JWTs.
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of JWTs.
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// With `--auth none`: take the tenant from the `x-greentic-env|tenant|team|user`
+    /// headers (any client can then act for any tenant): only on a loopback
+    /// address or with --i-am-behind-a-gateway.
+    #[arg(long)]
+    pub trust_tenant_headers: bool,
+    /// Allow `--auth none` (and --trust-tenant-headers) on a non-loopback address.
+    #[arg(long)]
+    pub i_am_behind_a_gateway: bool,
+    /// The SHA-256 (`sha256:<hex>`) of the bearer token `/metrics` needs when
+    /// the server is not bound to loopback.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Runs in progress per credential (a token's own `max_concurrent` wins).
+    #[arg(long, value_name = "N")]
+    pub credential_max_concurrent: Option<usize>,
+    /// Requests per second per credential (a token's own `rps` wins).
+    #[arg(long, value_name = "N")]
+    pub credential_rps: Option<u32>,
+    /// Maximum node executions per run.
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u32>,
+    /// Runs in progress at most; more get 429 with `Retry-After`.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_concurrent: usize,
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// A run still going after this is answered 504.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub run_timeout: std::time::Duration,
+    /// On SIGTERM / Ctrl-C: how long to let runs in progress finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+    /// How long a waiting run (`x-greentic-session`) is kept after its last turn.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_ttl: std::time::Duration,
+    /// How long a turn waits for another turn of its session.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub session_wait: std::time::Duration,
+    /// Threads serving connections (runs have their own pool, up to --max-concurrent).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub io_threads: usize,
+    /// Time a client has to send a request's headers, and how long an idle
+    /// keep-alive connection waits for the next request; then it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time a client has to send a request's whole body (then 408). No run
+    /// slot is held while a body is read.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Open connections at most; more wait in the listen backlog (lowered
+    /// to fit the process's open-file limit).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// A `Host` name (without port) requests may carry besides the loopback
+    /// names `localhost`, `127.0.0.1` and `[::1]`; repeatable. Any other Host
+    /// is refused (400): a web page cannot reach the server by DNS rebinding.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// A request for a flow id not seen yet rescans the served flows, at
+    /// most once per this interval (new files are found within it).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub rescan_interval: std::time::Duration,
+}
+
+/// `serve --auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// No credentials: the `--tenant` flags (or trusted headers).
+    None,
+    /// Bearer tokens from `--tokens FILE`.
+    Tokens,
+    /// Signed JWTs (`--jwt-key FILE` or `--jwks FILE`).
+    Jwt,
+}
+
+pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     let invalid = |message: String| Failure::Invalid(anyhow::anyhow!(message));
     let target = match target(&args.common.flow)? {
         compose::pack::Target::Pack(pack, None) => pack.root,
@@ -16,7 +130,6 @@ pub(super) fn serve(args: crate::cli::ServeArgs) -> Result<(), Failure> {
         compose::pack::Target::Flow(path) => path,
     };
     use crate::auth::{Auth, JwtVerifier, Principal};
-    use crate::cli::AuthMode;
     let loopback = args.addr.ip().is_loopback();
     if args.trust_tenant_headers && args.auth != AuthMode::None {
         return Err(invalid(

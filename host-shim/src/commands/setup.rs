@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Compiler, ComponentArgs, Templating};
+use super::args::{Compiler, ComponentArgs, Templating};
 use crate::engine::OnMiss;
 use crate::{Failure, Host, HostOptions};
 
