@@ -30,14 +30,8 @@ use sha2::{Digest, Sha256};
 pub struct Principal {
     /// The credential, for limits and logs (a token's name, a JWT's subject).
     pub credential: String,
-    /// Environment id.
-    pub env: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// Team id.
-    pub team: Option<String>,
-    /// User id.
-    pub user: Option<String>,
+    /// Who it acts for.
+    pub scope: runner_core::Tenant,
     /// Flows it may run; `None`: all.
     pub flows: Option<Vec<String>>,
     /// Its own cap on runs in progress, over the server's per-credential default.
@@ -117,17 +111,17 @@ impl Auth {
             Auth::TrustHeaders(defaults) => {
                 let mut p = defaults.clone();
                 if let Some(v) = &headers.env {
-                    p.env = v.clone();
+                    p.scope.env = v.clone();
                 }
                 if let Some(v) = &headers.tenant {
-                    p.tenant = v.clone();
+                    p.scope.tenant = v.clone();
                     p.credential = format!("tenant:{v}");
                 }
                 if headers.team.is_some() {
-                    p.team = headers.team.clone();
+                    p.scope.team = headers.team.clone();
                 }
                 if headers.user.is_some() {
-                    p.user = headers.user.clone();
+                    p.scope.user = headers.user.clone();
                 }
                 return Ok(p);
             }
@@ -143,10 +137,10 @@ impl Auth {
         };
         // Headers may repeat the credential's tenant, never change it.
         let checks = [
-            ("env", &headers.env, Some(&principal.env)),
-            ("tenant", &headers.tenant, Some(&principal.tenant)),
-            ("team", &headers.team, principal.team.as_ref()),
-            ("user", &headers.user, principal.user.as_ref()),
+            ("env", &headers.env, Some(&principal.scope.env)),
+            ("tenant", &headers.tenant, Some(&principal.scope.tenant)),
+            ("team", &headers.team, principal.scope.team.as_ref()),
+            ("user", &headers.user, principal.scope.user.as_ref()),
         ];
         for (what, header, own) in checks {
             if let Some(claimed) = header
@@ -228,10 +222,12 @@ pub fn read_tokens(path: &Path) -> anyhow::Result<HashMap<[u8; 32], Principal>> 
             .with_context(|| format!("`{}`: token `{}`", path.display(), entry.name))?;
         let principal = Principal {
             credential: entry.name.clone(),
-            env: entry.env,
-            tenant: entry.tenant,
-            team: entry.team,
-            user: entry.user,
+            scope: runner_core::Tenant {
+                env: entry.env,
+                tenant: entry.tenant,
+                team: entry.team,
+                user: entry.user,
+            },
             flows: entry.flows,
             max_concurrent: entry.max_concurrent,
             rps: entry.rps,
@@ -417,10 +413,12 @@ impl JwtVerifier {
         let user = claims.user.or(claims.sub.clone());
         Ok(Principal {
             credential: format!("jwt:{tenant}:{}", claims.sub.as_deref().unwrap_or("-")),
-            env: claims.env.unwrap_or_else(|| self.default_env.clone()),
-            tenant,
-            team: claims.team,
-            user,
+            scope: runner_core::Tenant {
+                env: claims.env.unwrap_or_else(|| self.default_env.clone()),
+                tenant,
+                team: claims.team,
+                user,
+            },
             flows: claims.flows,
             max_concurrent: None,
             rps: None,
@@ -435,10 +433,12 @@ mod tests {
     fn principal(tenant: &str) -> Principal {
         Principal {
             credential: tenant.into(),
-            env: "local".into(),
-            tenant: tenant.into(),
-            team: None,
-            user: None,
+            scope: runner_core::Tenant {
+                env: "local".into(),
+                tenant: tenant.into(),
+                team: None,
+                user: None,
+            },
             flows: Some(vec!["hello".into()]),
             max_concurrent: None,
             rps: None,
@@ -453,7 +453,7 @@ mod tests {
         assert_eq!(
             auth.authenticate(Some("Bearer s3cret"), &none)
                 .unwrap()
-                .tenant,
+                .scope.tenant,
             "acme"
         );
         assert_eq!(

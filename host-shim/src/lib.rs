@@ -31,8 +31,8 @@ pub mod sessions;
 
 pub use commands::Cli;
 pub use host::{
-    CheckReport, Failure, Host, HostOptions, RunSettings, SessionSettings, Turn, WarmRun,
-    compose_file,
+    CheckReport, DEFAULT_ENV, DEFAULT_TENANT, Failure, Host, HostOptions, RunSettings,
+    SessionSettings, Turn, WarmRun, compose_file,
 };
 
 /// Where the build put the runner component.

@@ -35,8 +35,9 @@ pub(crate) const ROOTS: &[&str] = &[
     "now",
 ];
 
-/// Who a run acts for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Who a run acts for (also as a snapshot records it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tenant {
     /// Environment id.
     pub env: String,

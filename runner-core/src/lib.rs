@@ -51,7 +51,7 @@ pub use run::{
     RunOutcome,
 };
 pub use snapshot::{
-    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError, SnapshotTenant,
+    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError,
 };
 #[cfg(fuzzing)]
 pub use template::render_both_ways;

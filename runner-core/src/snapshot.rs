@@ -34,7 +34,7 @@ pub struct Snapshot {
     /// `sha256:<hex>` of that flow's YAML and sidecars.
     pub flow_hash: String,
     /// Whose run it is: env, tenant, team, user.
-    pub tenant: SnapshotTenant,
+    pub tenant: crate::Tenant,
     /// The node to resume at.
     pub node: String,
     /// `true`: the node itself runs again (a card parked by conditional
@@ -56,31 +56,6 @@ pub struct Snapshot {
     pub redirects: u32,
     /// What the waiting turn emitted (`emit.*`), already returned to the caller.
     pub egress: Vec<Value>,
-}
-
-/// The tenant of a snapshot (the run's [`crate::Tenant`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotTenant {
-    /// Environment id.
-    pub env: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// Team id.
-    pub team: Option<String>,
-    /// User id.
-    pub user: Option<String>,
-}
-
-impl From<&crate::Tenant> for SnapshotTenant {
-    fn from(t: &crate::Tenant) -> Self {
-        SnapshotTenant {
-            env: t.env.clone(),
-            tenant: t.tenant.clone(),
-            team: t.team.clone(),
-            user: t.user.clone(),
-        }
-    }
 }
 
 /// A snapshot document that cannot be resumed.
@@ -159,7 +134,7 @@ mod tests {
             version: SNAPSHOT_VERSION,
             flow: "f".into(),
             flow_hash: "sha256:00".into(),
-            tenant: SnapshotTenant {
+            tenant: crate::Tenant {
                 env: "local".into(),
                 tenant: "acme".into(),
                 team: None,

@@ -500,10 +500,8 @@ fn runs_one_after_another(name: &str, fresh_runner_per_run: bool) {
     })
     .unwrap();
     let run_as = |host: &mut ::host_shim::Host, tenant: &str| -> Value {
-        let settings = ::host_shim::RunSettings {
-            tenant: tenant.into(),
-            ..Default::default()
-        };
+        let mut settings = ::host_shim::RunSettings::default();
+        settings.scope.tenant = tenant.into();
         match host.run_file(&flow, "{}", &settings, 1).pop().unwrap() {
             Ok(::host_shim::Turn::Completed(out)) => serde_json::from_str(&out).unwrap(),
             other => panic!("{tenant}: {other:?}"),

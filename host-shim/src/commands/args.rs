@@ -111,10 +111,10 @@ pub enum Templating {
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct TenantArgs {
     /// Environment id of the run's tenant context.
-    #[arg(long, default_value = "local")]
+    #[arg(long, default_value = crate::DEFAULT_ENV)]
     pub env: String,
     /// Tenant id.
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = crate::DEFAULT_TENANT)]
     pub tenant: String,
     /// Team id.
     #[arg(long)]
@@ -124,12 +124,24 @@ pub struct TenantArgs {
     pub user: Option<String>,
 }
 
+impl TenantArgs {
+    /// The run scope the flags name.
+    pub fn tenant(&self) -> runner_core::Tenant {
+        runner_core::Tenant {
+            env: self.env.clone(),
+            tenant: self.tenant.clone(),
+            team: self.team.clone(),
+            user: self.user.clone(),
+        }
+    }
+}
+
 impl Default for TenantArgs {
     /// What the flags default to.
     fn default() -> Self {
         TenantArgs {
-            env: "local".into(),
-            tenant: "default".into(),
+            env: crate::DEFAULT_ENV.into(),
+            tenant: crate::DEFAULT_TENANT.into(),
             team: None,
             user: None,
         }

@@ -96,10 +96,7 @@ pub(super) fn run(mut args: RunArgs) -> Result<(), Failure> {
     }
     let mut host = host_with_state(&args.common, state)?;
     let settings = RunSettings {
-        env: args.scope.env.clone(),
-        tenant: args.scope.tenant.clone(),
-        team: args.scope.team.clone(),
-        user: args.scope.user.clone(),
+        scope: args.scope.tenant(),
         max_steps: args.max_steps,
         progress: args.progress
             || (!args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr())),

@@ -156,10 +156,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     let fixed = Principal {
         credential: "server".into(),
-        env: args.scope.env.clone(),
-        tenant: args.scope.tenant.clone(),
-        team: args.scope.team.clone(),
-        user: args.scope.user.clone(),
+        scope: args.scope.tenant(),
         flows: None,
         max_concurrent: None,
         rps: None,
@@ -199,10 +196,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
     let common = args.common;
     let settings = RunSettings {
-        env: args.scope.env,
-        tenant: args.scope.tenant,
-        team: args.scope.team,
-        user: args.scope.user,
+        scope: args.scope.tenant(),
         max_steps: args.max_steps,
         // The run is stopped at --run-timeout, not only no longer waited for.
         time_limit: Some(args.run_timeout),

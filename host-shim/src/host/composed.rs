@@ -131,7 +131,7 @@ impl Host {
         // The composition merged its components' secrets and HTTP imports into
         // one each: the app may read the secrets its approved components
         // declare and reach the hosts the profile allows.
-        let tenant = settings.tenant.clone();
+        let tenant = settings.scope.tenant.clone();
         let secret_keys = self.declared_secrets(&set)?;
         let caps = instance.capabilities();
         caps.telemetry = TelemetryCtx::new(&format!("composed {}", app.display()), &tenant);

@@ -15,7 +15,7 @@ mod setup;
 mod turns;
 
 pub use composed::compose_file;
-pub use options::{HostOptions, RunSettings, SessionSettings};
+pub use options::{DEFAULT_ENV, DEFAULT_TENANT, HostOptions, RunSettings, SessionSettings};
 pub use outcome::{CheckReport, Failure, Turn};
 pub use setup::Host;
 pub use turns::WarmRun;

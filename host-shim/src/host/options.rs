@@ -81,17 +81,16 @@ impl Default for HostOptions {
     }
 }
 
+/// The env of a run nothing names one for.
+pub const DEFAULT_ENV: &str = "local";
+/// The tenant of a run nothing names one for.
+pub const DEFAULT_TENANT: &str = "default";
+
 /// Per-run settings.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// Environment id.
-    pub env: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// Team id.
-    pub team: Option<String>,
-    /// User id.
-    pub user: Option<String>,
+    /// Who the run acts for.
+    pub scope: runner_core::Tenant,
     /// Overrides the flow's `max_steps`.
     pub max_steps: Option<u32>,
     /// Use `invoke-stream` where components have it, and report progress.
@@ -111,10 +110,10 @@ impl RunSettings {
     /// The run's tenant context, its ids checked.
     pub(super) fn run_tenant(&self) -> Result<RunTenant, Failure> {
         RunTenant::new(
-            &self.env,
-            &self.tenant,
-            self.team.as_deref(),
-            self.user.as_deref(),
+            &self.scope.env,
+            &self.scope.tenant,
+            self.scope.team.as_deref(),
+            self.scope.user.as_deref(),
         )
         .map_err(Failure::Invalid)
     }
@@ -123,10 +122,12 @@ impl RunSettings {
 impl Default for RunSettings {
     fn default() -> Self {
         RunSettings {
-            env: "local".into(),
-            tenant: "default".into(),
-            team: None,
-            user: None,
+            scope: runner_core::Tenant {
+                env: DEFAULT_ENV.into(),
+                tenant: DEFAULT_TENANT.into(),
+                team: None,
+                user: None,
+            },
             max_steps: None,
             progress: false,
             observer: None,

@@ -196,10 +196,7 @@ impl Server {
     ) -> Result<RunSettings, String> {
         let header = |name: &str| single_header(request, name).map_err(|d| d.message);
         let mut settings = self.options.settings.clone();
-        settings.env = principal.env.clone();
-        settings.tenant = principal.tenant.clone();
-        settings.team = principal.team.clone();
-        settings.user = principal.user.clone();
+        settings.scope = principal.scope.clone();
         settings.session = header("x-greentic-session")?.map(|id| SessionSettings {
             id,
             ttl: self.options.session_ttl,

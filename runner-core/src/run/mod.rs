@@ -110,7 +110,7 @@ impl Flow {
                 }
             }
         };
-        let tenant = crate::snapshot::SnapshotTenant::from(&options.tenant);
+        let tenant = options.tenant.clone();
         if snapshot.tenant != tenant {
             return Err(refused(format!(
                 "the run belongs to tenant `{}`/`{}` (team {:?}, user {:?}), not to this run's",

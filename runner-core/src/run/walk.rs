@@ -306,7 +306,7 @@ impl Run<'_> {
                 version: SNAPSHOT_VERSION,
                 flow: flow.id.clone(),
                 flow_hash: flow.content_hash.clone(),
-                tenant: (&self.options.tenant).into(),
+                tenant: self.options.tenant.clone(),
                 node: flow.nodes[wait_at.0].id.clone(),
                 redispatch,
                 reason,
