@@ -453,7 +453,8 @@ mod tests {
         assert_eq!(
             auth.authenticate(Some("Bearer s3cret"), &none)
                 .unwrap()
-                .scope.tenant,
+                .scope
+                .tenant,
             "acme"
         );
         assert_eq!(
