@@ -34,6 +34,7 @@ const EXAMPLE_COMPONENTS: &[&str] = &[
     "runtime-counter",
     "legacy-v04-pre-i18n",
     "legacy-v05-pre-i18n",
+    "bot-telegram",
 ];
 /// Components of `components/` that compositions are built from.
 const COMPOSE_PARTS: &[&str] = &[

@@ -523,89 +523,6 @@ fn a_redirect_to_another_origin_drops_credentials() {
     );
 }
 
-/// A CA and a certificate for 127.0.0.1 it signed, made with openssl in `dir`:
-/// (CA PEM, leaf certificate PEM, leaf key PEM).
-fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl (Debian: apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                "/CN=greentic test CA",
-                "-days",
-                "2",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "leaf.key",
-                "-out",
-                "leaf.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("leaf.pem"),
-        dir.join("leaf.key"),
-    )
-}
-
 /// An HTTPS server on loopback (Python's `ssl` over `http.server`), killed on
 /// drop: `/ok` answers `secure`, `/down` redirects to `down_to`.
 struct HttpsServer {
@@ -621,41 +538,19 @@ impl Drop for HttpsServer {
 }
 
 fn https_server(cert: &Path, key: &Path, down_to: &str) -> HttpsServer {
-    let script = r#"
-import http.server, ssl, sys
-cert, key, down = sys.argv[1], sys.argv[2], sys.argv[3]
+    let handler = r#"
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/down":
-            self.send_response(302); self.send_header("location", down)
+            self.send_response(302); self.send_header("location", args[0])
             self.send_header("content-length", "0"); self.end_headers()
         else:
             body = b"secure"
             self.send_response(200); self.send_header("content-length", str(len(body)))
             self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
-server.socket = ctx.wrap_socket(server.socket, server_side=True)
-print(server.server_address[1], flush=True)
-server.serve_forever()
 "#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(cert)
-        .arg(key)
-        .arg(down_to)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no port: {line:?}"));
+    let (child, port, _) = crate::tls::python_https(handler, cert, key, &[down_to.to_string()]);
     HttpsServer { child, port }
 }
 
@@ -664,7 +559,7 @@ server.serve_forever()
 #[test]
 fn https_is_verified_against_the_trusted_cas_and_redirects_never_downgrade() {
     let dir = scratch("cap-https");
-    let (ca, cert, key) = test_ca(&dir);
+    let (ca, cert, key) = crate::tls::test_ca(&dir, "127.0.0.1", "IP:127.0.0.1");
     let (plain, _) = one_request(
         "HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nplaintext".into(),
     );

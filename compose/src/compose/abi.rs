@@ -5,7 +5,7 @@
 
 use wac_graph::types::ItemKind;
 
-use super::names::{NODE_EXPORT, RUNTIME_EXPORT};
+use super::names::{NODE_EXPORT, PROVIDER_EXPORT, RUNTIME_EXPORT};
 
 /// The legacy JSON ABI versions, newest first.
 const LEGACY_VERSIONS: [&str; 2] = ["0.5.0", "0.4.0"];
@@ -17,6 +17,9 @@ pub enum NodeAbi {
     Node06,
     /// `greentic:component/component-runtime@0.6.0` (composed through `adapt-runtime`).
     Runtime,
+    /// `greentic:provider-schema-core/schema-core-api@1.0.0`: a messaging
+    /// provider, each op `invoke(op, input-json)` (not composable yet).
+    Provider,
     /// A legacy JSON ABI, `node@0.5.0` or `node@0.4.0` (composed through `adapt-v0x`).
     Legacy {
         /// `0.4.0` or `0.5.0`.
@@ -54,7 +57,7 @@ impl std::fmt::Display for AbiMismatch {
 
 impl NodeAbi {
     /// Chooses the ABI: `node@0.6.0` first, then `component-runtime@0.6.0`,
-    /// then the legacy versions newest first. `exports` tells whether the
+    /// then `schema-core-api@1.0.0`, then the legacy versions newest first. `exports` tells whether the
     /// component exports an interface; `legacy_i18n` reads, for a legacy
     /// export, whether its `invoke`'s `exec-ctx` has `i18n-id` (`None`: there
     /// is no such `invoke`).
@@ -67,6 +70,9 @@ impl NodeAbi {
         }
         if exports(RUNTIME_EXPORT) {
             return Ok(NodeAbi::Runtime);
+        }
+        if exports(PROVIDER_EXPORT) {
+            return Ok(NodeAbi::Provider);
         }
         let Some(version) = LEGACY_VERSIONS
             .into_iter()
@@ -86,13 +92,15 @@ impl NodeAbi {
         match self {
             NodeAbi::Node06 => NODE_EXPORT.to_string(),
             NodeAbi::Runtime => RUNTIME_EXPORT.to_string(),
+            NodeAbi::Provider => PROVIDER_EXPORT.to_string(),
             NodeAbi::Legacy { version, .. } => legacy_export(version),
         }
     }
 
     /// Every interface a node may export, in negotiation order.
     pub fn candidates() -> Vec<String> {
-        [NODE_EXPORT.to_string(), RUNTIME_EXPORT.to_string()]
+        [NODE_EXPORT, RUNTIME_EXPORT, PROVIDER_EXPORT]
+            .map(str::to_string)
             .into_iter()
             .chain(LEGACY_VERSIONS.iter().map(|v| legacy_export(v)))
             .collect()

@@ -33,8 +33,8 @@ mod wiring;
 
 pub use abi::{AbiMismatch, NodeAbi};
 pub use names::{
-    APP_EXPORT, NODE_EXPORT, RUN_EXPORT, RUN_SCOPE_IMPORT, RUNTIME_EXPORT, is_state_import,
-    slot_import,
+    APP_EXPORT, NODE_EXPORT, PROVIDER_EXPORT, RUN_EXPORT, RUN_SCOPE_IMPORT, RUNTIME_EXPORT,
+    is_state_import, slot_import,
 };
 pub use options::{
     ComposeError, ComposeOptions, ComposedNode, Composition, StateDecision, StateWiring,

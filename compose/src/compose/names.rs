@@ -33,6 +33,9 @@ pub const RUN_SCOPE_IMPORT: &str = "greentic:runner/run-scope@0.1.0";
 /// What the state-memory part reads that scope through.
 pub(super) const CURRENT_SCOPE: &str = "greentic:runner/current-scope@0.1.0";
 pub(super) const TELEMETRY_EXPORT: &str = "greentic:telemetry/logger-api@1.0.0";
+/// The messaging-provider ABI (greentic's provider packs): JSON ops through `invoke`.
+pub const PROVIDER_EXPORT: &str = "greentic:provider-schema-core/schema-core-api@1.0.0";
+
 /// The `component-runtime` node ABI (greentic-runner's 0.6 guests).
 pub const RUNTIME_EXPORT: &str = "greentic:component/component-runtime@0.6.0";
 

@@ -184,6 +184,11 @@ pub enum ComposeError {
         /// What it exports instead.
         detail: String,
     },
+    /// A messaging provider as a flow node: run by host-shim, not composed yet.
+    #[error(
+        "a messaging provider component (`schema-core-api`) cannot be a node of a composition yet; run the flow with host-shim"
+    )]
+    ProviderNode,
     /// wac-graph refused a package or a wire.
     #[error("{what}: {source}")]
     Graph {

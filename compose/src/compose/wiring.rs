@@ -127,6 +127,7 @@ impl Composer<'_> {
     ) -> Result<NodeId, ComposeError> {
         let (bytes, what) = match abi {
             NodeAbi::Node06 => return Ok(node),
+            NodeAbi::Provider => return Err(ComposeError::ProviderNode),
             NodeAbi::Runtime => (&adapters.runtime, "the adapt-runtime part"),
             NodeAbi::Legacy {
                 version: "0.4.0",

@@ -75,6 +75,11 @@ pub struct ComponentArgs {
     /// instead of the built-in Mozilla roots (an internal CA); repeatable.
     #[arg(long = "http-ca", value_name = "FILE")]
     pub http_ca: Vec<PathBuf>,
+    /// Outbound requests for HOST1:PORT1 connect to HOST2:PORT2 instead
+    /// (curl's `--connect-to`; the URL, `Host` and the TLS name stay HOST1;
+    /// an empty HOST1 or PORT1 matches any); repeatable.
+    #[arg(long = "connect-to", value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<crate::caps::http::ConnectRule>,
     /// Override the flows' `templating:` setting.
     #[arg(long, value_enum, value_name = "MODE")]
     pub templating: Option<Templating>,

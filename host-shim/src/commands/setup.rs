@@ -81,6 +81,7 @@ pub(super) fn host_options(
         state_bindings: Default::default(),
         http_roots: crate::caps::http::TrustedRoots::from_pem_files(&common.http_ca)
             .map_err(Failure::Invalid)?,
+        http_connect_to: crate::caps::http::ConnectTo::new(common.connect_to.clone()),
         runner_memory_bytes: usize::try_from(common.runner_memory_mb)
             .ok()
             .and_then(|mb| mb.checked_mul(1 << 20))

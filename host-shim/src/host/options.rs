@@ -3,7 +3,7 @@
 use super::outcome::Failure;
 use std::path::PathBuf;
 
-use crate::caps::http::TrustedRoots;
+use crate::caps::http::{ConnectTo, TrustedRoots};
 use crate::caps::secrets::SecretSource;
 use crate::caps::state::StateBackend;
 use crate::caps::state::bindings::StateBindings;
@@ -55,6 +55,8 @@ pub struct HostOptions {
     pub state_bindings: std::sync::Arc<StateBindings>,
     /// CAs outbound HTTPS is verified against instead of the built-in roots.
     pub http_roots: TrustedRoots,
+    /// Where outbound requests for some hosts connect instead (`--connect-to`).
+    pub http_connect_to: ConnectTo,
 }
 
 impl Default for HostOptions {
@@ -77,6 +79,7 @@ impl Default for HostOptions {
             runner_memory_bytes: crate::limits::RUNNER_MEMORY_BYTES,
             state_bindings: Default::default(),
             http_roots: Default::default(),
+            http_connect_to: Default::default(),
         }
     }
 }

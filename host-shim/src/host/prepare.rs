@@ -310,6 +310,7 @@ impl Host {
             timeout: std::time::Duration::from_millis(self.profile.http_timeout_ms),
             max_response_bytes: self.profile.http_max_response_bytes,
             roots: self.http_roots.clone(),
+            connect_to: self.http_connect_to.clone(),
         }
     }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use compose::ComponentResolver;
 use wasmtime::Engine;
 
-use crate::caps::http::TrustedRoots;
+use crate::caps::http::{ConnectTo, TrustedRoots};
 use crate::caps::secrets::SecretSource;
 use crate::caps::state::bindings::StateBindings;
 use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
@@ -40,6 +40,8 @@ pub struct Host {
     pub(super) state_bindings: std::sync::Arc<StateBindings>,
     /// [`HostOptions::http_roots`].
     pub(super) http_roots: TrustedRoots,
+    /// [`HostOptions::http_connect_to`].
+    pub(super) http_connect_to: ConnectTo,
 }
 
 impl Host {
@@ -91,6 +93,7 @@ impl Host {
             runner_memory_bytes: runner_memory,
             state_bindings: options.state_bindings,
             http_roots: options.http_roots,
+            http_connect_to: options.http_connect_to,
         })
     }
 

@@ -6,6 +6,7 @@
 
 pub mod legacy;
 mod observe;
+pub mod provider;
 pub mod runtime;
 mod store;
 
@@ -31,6 +32,7 @@ use compose::NodeAbi;
 use compose::policy::{Approval, Capability, Grant};
 use legacy::{LegacyInstance, LegacyPre};
 pub use observe::{NodeCallRecord, NodeObserver, StderrTrace};
+use provider::{ProviderInstance, ProviderPre};
 use runtime::{RuntimeInstance, RuntimePre};
 pub use store::NodeState;
 use store::node_error;
@@ -102,6 +104,7 @@ enum Abi {
     V06(GuestIndices),
     Legacy(LegacyPre),
     Runtime(RuntimePre),
+    Provider(ProviderPre),
 }
 
 /// A node component, linked and checked once, instantiated per run.
@@ -152,6 +155,7 @@ impl NodeComponent {
         let abi = match node_abi {
             NodeAbi::Node06 => Abi::V06(GuestIndices::new(&pre)?),
             NodeAbi::Runtime => Abi::Runtime(RuntimePre::new(&pre)?),
+            NodeAbi::Provider => Abi::Provider(ProviderPre::new(&pre)?),
             NodeAbi::Legacy { version, i18n } => Abi::Legacy(LegacyPre::new(version, i18n, &pre)?),
         };
         let export = node_abi.export();
@@ -171,6 +175,7 @@ enum Live {
     V06(node::Guest),
     Legacy(LegacyInstance),
     Runtime(RuntimeInstance),
+    Provider(ProviderInstance),
 }
 
 /// A node component's instance for one run, created on first use.
@@ -316,6 +321,7 @@ impl NodeSlot {
                         output_metadata_cbor: None,
                     })
                 }),
+            Live::Provider(provider) => provider.invoke(store, op, envelope),
             Live::Legacy(legacy) => {
                 let progress = self
                     .scope
@@ -363,6 +369,10 @@ impl NodeSlot {
                     .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?,
             ),
             Abi::Runtime(pre) => Live::Runtime(
+                pre.instantiate(&mut store, &instance)
+                    .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?,
+            ),
+            Abi::Provider(pre) => Live::Provider(
                 pre.instantiate(&mut store, &instance)
                     .map_err(|e| node_error("instantiate-failed", format!("{e:#}")))?,
             ),

@@ -8,6 +8,10 @@
 //! `allow-insecure` is ignored: TLS certificates are always verified, against
 //! the Mozilla roots (webpki-roots) or, with `--http-ca`, the operator's CAs.
 
+mod connect_to;
+
+pub use connect_to::{ConnectRule, ConnectTo};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +38,8 @@ pub struct HttpClientConfig {
     /// CA certificates trusted instead of the built-in roots; empty: the
     /// built-in ones.
     pub roots: TrustedRoots,
+    /// Where requests for some hosts connect instead (`--connect-to`).
+    pub connect_to: ConnectTo,
 }
 
 /// CA certificates (`--http-ca`), read once per process.
@@ -73,6 +79,7 @@ pub struct HttpCtx {
     timeout: Duration,
     max_response_bytes: u64,
     roots: TrustedRoots,
+    connect_to: ConnectTo,
 }
 
 impl HttpCtx {
@@ -84,6 +91,7 @@ impl HttpCtx {
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
             roots: config.roots.clone(),
+            connect_to: config.connect_to.clone(),
         }
     }
 
@@ -128,7 +136,17 @@ impl HttpCtx {
                     .build(),
             );
         }
-        config.build().into()
+        if self.connect_to.is_empty() {
+            return config.build().into();
+        }
+        ureq::Agent::with_parts(
+            config.build(),
+            ureq::unversioned::transport::DefaultConnector::default(),
+            connect_to::RoutingResolver {
+                rules: self.connect_to.clone(),
+                fallback: Default::default(),
+            },
+        )
     }
 
     fn send_once(

@@ -1,0 +1,153 @@
+//! Messaging providers (greentic's `schema-core-api` components): the
+//! Telegram-style `bot-telegram` written here, called from flows, its channel
+//! API answered by a local HTTPS stand-in reached through `--connect-to` and
+//! trusted through `--http-ca`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{expect_failure, run_flow, scratch};
+use crate::tls::{ChannelApi, test_ca};
+
+const TOKEN: &str = "123:test-token";
+
+/// A stand-in for `api.telegram.org` answering `statuses` in turn, and the
+/// flags that send the provider's calls to it.
+fn telegram_api(dir: &Path, statuses: &[u16]) -> (ChannelApi, Vec<String>) {
+    let (ca, cert, key) = test_ca(dir, "api.telegram.org", "DNS:api.telegram.org");
+    let api = ChannelApi::start(&cert, &key, statuses);
+    let flags = vec![
+        "--secret".into(),
+        format!("TELEGRAM_BOT_TOKEN={TOKEN}"),
+        "--allow-host".into(),
+        "api.telegram.org".into(),
+        "--http-ca".into(),
+        ca.display().to_string(),
+        "--connect-to".into(),
+        format!("api.telegram.org:443:127.0.0.1:{}", api.port),
+    ];
+    (api, flags)
+}
+
+fn flow(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("flow.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn run(flow: &Path, flags: &[String], input: &Value) -> crate::support::Outcome {
+    let input = input.to_string();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(["--input", &input]);
+    run_flow(flow, &args)
+}
+
+/// A flow node calls the provider's `send`; the channel API gets the Bot API
+/// call with the token from the secrets store, over verified TLS to the
+/// real host name (routed by `--connect-to`).
+#[test]
+fn a_flow_sends_through_the_provider_to_the_channel_api() {
+    let dir = scratch("msg-send");
+    let (api, flags) = telegram_api(&dir, &[200]);
+    let f = flow(
+        &dir,
+        "id: reply\nnodes:\n  send:\n    component.exec: { component: bot-telegram, operation: send, input: { to: \"{{in.chat}}\", text: \"Hello {{in.name}}\" } }\n",
+    );
+    let out = run(&f, &flags, &json!({"chat": 42, "name": "Ada"}));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json()["ok"], json!(true), "{out}");
+    let sent = api.received(1, Duration::from_secs(10));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["path"], json!(format!("/bot{TOKEN}/sendMessage")));
+    assert_eq!(sent[0]["headers"]["host"], json!("api.telegram.org"));
+    let body: Value = serde_json::from_str(sent[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"chat_id": "42", "text": "Hello Ada"}));
+}
+
+/// A channel API failing with 502 is a retryable node error: the node's
+/// retry policy sends again and the second answer wins. A 400 is final.
+#[test]
+fn a_channel_api_failure_is_retried_when_retryable_and_final_otherwise() {
+    let dir = scratch("msg-retry");
+    let (api, flags) = telegram_api(&dir, &[502, 200]);
+    let f = flow(
+        &dir,
+        "id: reply\nnodes:\n  send:\n    component.exec: { component: bot-telegram, operation: send, input: { to: \"7\", text: hi } }\n    retry: { max_attempts: 3, delay_ms: 1 }\n",
+    );
+    let out = run(&f, &flags, &json!({}));
+    assert_eq!(out.code, 0, "{out}");
+    let sent = api.received(2, Duration::from_secs(10));
+    let statuses: Vec<&Value> = sent.iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, [&json!(502), &json!(200)], "{sent:?}");
+
+    let dir = scratch("msg-final");
+    let (api, flags) = telegram_api(&dir, &[400]);
+    let f = flow(
+        &dir,
+        "id: reply\nnodes:\n  send:\n    component.exec: { component: bot-telegram, operation: send, input: { to: \"7\", text: hi } }\n    retry: { max_attempts: 3, delay_ms: 1 }\n",
+    );
+    let out = run(&f, &flags, &json!({}));
+    expect_failure(&out, 1, "HTTP 400 from the stand-in");
+    assert_eq!(api.received(1, Duration::from_secs(10)).len(), 1);
+}
+
+/// Without the token secret, or without the host allowed, nothing is sent
+/// and the node fails saying why.
+#[test]
+fn no_secret_or_no_allowed_host_sends_nothing() {
+    let dir = scratch("msg-gates");
+    let (api, flags) = telegram_api(&dir, &[200]);
+    let f = flow(
+        &dir,
+        "id: reply\nnodes:\n  send:\n    component.exec: { component: bot-telegram, operation: send, input: { to: \"7\", text: hi } }\n",
+    );
+    let without = |flag: &str| -> Vec<String> {
+        let at = flags.iter().position(|f| f == flag).unwrap();
+        let mut rest = flags.clone();
+        rest.drain(at..at + 2);
+        rest
+    };
+    let out = run(&f, &without("--secret"), &json!({}));
+    expect_failure(&out, 1, "TELEGRAM_BOT_TOKEN is not set");
+    let out = run(&f, &without("--allow-host"), &json!({}));
+    expect_failure(&out, 2, "may not use outbound HTTP");
+    assert!(api.received(1, Duration::from_millis(300)).is_empty());
+}
+
+/// `ingest_http` turns a Bot API update into an envelope: session = chat,
+/// destination = chat, the update id in the envelope id.
+#[test]
+fn ingest_reads_a_telegram_update_into_an_envelope() {
+    let dir = scratch("msg-ingest");
+    let f = flow(
+        &dir,
+        "id: ingest\nnodes:\n  in:\n    component.exec: { component: bot-telegram, operation: ingest_http, input: \"{{in}}\" }\n",
+    );
+    let update = json!({"update_id": 9001, "message": {"message_id": 5, "chat": {"id": 42}, "from": {"id": 7, "is_bot": false}, "text": "hi"}});
+    let request =
+        json!({"method": "POST", "path": "/", "headers": [], "body_b64": b64(&update.to_string())});
+    // It imports HTTP and secrets: both granted, neither used to read.
+    let grants = [
+        "--secret",
+        "TELEGRAM_BOT_TOKEN=x",
+        "--allow-host",
+        "api.telegram.org",
+    ];
+    let out = run(&f, &grants.map(String::from), &request);
+    assert_eq!(out.code, 0, "{out}");
+    let answer = out.json();
+    assert_eq!(answer["status"], json!(200), "{answer}");
+    let event = &answer["events"][0];
+    assert_eq!(event["id"], json!("tg:9001"), "{answer}");
+    assert_eq!(event["session_id"], json!("42"));
+    assert_eq!(event["to"][0]["id"], json!("42"));
+    assert_eq!(event["from"]["id"], json!("7"));
+    assert_eq!(event["text"], json!("hi"));
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
