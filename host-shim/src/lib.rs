@@ -23,6 +23,7 @@ pub mod engine;
 pub mod faults;
 mod host;
 pub mod limits;
+pub mod messaging;
 pub mod nodes;
 pub mod redact;
 pub mod runner;

@@ -151,3 +151,179 @@ fn b64(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+// ---- serve as a messaging host -------------------------------------------
+
+const WEBHOOK_SECRET: &str = "whsec-acme";
+
+/// The app flow: asks a name, waits for the next message, greets.
+const CONVERSATION: &str = "id: default\nstart: ask\nnodes:\n  ask:\n    emit.response: { text: \"What is your name, {{in.input.from.id}}?\" }\n    routing: [{ to: wait }]\n  wait:\n    session.wait: name\n    routing: [{ to: greet }]\n  greet:\n    emit.response: { text: \"Hello {{in.input.text}}\" }\n";
+
+/// `serve` with the Telegram-style channel for tenant `acme`, its API
+/// answered by a stand-in answering `statuses`.
+fn bot_server(
+    dir: &Path,
+    flow_yaml: &str,
+    statuses: &[u16],
+) -> (crate::support::Served, ChannelApi) {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("default.ygtc"), flow_yaml).unwrap();
+    let (api, mut flags) = telegram_api(dir, statuses);
+    flags.extend(
+        [
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            "memory",
+            "--channel",
+            "telegram=bot-telegram",
+            "--secret",
+            &format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    (crate::support::serve(&flows, &args), api)
+}
+
+fn update(update_id: i64, chat: i64, text: &str) -> String {
+    json!({"update_id": update_id, "message": {"message_id": update_id, "chat": {"id": chat}, "from": {"id": 7, "is_bot": false}, "text": text}}).to_string()
+}
+
+fn post_update(
+    server: &crate::support::Served,
+    tenant: &str,
+    secret: Option<&str>,
+    body: &str,
+) -> u16 {
+    let url = format!("{}/v1/messaging/ingress/telegram/{tenant}", server.base);
+    let headers: Vec<(&str, &str)> = secret
+        .map(|s| vec![("x-telegram-bot-api-secret-token", s)])
+        .unwrap_or_default();
+    crate::support::http("POST", &url, body, &headers)
+        .expect("an answer")
+        .0
+}
+
+fn sent_texts(requests: &[Value]) -> Vec<(String, String)> {
+    requests
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            (
+                body["chat_id"].as_str().unwrap().to_string(),
+                body["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A Telegram update posted to the ingress route runs the app flow and its
+/// reply reaches the channel API; the conversation waits for the next
+/// message of the same chat; a redelivered update runs nothing again.
+#[test]
+fn a_webhook_runs_the_app_flow_and_the_conversation_continues_on_the_next_message() {
+    let dir = scratch("msg-serve");
+    let (server, api) = bot_server(&dir, CONVERSATION, &[200]);
+    assert_eq!(
+        post_update(
+            &server,
+            "acme",
+            Some(WEBHOOK_SECRET),
+            &update(1, 42, "/start")
+        ),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(
+        sent_texts(&sent),
+        [("42".into(), "What is your name, 7?".into())]
+    );
+    assert_eq!(sent[0]["path"], json!(format!("/bot{TOKEN}/sendMessage")));
+
+    // The next message of chat 42 resumes the waiting run.
+    assert_eq!(
+        post_update(&server, "acme", Some(WEBHOOK_SECRET), &update(2, 42, "Ada")),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("42".into(), "Hello Ada".into())]);
+
+    // Telegram redelivers update 2: answered, not run (nothing is sent).
+    assert_eq!(
+        post_update(&server, "acme", Some(WEBHOOK_SECRET), &update(2, 42, "Ada")),
+        200
+    );
+    crate::support::wait_for_metric(
+        &server,
+        "greentic_messaging_webhooks_total{channel=\"telegram\",tenant=\"acme\",outcome=\"duplicate\"} 1",
+    );
+    // Another chat is another conversation.
+    assert_eq!(
+        post_update(&server, "acme", Some(WEBHOOK_SECRET), &update(3, 43, "hi")),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(
+        sent_texts(&sent),
+        [("43".into(), "What is your name, 7?".into())]
+    );
+}
+
+/// A webhook without the tenant's secret token, with a wrong one, or for a
+/// tenant with no secret is refused with 401 before anything runs.
+#[test]
+fn an_unverified_webhook_is_refused_and_runs_nothing() {
+    let dir = scratch("msg-unverified");
+    let (server, api) = bot_server(&dir, CONVERSATION, &[200]);
+    let body = update(10, 42, "hi");
+    assert_eq!(post_update(&server, "acme", None, &body), 401);
+    assert_eq!(post_update(&server, "acme", Some("guess"), &body), 401);
+    // Tenant `beta` has no secret: acme's does not open beta's route.
+    assert_eq!(
+        post_update(&server, "beta", Some(WEBHOOK_SECRET), &body),
+        401
+    );
+    crate::support::wait_for_metric(
+        &server,
+        "greentic_messaging_webhooks_total{channel=\"telegram\",tenant=\"\",outcome=\"unverified\"} 3",
+    );
+    assert!(api.received(1, Duration::from_millis(300)).is_empty());
+    // An unknown channel is not served.
+    let url = format!("{}/v1/messaging/ingress/slack/acme", server.base);
+    assert_eq!(
+        crate::support::http("POST", &url, "{}", &[]).unwrap().0,
+        404
+    );
+}
+
+/// A reply the channel API refuses with 502 is sent again (with backoff)
+/// until it is taken; one message arrives.
+#[test]
+fn a_reply_the_channel_refuses_for_a_while_is_sent_again() {
+    let dir = scratch("msg-egress-retry");
+    let once = "id: default\nnodes:\n  reply:\n    emit.response: { text: \"pong\" }\n";
+    let (server, api) = bot_server(&dir, once, &[502, 502, 200]);
+    assert_eq!(
+        post_update(
+            &server,
+            "acme",
+            Some(WEBHOOK_SECRET),
+            &update(1, 42, "ping")
+        ),
+        200
+    );
+    let sent = api.received(3, Duration::from_secs(30));
+    let statuses: Vec<&Value> = sent.iter().map(|r| &r["status"]).collect();
+    assert_eq!(
+        statuses,
+        [&json!(502), &json!(502), &json!(200)],
+        "{sent:?}"
+    );
+    assert_eq!(sent_texts(&sent)[2], ("42".into(), "pong".into()));
+    crate::support::wait_for_metric(
+        &server,
+        "greentic_messaging_replies_total{channel=\"telegram\",tenant=\"acme\",outcome=\"sent\"} 1",
+    );
+}

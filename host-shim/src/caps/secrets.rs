@@ -100,6 +100,15 @@ impl SecretSource {
         Ok(SecretSource { given, env: true })
     }
 
+    /// The value of `key` for `tenant`, for the host's own use (webhook
+    /// verification); `None` for a key with the scope separator.
+    pub fn host_secret(&self, tenant: &str, key: &str) -> Option<Vec<u8>> {
+        if key.contains(SCOPE_SEPARATOR) {
+            return None;
+        }
+        self.lookup(tenant, key)
+    }
+
     /// The value of `key` for `tenant`, if any source has it. `key` never
     /// holds the scope separator (manifests with one are refused at load, and
     /// [`SecretsCtx::get`] refuses one), so only `tenant`'s scoped entry or the

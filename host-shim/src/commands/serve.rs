@@ -105,6 +105,18 @@ pub struct ServeArgs {
     /// most once per this interval (new files are found within it).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     pub rescan_interval: std::time::Duration,
+    /// A channel whose webhooks `POST /v1/messaging/ingress/KIND/{tenant}`
+    /// takes, and the messaging provider component that speaks it
+    /// (`telegram=bot-telegram`, `slack=providers/slack.wasm`); repeatable.
+    #[arg(long = "channel", value_name = "KIND=COMPONENT")]
+    pub channels: Vec<crate::messaging::ChannelProvider>,
+    /// The flow (by id) that channel messages run.
+    #[arg(long, value_name = "FLOW_ID", default_value = "default")]
+    pub messaging_flow: String,
+    /// Take this channel's webhooks without verifying them (only behind a
+    /// gateway that does); repeatable.
+    #[arg(long = "unverified-channel", value_name = "KIND", value_parser = parse_channel_kind)]
+    pub unverified_channels: Vec<crate::messaging::ChannelKind>,
 }
 
 /// `serve --auth`.
@@ -203,7 +215,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         ..RunSettings::default()
     };
     // Checked once here so a bad flag fails at start, not per request.
-    host_options(&common, state.clone())?;
+    let secrets = std::sync::Arc::new(host_options(&common, state.clone())?.secrets);
     crate::serve::serve(crate::serve::ServeOptions {
         target,
         addr: args.addr,
@@ -231,6 +243,14 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         max_connections: args.max_connections,
         allowed_hosts: args.allowed_hosts,
         rescan_every: args.rescan_interval,
+        channels: args.channels,
+        messaging_flow: args.messaging_flow,
+        unverified: args.unverified_channels,
+        secrets,
     })
     .map_err(Failure::Invalid)
+}
+
+fn parse_channel_kind(name: &str) -> Result<crate::messaging::ChannelKind, String> {
+    crate::messaging::ChannelKind::parse(name).ok_or_else(|| format!("unknown channel `{name}`"))
 }

@@ -31,6 +31,16 @@ pub(super) struct Metrics {
     node_seconds: Family<FlowLabels, Histogram>,
     pub(super) in_flight: Gauge,
     auth_denied: Family<ReasonLabels, Counter>,
+    webhooks: Family<ChannelLabels, Counter>,
+    replies: Family<ChannelLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: String,
+    /// Empty for webhooks refused before verification (no series per guess).
+    tenant: String,
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,7 +62,19 @@ impl Metrics {
             node_seconds: Family::new_with_constructor(seconds_histogram),
             in_flight: Gauge::default(),
             auth_denied: Family::default(),
+            webhooks: Family::default(),
+            replies: Family::default(),
         };
+        registry.register(
+            "messaging_webhooks",
+            "Channel webhook requests and their events, by outcome (unverified, refused, failed; per event: ran, duplicate, from_bot, run_failed)",
+            metrics.webhooks.clone(),
+        );
+        registry.register(
+            "messaging_replies",
+            "Replies to channels, by outcome (sent, failed: after retries), and flow output with no message (unreadable)",
+            metrics.replies.clone(),
+        );
         registry.register(
             "requests_denied",
             "Requests refused before running: no or bad credential, a tenant header naming another tenant, a flow the credential may not run, a credential over its limits",
@@ -104,6 +126,36 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// `n` webhooks or events of `channel` for `tenant` with `outcome`.
+    pub(super) fn webhook(&self, channel: &str, tenant: &str, outcome: &str, n: usize) {
+        self.count(&self.webhooks, channel, tenant, outcome, n);
+    }
+
+    /// `n` replies of `channel` for `tenant` with `outcome`.
+    pub(super) fn reply(&self, channel: &str, tenant: &str, outcome: &str, n: usize) {
+        self.count(&self.replies, channel, tenant, outcome, n);
+    }
+
+    fn count(
+        &self,
+        family: &Family<ChannelLabels, Counter>,
+        channel: &str,
+        tenant: &str,
+        outcome: &str,
+        n: usize,
+    ) {
+        if n == 0 {
+            return;
+        }
+        family
+            .get_or_create(&ChannelLabels {
+                channel: channel.into(),
+                tenant: tenant.into(),
+                outcome: outcome.into(),
+            })
+            .inc_by(n as u64);
     }
 
     pub(super) fn rejected(&self, flow: &str, reason: &str) {

@@ -14,7 +14,9 @@
 //! is served as edited.
 
 mod admit;
+mod body;
 mod catalog;
+mod ingress;
 mod listen;
 mod metrics;
 mod options;

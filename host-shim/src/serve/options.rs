@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::host::{HostOptions, RunSettings};
+use crate::messaging::{ChannelKind, ChannelProvider};
 
 /// How to serve.
 pub struct ServeOptions {
@@ -49,4 +50,13 @@ pub struct ServeOptions {
     pub allowed_hosts: Vec<String>,
     /// An unknown flow id rescans the served flows at most this often.
     pub rescan_every: Duration,
+    /// Channels whose webhooks `POST /v1/messaging/ingress/…` takes.
+    pub channels: Vec<ChannelProvider>,
+    /// The flow (by id) channel messages run.
+    pub messaging_flow: String,
+    /// Channels whose webhooks are taken without verification (the
+    /// operator's explicit choice, e.g. behind a gateway that verifies).
+    pub unverified: Vec<ChannelKind>,
+    /// Where webhook verification secrets come from (the hosts' secrets).
+    pub secrets: std::sync::Arc<crate::caps::secrets::SecretSource>,
 }

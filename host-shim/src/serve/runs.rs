@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
@@ -63,18 +63,8 @@ impl Server {
             Ok(settings) => settings,
             Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
         };
-        if request
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-            .is_some_and(|n| n > self.options.max_body)
-        {
-            self.metrics.rejected(&flow_id, "too_large");
-            linger(request.into_body(), self.options.max_body.saturating_mul(4));
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the body is larger than {} bytes", self.options.max_body),
-            );
+        if self.too_large(&request) {
+            return self.refuse_too_large(request.into_body(), &flow_id);
         }
         if !is_json(&request) {
             self.metrics.rejected(&flow_id, "bad_input");
@@ -86,33 +76,9 @@ impl Server {
         }
         // The body before the permit, bounded in size and time: a slow upload
         // holds no run slot.
-        let read = Limited::new(request.into_body(), self.options.max_body).collect();
-        let body = match tokio::time::timeout(self.options.body_timeout, read).await {
-            Ok(Ok(body)) => body.to_bytes(),
-            Ok(Err(_)) => {
-                self.metrics.rejected(&flow_id, "too_large");
-                return error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "the body is larger than {} bytes (or unreadable)",
-                        self.options.max_body
-                    ),
-                );
-            }
-            Err(_) => {
-                self.metrics.rejected(&flow_id, "body_timeout");
-                let mut response = error_response(
-                    StatusCode::REQUEST_TIMEOUT,
-                    &format!(
-                        "the body did not arrive within {} ms",
-                        self.options.body_timeout.as_millis()
-                    ),
-                );
-                response
-                    .headers_mut()
-                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-                return response;
-            }
+        let body = match self.read_body(request.into_body(), &flow_id).await {
+            Ok(body) => body,
+            Err(response) => return response,
         };
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             self.metrics.rejected(&flow_id, "busy");
@@ -214,6 +180,22 @@ impl Server {
         entry: &str,
         settings: &RunSettings,
     ) -> Result<Turn, Failure> {
+        self.on_a_host(|host| {
+            host.run_file(flow, entry, settings, 1)
+                .pop()
+                .unwrap_or_else(|| {
+                    Err(Failure::Internal(anyhow::anyhow!(
+                        "the run produced nothing"
+                    )))
+                })
+        })
+    }
+
+    /// `work` on a pooled host (a new one when all are busy), given back after.
+    pub(super) fn on_a_host<T>(
+        &self,
+        work: impl FnOnce(&mut Host) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let pooled = self.hosts.lock().expect("host pool").pop();
         let mut host = match pooled {
             Some(host) => host,
@@ -227,15 +209,8 @@ impl Server {
                 .map_err(Failure::Internal)?
             }
         };
-        let turn = host
-            .run_file(flow, entry, settings, 1)
-            .pop()
-            .unwrap_or_else(|| {
-                Err(Failure::Internal(anyhow::anyhow!(
-                    "the run produced nothing"
-                )))
-            });
+        let result = work(&mut host);
         self.hosts.lock().expect("host pool").push(host);
-        turn
+        result
     }
 }

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use super::catalog::Catalog;
+use super::ingress::MessagingHost;
 use super::metrics::Metrics;
 use super::options::ServeOptions;
 use super::respond::{error_response, json_response};
@@ -31,6 +32,8 @@ pub(super) struct Server {
     pub(super) stopping: AtomicBool,
     /// Per credential: runs in progress, and requests per second.
     pub(super) credentials: Mutex<HashMap<String, CredentialLimits>>,
+    /// Channels served, when any.
+    pub(super) messaging: Option<MessagingHost>,
 }
 
 /// What one credential may still do.
@@ -57,7 +60,9 @@ impl Server {
             "Rescans of the served flows (at start, and for an unknown id at most once per --rescan-interval)",
             catalog.scans.clone(),
         );
+        let messaging = MessagingHost::new(&options, shared_store.clone())?;
         Ok(Server {
+            messaging,
             slots: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1))),
             catalog,
             hosts: Mutex::new(vec![host]),
@@ -105,6 +110,9 @@ impl Server {
                     ),
                 );
                 response
+            }
+            (Method::POST, p) if p.starts_with("/v1/messaging/ingress/") => {
+                self.ingress(request).await
             }
             (Method::POST, p) if p.starts_with("/flows/") => {
                 let id = p["/flows/".len()..].to_string();

@@ -1,0 +1,137 @@
+//! Calling a provider's ops on a [`Host`]: each op is a one-node flow
+//! written once, at start, into a private directory, and run like any flow —
+//! so a provider call gets what every node gets: the profile's gate over its
+//! manifest, its tenant's secrets, the HTTP allow-list, limits, the compiled
+//! component cache. `send_payload` carries a retry policy: a send the
+//! provider calls retryable (a 429, a 5xx, a timeout) is sent again with
+//! backoff by the runner's own node retries.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::channel::{ChannelKind, ChannelProvider};
+use crate::host::{Failure, Host, RunSettings, Turn};
+
+/// The ops the host calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A webhook request → the channel's answer and its events.
+    IngestHttp,
+    /// A message → a render plan.
+    RenderPlan,
+    /// A message and plan → the channel's payload.
+    Encode,
+    /// A payload → sent (retried while retryable).
+    SendPayload,
+}
+
+impl Op {
+    const ALL: [Op; 4] = [Op::IngestHttp, Op::RenderPlan, Op::Encode, Op::SendPayload];
+
+    /// greentic's name of the op.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::IngestHttp => "ingest_http",
+            Op::RenderPlan => "render_plan",
+            Op::Encode => "encode",
+            Op::SendPayload => "send_payload",
+        }
+    }
+}
+
+/// Attempts of a retryable send, and the first delay (doubling).
+pub const SEND_ATTEMPTS: u32 = 4;
+const SEND_FIRST_DELAY_MS: u64 = 200;
+
+/// One channel's provider, callable op by op.
+#[derive(Debug, Clone)]
+pub struct ProviderCalls {
+    /// Its channel.
+    pub kind: ChannelKind,
+    dir: PathBuf,
+}
+
+impl ProviderCalls {
+    /// Writes the op flows of `provider` under `dir` (a private directory).
+    pub fn new(dir: &Path, provider: &ChannelProvider) -> anyhow::Result<ProviderCalls> {
+        // A path is made absolute (the op flows live elsewhere); a bare name
+        // is looked up as a flow's would be (`--components`, the built ones).
+        let given = provider.component.display().to_string();
+        let component = if given.ends_with(".wasm") || given.contains('/') {
+            let path = std::path::absolute(&provider.component)
+                .with_context(|| format!("--channel component `{given}`"))?;
+            if !path.is_file() {
+                anyhow::bail!(
+                    "--channel {}: no component file `{}`",
+                    provider.kind.name(),
+                    path.display()
+                );
+            }
+            path.display().to_string()
+        } else {
+            given
+        };
+        let dir = dir.join(provider.kind.name());
+        compose::private_dir::create(&dir)
+            .with_context(|| format!("creating `{}`", dir.display()))?;
+        // A JSON string is a YAML string: the path needs no escaping rules of its own.
+        let reference = Value::String(component).to_string();
+        for op in Op::ALL {
+            let retry = if op == Op::SendPayload {
+                format!(
+                    "\n    retry: {{ max_attempts: {SEND_ATTEMPTS}, delay_ms: {SEND_FIRST_DELAY_MS} }}"
+                )
+            } else {
+                String::new()
+            };
+            let yaml = format!(
+                "id: messaging-{kind}-{op}\nnodes:\n  call:\n    component.exec: {{ component: {reference}, operation: {op}, input: \"{{{{in}}}}\" }}{retry}\n",
+                kind = provider.kind.name(),
+                op = op.name(),
+            );
+            std::fs::write(dir.join(format!("{}.ygtc", op.name())), yaml)
+                .with_context(|| format!("writing the {} op flow", op.name()))?;
+        }
+        Ok(ProviderCalls {
+            kind: provider.kind,
+            dir,
+        })
+    }
+
+    /// The flow file of `op` (for checks at start).
+    pub fn flow(&self, op: Op) -> PathBuf {
+        self.dir.join(format!("{}.ygtc", op.name()))
+    }
+
+    /// Calls `op` with `input` as the tenant of `settings`; the provider's answer.
+    pub fn call(
+        &self,
+        host: &mut Host,
+        op: Op,
+        input: &Value,
+        settings: &RunSettings,
+    ) -> Result<Value, Failure> {
+        let turn = host
+            .run_file(&self.flow(op), &input.to_string(), settings, 1)
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Failure::Internal(anyhow::anyhow!(
+                    "the call produced nothing"
+                )))
+            })?;
+        match turn {
+            Turn::Completed(text) => serde_json::from_str(&text).map_err(|e| {
+                Failure::Internal(anyhow::anyhow!(
+                    "the provider's `{}` answer: {e}",
+                    op.name()
+                ))
+            }),
+            Turn::Waiting { .. } => Err(Failure::Internal(anyhow::anyhow!(
+                "the provider's `{}` op waited",
+                op.name()
+            ))),
+        }
+    }
+}

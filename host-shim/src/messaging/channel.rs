@@ -1,0 +1,101 @@
+//! Which channel a provider serves, as the ingress route and the operator
+//! name it, and how that channel signs its webhooks.
+
+use std::path::PathBuf;
+
+/// A messaging channel greentic has a provider pack for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    /// Telegram Bot API webhooks.
+    Telegram,
+    /// Slack Events API.
+    Slack,
+    /// WhatsApp Cloud API (Meta webhooks).
+    WhatsApp,
+    /// Microsoft Teams (Bot Framework).
+    Teams,
+    /// Webex webhooks.
+    Webex,
+    /// WebChat (Direct Line).
+    WebChat,
+    /// Email.
+    Email,
+}
+
+impl ChannelKind {
+    const ALL: [ChannelKind; 7] = [
+        ChannelKind::Telegram,
+        ChannelKind::Slack,
+        ChannelKind::WhatsApp,
+        ChannelKind::Teams,
+        ChannelKind::Webex,
+        ChannelKind::WebChat,
+        ChannelKind::Email,
+    ];
+
+    /// Its name in routes and flags (`telegram`); greentic's pack name
+    /// (`messaging-telegram`) is accepted too.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Slack => "slack",
+            ChannelKind::WhatsApp => "whatsapp",
+            ChannelKind::Teams => "teams",
+            ChannelKind::Webex => "webex",
+            ChannelKind::WebChat => "webchat",
+            ChannelKind::Email => "email",
+        }
+    }
+
+    /// The kind a route segment or flag names.
+    pub fn parse(name: &str) -> Option<ChannelKind> {
+        let name = name.strip_prefix("messaging-").unwrap_or(name);
+        ChannelKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// greentic's `provider_type` for it (`send_payload`'s input).
+    pub fn provider_type(self) -> String {
+        let suffix = match self {
+            ChannelKind::Telegram => "bot",
+            ChannelKind::Slack | ChannelKind::Teams | ChannelKind::Webex => "api",
+            ChannelKind::WhatsApp => "cloud",
+            ChannelKind::WebChat => "directline",
+            ChannelKind::Email => "smtp",
+        };
+        format!("messaging.{}.{suffix}", self.name())
+    }
+}
+
+/// A served channel: its kind and the provider component that speaks it.
+#[derive(Debug, Clone)]
+pub struct ChannelProvider {
+    /// The channel.
+    pub kind: ChannelKind,
+    /// The provider component: a path, or a name looked up as a flow's.
+    pub component: PathBuf,
+}
+
+impl std::str::FromStr for ChannelProvider {
+    type Err = String;
+
+    /// `KIND=COMPONENT` (`telegram=providers/telegram.wasm`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (kind, component) = text
+            .split_once('=')
+            .ok_or_else(|| format!("--channel `{text}`: expected KIND=COMPONENT"))?;
+        let kind = ChannelKind::parse(kind).ok_or_else(|| {
+            let known: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "--channel `{text}`: unknown channel `{kind}` (known: {})",
+                known.join(", ")
+            )
+        })?;
+        if component.is_empty() {
+            return Err(format!("--channel `{text}`: no component"));
+        }
+        Ok(ChannelProvider {
+            kind,
+            component: PathBuf::from(component),
+        })
+    }
+}
