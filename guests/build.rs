@@ -35,6 +35,7 @@ const EXAMPLE_COMPONENTS: &[&str] = &[
     "legacy-v04-pre-i18n",
     "legacy-v05-pre-i18n",
     "bot-telegram",
+    "bot-slack",
 ];
 /// Components of `components/` that compositions are built from.
 const COMPOSE_PARTS: &[&str] = &[

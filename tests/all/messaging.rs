@@ -16,17 +16,23 @@ const TOKEN: &str = "123:test-token";
 /// A stand-in for `api.telegram.org` answering `statuses` in turn, and the
 /// flags that send the provider's calls to it.
 fn telegram_api(dir: &Path, statuses: &[u16]) -> (ChannelApi, Vec<String>) {
-    let (ca, cert, key) = test_ca(dir, "api.telegram.org", "DNS:api.telegram.org");
+    let (api, mut flags) = stand_in(dir, "api.telegram.org", statuses);
+    flags.extend(["--secret".into(), format!("TELEGRAM_BOT_TOKEN={TOKEN}")]);
+    (api, flags)
+}
+
+/// A stand-in for the channel API at `host` (a certificate for that name
+/// from a CA of the test's own): `--allow-host`, `--http-ca`, `--connect-to`.
+fn stand_in(dir: &Path, host: &str, statuses: &[u16]) -> (ChannelApi, Vec<String>) {
+    let (ca, cert, key) = test_ca(dir, host, &format!("DNS:{host}"));
     let api = ChannelApi::start(&cert, &key, statuses);
     let flags = vec![
-        "--secret".into(),
-        format!("TELEGRAM_BOT_TOKEN={TOKEN}"),
         "--allow-host".into(),
-        "api.telegram.org".into(),
+        host.into(),
         "--http-ca".into(),
         ca.display().to_string(),
         "--connect-to".into(),
-        format!("api.telegram.org:443:127.0.0.1:{}", api.port),
+        format!("{host}:443:127.0.0.1:{}", api.port),
     ];
     (api, flags)
 }
@@ -326,4 +332,122 @@ fn a_reply_the_channel_refuses_for_a_while_is_sent_again() {
         &server,
         "greentic_messaging_replies_total{channel=\"telegram\",tenant=\"acme\",outcome=\"sent\"} 1",
     );
+}
+
+// ---- a Slack-style channel: signed requests ------------------------------
+
+const SIGNING_SECRET: &str = "slack-signing-acme";
+
+fn slack_headers(secret: &str, ts: u64, body: &str) -> Vec<(String, String)> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    vec![
+        ("x-slack-request-timestamp".into(), ts.to_string()),
+        (
+            "x-slack-signature".into(),
+            format!("v0={}", hex::encode(mac.finalize().into_bytes())),
+        ),
+    ]
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn post_slack(
+    server: &crate::support::Served,
+    headers: &[(String, String)],
+    body: &str,
+) -> (u16, String) {
+    let url = format!("{}/v1/messaging/ingress/slack/acme", server.base);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, text, _) = crate::support::http("POST", &url, body, &headers).expect("an answer");
+    (status, text)
+}
+
+/// Slack's signed requests: the URL check is answered with its challenge, a
+/// message event gets its reply through `chat.postMessage` with the bot
+/// token; a wrong signature, a stale timestamp (a replay) or the bot's own
+/// message runs nothing.
+#[test]
+fn slack_requests_are_verified_by_signature_and_answered_through_the_api() {
+    let dir = scratch("msg-slack");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(
+        flows.join("default.ygtc"),
+        "id: default\nnodes:\n  reply:\n    emit.response: { text: \"pong: {{in.input.text}}\" }\n",
+    )
+    .unwrap();
+    let (api, mut flags) = stand_in(&dir, "slack.com", &[200]);
+    flags.extend(
+        [
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            "memory",
+            "--channel",
+            "slack=bot-slack",
+            "--secret",
+            "SLACK_BOT_TOKEN=xoxb-test",
+            "--secret",
+            &format!("acme/SLACK_SIGNING_SECRET={SIGNING_SECRET}"),
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = crate::support::serve(&flows, &args);
+
+    let challenge = json!({"type": "url_verification", "challenge": "c-123"}).to_string();
+    let answer = post_slack(
+        &server,
+        &slack_headers(SIGNING_SECRET, now(), &challenge),
+        &challenge,
+    );
+    assert_eq!(answer, (200, "c-123".to_string()));
+
+    let event = |id: &str, extra: Value| {
+        let mut event = json!({"type": "message", "channel": "C1", "user": "U1", "text": "hi"});
+        event
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"type": "event_callback", "event_id": id, "team_id": "T1", "event": event})
+            .to_string()
+    };
+    let body = event("Ev1", json!({}));
+    assert_eq!(
+        post_slack(&server, &slack_headers(SIGNING_SECRET, now(), &body), &body).0,
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["path"], json!("/api/chat.postMessage"));
+    assert_eq!(
+        sent[0]["headers"]["authorization"],
+        json!("Bearer xoxb-test")
+    );
+    let sent_body: Value = serde_json::from_str(sent[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent_body, json!({"channel": "C1", "text": "pong: hi"}));
+
+    let body = event("Ev2", json!({}));
+    let forged = slack_headers("not-the-secret", now(), &body);
+    assert_eq!(post_slack(&server, &forged, &body).0, 401);
+    let stale = slack_headers(SIGNING_SECRET, now() - 600, &body);
+    assert_eq!(post_slack(&server, &stale, &body).0, 401);
+    let from_bot = event("Ev3", json!({"bot_id": "B1"}));
+    let headers = slack_headers(SIGNING_SECRET, now(), &from_bot);
+    assert_eq!(post_slack(&server, &headers, &from_bot).0, 200);
+    crate::support::wait_for_metric(
+        &server,
+        "greentic_messaging_webhooks_total{channel=\"slack\",tenant=\"acme\",outcome=\"from_bot\"} 1",
+    );
+    assert!(api.received(1, Duration::from_millis(300)).is_empty());
 }
