@@ -15,7 +15,7 @@ use bindings::exports::greentic::provider_schema_core::schema_core_api as api;
 use bindings::greentic::http::http_client as http;
 use bindings::greentic::secrets_store::secrets_store;
 use greentic_types::messaging::universal_dto::{
-    EncodeInV1, HttpInV1, HttpOutV1, ProviderPayloadV1, RenderPlanInV1, SendPayloadInV1,
+    HttpInV1, HttpOutV1, ProviderPayloadV1, RenderPlanInV1, SendPayloadInV1,
     SendPayloadResultV1,
 };
 use greentic_types::{ChannelMessageEnvelope, EnvId, TenantCtx, TenantId};
@@ -137,8 +137,15 @@ fn payload<C: Channel>(to: &str, text: &str) -> ProviderPayloadV1 {
     }
 }
 
+/// `encode`'s input: greentic's `EncodeInV1` names a plan of its own shape;
+/// greentic-start sends `render_plan`'s answer there. Only the message is read.
+#[derive(serde::Deserialize)]
+struct EncodeIn {
+    message: ChannelMessageEnvelope,
+}
+
 fn encode<C: Channel>(input: &[u8]) -> Result<Value, OpError> {
-    let request: EncodeInV1 = parse("encode", input)?;
+    let request: EncodeIn = parse("encode", input)?;
     let text = request.message.text.clone().unwrap_or_default();
     let payload = payload::<C>(&destination(&request.message), &text);
     Ok(json!({"ok": true, "payload": payload}))

@@ -53,16 +53,18 @@ impl ChannelKind {
         ChannelKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// greentic's `provider_type` for it (`send_payload`'s input).
-    pub fn provider_type(self) -> String {
-        let suffix = match self {
-            ChannelKind::Telegram => "bot",
-            ChannelKind::Slack | ChannelKind::Teams | ChannelKind::Webex => "api",
-            ChannelKind::WhatsApp => "cloud",
-            ChannelKind::WebChat => "directline",
-            ChannelKind::Email => "smtp",
-        };
-        format!("messaging.{}.{suffix}", self.name())
+    /// greentic's `provider_type` for it (`send_payload`'s input), as
+    /// greentic-messaging-providers names them.
+    pub fn provider_type(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "messaging.telegram.bot",
+            ChannelKind::Slack => "messaging.slack.api",
+            ChannelKind::WhatsApp => "messaging.whatsapp.cloud",
+            ChannelKind::Teams => "messaging.teams.graph",
+            ChannelKind::Webex => "messaging.webex.bot",
+            ChannelKind::WebChat => "messaging.webchat",
+            ChannelKind::Email => "messaging.email.smtp",
+        }
     }
 }
 

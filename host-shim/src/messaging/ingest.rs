@@ -211,36 +211,32 @@ fn reply_envelope(
     message
 }
 
-/// `render_plan` → `encode` → `send_payload` (retried while retryable).
+/// `render_plan` → `encode` → `send_payload` (retried while retryable), in
+/// the shapes greentic-start sends (its `messaging_egress.rs`).
 fn send(
     host: &mut Host,
     provider: &ProviderCalls,
     message: &ChannelMessageEnvelope,
     settings: &RunSettings,
 ) -> Result<(), Failure> {
-    let plan = provider.call(
-        host,
-        Op::RenderPlan,
-        &json!({"message": message, "metadata": {}}),
-        settings,
-    )?;
-    let encoded = provider.call(
-        host,
-        Op::Encode,
-        &json!({"message": message, "plan": {"message": message, "metadata": {"plan": plan["plan"]}}}),
-        settings,
-    )?;
-    let sent = provider.call(
-        host,
-        Op::SendPayload,
-        &json!({
-            "v": 1,
-            "provider_type": provider.kind.provider_type(),
-            "tenant_id": settings.scope.tenant,
-            "payload": encoded["payload"],
-        }),
-        settings,
-    )?;
+    let plan_in = json!({"v": 1, "message": message});
+    let plan = provider.call(host, Op::RenderPlan, &plan_in, settings)?;
+    let encode_in = json!({"v": 1, "message": message, "plan": plan});
+    let encoded = provider.call(host, Op::Encode, &encode_in, settings)?;
+    let send_in = json!({
+        "v": 1,
+        "provider_type": provider.kind.provider_type(),
+        "payload": encoded["payload"],
+        "tenant": {
+            "tenant": settings.scope.tenant,
+            "team": settings.scope.team,
+            "user": null,
+            "correlation_id": message.correlation_id,
+        },
+        "tenant_id": settings.scope.tenant,
+        "reply_scope": message.reply_scope,
+    });
+    let sent = provider.call(host, Op::SendPayload, &send_in, settings)?;
     if sent.get("ok") == Some(&Value::Bool(true)) {
         Ok(())
     } else {
