@@ -2,7 +2,8 @@
 //! reading of a flow's output: a string; `{type: "text", text}`;
 //! `{type: "adaptive_card", card}`; a list of those; `{messages: […]}` or
 //! `{events: […]}`; `{message: …}`; else a `text` (or this runner's
-//! `emit.response` `reply`) field. Anything else answers nothing (logged).
+//! `emit.response` `reply`) field. A waiting turn's `{waiting: true, …}`
+//! marker is no message; anything else answers nothing (logged).
 
 use serde_json::Value;
 
@@ -42,6 +43,8 @@ fn collect(value: &Value, out: &mut Vec<Reply>, skipped: &mut Vec<Value>, depth:
                 collect(item, out, skipped, depth + 1);
             }
         }
+        // A waiting turn's own marker (`session.wait`'s output): not a message.
+        Value::Object(map) if map.get("waiting") == Some(&Value::Bool(true)) => {}
         Value::Object(map) => {
             match map.get("type").and_then(Value::as_str) {
                 Some("text") => {
@@ -94,6 +97,7 @@ mod tests {
             {"message": "wrapped"},
             {"reply": "emitted"},
             {"count": 3},
+            {"waiting": true, "reason": "name"},
             42
         ]);
         assert_eq!(
