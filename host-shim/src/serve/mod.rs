@@ -16,6 +16,7 @@
 mod admit;
 mod body;
 mod catalog;
+mod channels;
 mod ingress;
 mod listen;
 mod metrics;

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use super::catalog::Catalog;
-use super::ingress::MessagingHost;
+use super::channels::MessagingHost;
 use super::metrics::Metrics;
 use super::options::ServeOptions;
 use super::respond::{error_response, json_response};

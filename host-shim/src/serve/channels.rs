@@ -1,0 +1,56 @@
+//! What serve holds for the channels it takes webhooks of: their providers'
+//! op flows (in a private directory removed with the server) and where seen
+//! events are remembered.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::messaging::{ChannelKind, Messaging, ProviderCalls, verify};
+
+/// What serve holds for messaging.
+pub(super) struct MessagingHost {
+    pub(super) messaging: Messaging,
+    pub(super) providers: HashMap<ChannelKind, ProviderCalls>,
+    /// Where the providers' op flows are written; removed with the server.
+    dir: PathBuf,
+}
+
+impl Drop for MessagingHost {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl MessagingHost {
+    /// Writes the op flows of the configured channels; `None` without channels.
+    pub(super) fn new(
+        options: &super::ServeOptions,
+        store: Arc<dyn greentic_state::StateStore>,
+    ) -> anyhow::Result<Option<MessagingHost>> {
+        if options.channels.is_empty() {
+            return Ok(None);
+        }
+        let dir = std::env::temp_dir().join(format!("greentic-messaging-{}", std::process::id()));
+        let mut providers = HashMap::new();
+        for channel in &options.channels {
+            if providers.contains_key(&channel.kind) {
+                anyhow::bail!("--channel {} is given twice", channel.kind.name());
+            }
+            if verify::secret_key(channel.kind).is_none()
+                && !options.unverified.contains(&channel.kind)
+            {
+                anyhow::bail!(
+                    "--channel {0}: this host cannot verify {0} webhooks yet; add --unverified-channel {0} only if something in front of it verifies them",
+                    channel.kind.name()
+                );
+            }
+            providers.insert(channel.kind, ProviderCalls::new(&dir, channel)?);
+        }
+        Ok(Some(MessagingHost {
+            messaging: Messaging::new(store),
+            providers,
+            dir,
+        }))
+    }
+}
