@@ -217,6 +217,21 @@ impl RunContext {
         data["event"] = Value::String(event);
     }
 
+    /// `provider.invoke`'s maps see `input` and `result` besides the run
+    /// context (greentic-runner's roots), both `value`.
+    pub(crate) fn begin_mapping(&mut self, value: &Value) {
+        let data = self.ctx.data_mut();
+        data["input"] = value.clone();
+        data["result"] = value.clone();
+    }
+
+    pub(crate) fn end_mapping(&mut self) {
+        if let Value::Object(map) = self.ctx.data_mut() {
+            map.remove("input");
+            map.remove("result");
+        }
+    }
+
     pub(crate) fn end_conditions(&mut self) {
         if let Value::Object(map) = self.ctx.data_mut() {
             map.remove("out");

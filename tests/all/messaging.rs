@@ -451,3 +451,22 @@ fn slack_requests_are_verified_by_signature_and_answered_through_the_api() {
     );
     assert!(api.received(1, Duration::from_millis(300)).is_empty());
 }
+
+/// greentic-runner's `provider.invoke` node: `in_map` shapes the provider's
+/// input from the payload's `input` (JSON pointers and templates), `out_map`
+/// the node's output from the provider's answer.
+#[test]
+fn provider_invoke_maps_its_input_and_output() {
+    let dir = scratch("msg-provider-invoke");
+    let (api, flags) = telegram_api(&dir, &[200]);
+    let f = flow(
+        &dir,
+        "id: notify\nnodes:\n  send:\n    provider.invoke:\n      provider_id: bot-telegram\n      op: send\n      input: { chat: \"{{in.chat}}\", name: \"{{in.name}}\" }\n      in_map: { to: /input/chat, text: \"Hello {{input.name}}\" }\n      out_map: { delivered: /result/ok }\n",
+    );
+    let out = run(&f, &flags, &json!({"chat": 42, "name": "Ada"}));
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json(), json!({"delivered": true}));
+    let sent = api.received(1, Duration::from_secs(10));
+    let body: Value = serde_json::from_str(sent[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"chat_id": "42", "text": "Hello Ada"}));
+}

@@ -106,6 +106,18 @@ pub(crate) struct ComponentCall {
     pub(crate) digest: Option<String>,
     /// `component.exec.config`, merged into the payload as `config`.
     pub(crate) config: Option<InputTemplate>,
+    /// `provider.invoke`'s `in_map` / `out_map` (see [`ProviderMaps`]).
+    pub(crate) maps: Option<Box<ProviderMaps>>,
+}
+
+/// greentic-runner's `provider.invoke` maps: `in_map` makes the provider's
+/// input and `out_map` the node's output from the answer; each sees the
+/// run context plus `input` and `result` (the payload's `input` for
+/// `in_map`, the answer for `out_map`).
+#[derive(Debug)]
+pub(crate) struct ProviderMaps {
+    pub(crate) in_map: Option<InputTemplate>,
+    pub(crate) out_map: Option<InputTemplate>,
 }
 
 /// Node kinds the runner executes itself (no component involved).
@@ -156,7 +168,6 @@ pub fn is_runner_op_key(key: &str) -> bool {
 /// using one is refused with this reason.
 pub(crate) fn unsupported_native(key: &str) -> Option<&'static str> {
     match key {
-        "provider.invoke" => Some("provider packs are not supported by this runner"),
         "dw.agent" | "dw.agent_graph" | "sorla.call" | "operala.call" | "agentic.call"
         | "telco-x.call" | "approval.call" | "a2a" => {
             Some("remote/agent dispatch nodes are not supported by this runner")

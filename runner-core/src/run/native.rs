@@ -32,7 +32,16 @@ impl Run<'_> {
                         .map_err(RunError::Template)?;
                     merge_config(flow, node, &mut input, config)?;
                 }
+                let maps = call.maps.as_deref();
+                if let Some(in_map) = maps.and_then(|m| m.in_map.as_ref()) {
+                    input = map_with(flow, node, in_map, ctx, &input)?;
+                }
                 let mut outcome = self.component(flow, node, &input)?;
+                if let Some(out_map) = maps.and_then(|m| m.out_map.as_ref())
+                    && outcome.ok
+                {
+                    outcome.output = map_with(flow, node, out_map, ctx, &outcome.output)?;
+                }
                 outcome.answer_fields = input.get("answer_fields").cloned();
                 return Ok(outcome);
             }
@@ -157,6 +166,20 @@ impl Run<'_> {
 }
 
 /// `component.exec.config` goes to the component as the payload's `config`.
+/// Renders a `provider.invoke` map with `input` and `result` = `value`.
+fn map_with(
+    flow: &Flow,
+    node: &Node,
+    map: &crate::template::InputTemplate,
+    ctx: &mut RunContext,
+    value: &Value,
+) -> Result<Value, RunError> {
+    ctx.begin_mapping(value);
+    let mapped = flow.templates.render(&node.id, map, ctx.handlebars());
+    ctx.end_mapping();
+    mapped.map_err(RunError::Template)
+}
+
 pub(super) fn merge_config(
     flow: &Flow,
     node: &Node,
