@@ -570,6 +570,58 @@ fn a_control_jump_in_a_component_output_is_honoured() {
     assert_eq!(out, json!({"arrived": "asked"}));
 }
 
+#[test]
+fn pack2flow_jump_targets_and_respond_controls_are_honoured() {
+    let target = "id: elsewhere\nnodes:\n  skipped:\n    echo: { no: true }\n  e:\n    echo: { arrived: \"{{entry.why}}\" }\n";
+    let options = RunOptions {
+        library: library(&[target]),
+        ..Default::default()
+    };
+    // pack2flow's shape: `target: {flow, node}` and `params`.
+    let mut host = Host::default();
+    host.answers.insert(
+        "router".into(),
+        Ok(json!({"greentic_control": {"v": 1, "action": "jump", "target": {"flow": "elsewhere", "node": "e"}, "params": {"why": "routed"}}})),
+    );
+    let flow = "id: m\nnodes:\n  r:\n    router: {}\n  n:\n    echo: {}\n";
+    let out = run_with(&mut host, flow, json!({}), &options).unwrap();
+    assert_eq!(out, json!({"arrived": "routed"}));
+
+    // `respond` ends the flow with that response as its last egress item.
+    let mut host = Host::default();
+    host.answers.insert(
+        "router".into(),
+        Ok(json!({"greentic_control": {"v": 1, "action": "respond", "text": "handled"}})),
+    );
+    let flow = "id: m\nnodes:\n  hello:\n    emit.response: { text: hi }\n  r:\n    router: {}\n  n:\n    echo: { never: true }\n";
+    let out = run_with(&mut host, flow, json!({}), &options).unwrap();
+    assert_eq!(
+        out,
+        json!([{"text": "hi"}, {"text": "handled", "card_cbor": null, "needs_user": null}])
+    );
+    assert!(
+        !host.calls.iter().any(|c| c.starts_with("n:")),
+        "{:?}",
+        host.calls
+    );
+
+    // Another version is an error naming it.
+    let mut host = Host::default();
+    host.answers.insert(
+        "router".into(),
+        Ok(json!({"greentic_control": {"v": 2, "action": "jump", "flow": "elsewhere"}})),
+    );
+    let err = run_with(
+        &mut host,
+        "id: m\nnodes:\n  r:\n    router: {}\n",
+        json!({}),
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unsupported version `v: 2`"), "{err}");
+}
+
 // --- conditions and error routing -------------------------------------------
 
 #[test]

@@ -1,7 +1,8 @@
 //! What an app flow answers, as messages to send back — greentic-start's
 //! reading of a flow's output: a string; `{type: "text", text}`;
 //! `{type: "adaptive_card", card}`; a list of those; `{messages: […]}` or
-//! `{events: […]}`; `{message: …}`; else a `text` (or this runner's
+//! `{events: […]}`; `{message: …}`; a `greentic_control` `respond`
+//! (`{text, card_cbor}`); else a `text` (or this runner's
 //! `emit.response` `reply`) field. A waiting turn's `{waiting: true, …}`
 //! marker is no message; anything else answers nothing (logged).
 
@@ -64,6 +65,22 @@ fn collect(value: &Value, out: &mut Vec<Reply>, skipped: &mut Vec<Value>, depth:
                 }
                 _ => {}
             }
+            // greentic_control `respond`: `card_cbor` is the card as CBOR bytes.
+            if let Some(Value::Array(bytes)) = map.get("card_cbor") {
+                let bytes: Vec<u8> = bytes
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .filter_map(|b| u8::try_from(b).ok())
+                    .collect();
+                match runner_core::cbor_to_json(&bytes) {
+                    Ok(card) => out.push(Reply::Card {
+                        card,
+                        text: text_of(value, "text"),
+                    }),
+                    Err(_) => skipped.push(value.clone()),
+                }
+                return;
+            }
             for list in ["messages", "events"] {
                 if let Some(items) = map.get(list).filter(|v| v.is_array()) {
                     return collect(items, out, skipped, depth + 1);
@@ -98,6 +115,8 @@ mod tests {
             {"reply": "emitted"},
             {"count": 3},
             {"waiting": true, "reason": "name"},
+            {"text": "responded", "card_cbor": null, "needs_user": null},
+            {"text": "with a card", "card_cbor": runner_core::json_to_cbor(&json!({"type": "AdaptiveCard"}))},
             42
         ]);
         assert_eq!(
@@ -112,6 +131,11 @@ mod tests {
                 Reply::Text("listed".into()),
                 Reply::Text("wrapped".into()),
                 Reply::Text("emitted".into()),
+                Reply::Text("responded".into()),
+                Reply::Card {
+                    card: json!({"type": "AdaptiveCard"}),
+                    text: Some("with a card".into())
+                },
             ]
         );
         assert_eq!(skipped, vec![json!({"count": 3}), json!(42)]);

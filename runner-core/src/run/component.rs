@@ -75,9 +75,14 @@ impl Run<'_> {
     }
 }
 
-/// `greentic_control: {v: 1, action: "jump", flow, node?, payload?, max_redirects?}`
-/// in a component's output: continue in another flow, like `flow.goto`.
-/// Other actions (`respond`) are left to the flow.
+/// `greentic_control` in a component's output (greentic-runner's, `v: 1`):
+/// - `{action: "jump", flow, node?, payload?, max_redirects?}` — or with
+///   `target: {flow, node?}` and `params`, as greentic's pack2flow writes it —
+///   continues in another flow, like `flow.goto`;
+/// - `{action: "respond", text?, card_cbor?, needs_user?}` adds that response
+///   to the egress and ends the flow.
+///
+/// Other actions are left to the flow.
 pub(super) fn control_jump(
     flow: &Flow,
     node: &Node,
@@ -86,34 +91,46 @@ pub(super) fn control_jump(
     let Some(control) = output.get("greentic_control") else {
         return Ok(None);
     };
-    if control.get("action").and_then(Value::as_str) != Some("jump") {
-        return Ok(None);
+    let bad = |message: String| native_error(flow, node, "greentic_control", message);
+    if let Some(v) = control.get("v")
+        && v != &json!(1)
+    {
+        return Err(bad(format!(
+            "unsupported version `v: {v}` (this runner reads v: 1)"
+        )));
     }
-    let target = control
-        .get("flow")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            native_error(
-                flow,
-                node,
-                "greentic_control",
-                "a `jump` needs `flow` (a flow id)".into(),
-            )
-        })?;
-    Ok(Some(Jump::Goto {
-        flow: target.to_string(),
-        node: control
-            .get("node")
+    let text = |value: Option<&Value>| {
+        value
             .and_then(Value::as_str)
-            .map(str::to_string),
-        entry: control.get("payload").cloned(),
-        max_redirects: control
-            .get("max_redirects")
-            .and_then(Value::as_u64)
-            .map(|n| n.min(1000) as u32)
-            .unwrap_or(DEFAULT_MAX_REDIRECTS),
-    }))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    match control.get("action").and_then(Value::as_str) {
+        Some("jump") => {
+            let target = control.get("target");
+            let to_flow = text(control.get("flow"))
+                .or_else(|| text(target.and_then(|t| t.get("flow"))))
+                .ok_or_else(|| bad("a `jump` needs `flow` (a flow id)".into()))?;
+            Ok(Some(Jump::Goto {
+                flow: to_flow,
+                node: text(control.get("node"))
+                    .or_else(|| text(target.and_then(|t| t.get("node")))),
+                entry: control.get("payload").or(control.get("params")).cloned(),
+                max_redirects: control
+                    .get("max_redirects")
+                    .and_then(Value::as_u64)
+                    .map(|n| n.min(1000) as u32)
+                    .unwrap_or(DEFAULT_MAX_REDIRECTS),
+            }))
+        }
+        Some("respond") => Ok(Some(Jump::Respond(json!({
+            "text": control.get("text").cloned().unwrap_or(Value::Null),
+            "card_cbor": control.get("card_cbor").cloned().unwrap_or(Value::Null),
+            "needs_user": control.get("needs_user").cloned().unwrap_or(Value::Null),
+        })))),
+        _ => Ok(None),
+    }
 }
 
 pub(super) fn node_error(

@@ -151,6 +151,8 @@ pub(super) enum Jump {
         entry: Option<Value>,
         max_redirects: u32,
     },
+    /// `greentic_control` `respond`: this response is the flow's last word.
+    Respond(Value),
 }
 
 /// How a node ended.
@@ -233,6 +235,10 @@ impl Run<'_> {
                     .render(&node.id, template, ctx.handlebars())
                     .map_err(RunError::Template)?;
                 ctx.set_var(name, value);
+            }
+            if let Some(Jump::Respond(response)) = outcome.jump {
+                egress.push(response.clone());
+                return Ok(Ended::Completed(response));
             }
             if let Some(Jump::Goto {
                 flow: target,
