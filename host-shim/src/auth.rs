@@ -276,11 +276,53 @@ impl std::fmt::Debug for JwtVerifier {
     }
 }
 
-enum JwtKeys {
+/// The keys JWTs are verified with.
+pub enum JwtKeys {
     /// One key and the algorithms of its kind.
     Single(DecodingKey, Vec<Algorithm>),
     /// A JWKS, by `kid`.
     Set(jsonwebtoken::jwk::JwkSet),
+}
+
+impl JwtKeys {
+    /// The JWKS in `path`.
+    pub fn from_jwks_file(path: &Path) -> anyhow::Result<JwtKeys> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the JWKS `{}`", path.display()))?;
+        Ok(JwtKeys::Set(serde_json::from_str(&text).with_context(
+            || format!("`{}` is not a JWKS", path.display()),
+        )?))
+    }
+
+    /// The key `token` is to be verified with and the algorithms allowed
+    /// for it: the JWKS entry its `kid` names (its own algorithm only), or
+    /// the single key's family; an algorithm that does not fit is refused.
+    pub fn key_for(&self, token: &str) -> Result<(DecodingKey, Vec<Algorithm>), String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        let (key, algorithms) = match self {
+            JwtKeys::Single(key, algorithms) => (key.clone(), algorithms.clone()),
+            JwtKeys::Set(set) => {
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or("the JWT names no `kid` (the server has a JWKS)")?;
+                let jwk = set
+                    .find(kid)
+                    .ok_or_else(|| format!("no key `{kid}` in the JWKS"))?;
+                (
+                    DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?,
+                    vec![header.alg],
+                )
+            }
+        };
+        if !algorithms.contains(&header.alg) {
+            return Err(format!(
+                "algorithm {:?} does not fit the server's key",
+                header.alg
+            ));
+        }
+        Ok((key, algorithms))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,14 +379,7 @@ impl JwtVerifier {
                     )
                 }
             }
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the JWKS `{}`", path.display()))?;
-                JwtKeys::Set(
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("`{}` is not a JWKS", path.display()))?,
-                )
-            }
+            (None, Some(path)) => JwtKeys::from_jwks_file(path)?,
             _ => bail!("--auth jwt needs exactly one of --jwt-key FILE and --jwks FILE"),
         };
         Ok(JwtVerifier {
@@ -359,31 +394,11 @@ impl JwtVerifier {
         let bad = |e: jsonwebtoken::errors::Error| {
             denied(401, "bad_jwt", format!("the JWT is not accepted: {e}"))
         };
-        let header = jsonwebtoken::decode_header(token).map_err(bad)?;
-        let (key, algorithms) = match &self.keys {
-            JwtKeys::Single(key, algorithms) => (key.clone(), algorithms.clone()),
-            JwtKeys::Set(set) => {
-                let kid = header.kid.as_deref().ok_or_else(|| {
-                    denied(
-                        401,
-                        "bad_jwt",
-                        "the JWT names no `kid` (the server has a JWKS)",
-                    )
-                })?;
-                let jwk = set
-                    .find(kid)
-                    .ok_or_else(|| denied(401, "bad_jwt", format!("no key `{kid}` in the JWKS")))?;
-                (DecodingKey::from_jwk(jwk).map_err(bad)?, vec![header.alg])
-            }
-        };
-        if !algorithms.contains(&header.alg) {
-            return Err(denied(
-                401,
-                "bad_jwt",
-                format!("algorithm {:?} does not fit the server's key", header.alg),
-            ));
-        }
-        let mut validation = Validation::new(header.alg);
+        let (key, algorithms) = self
+            .keys
+            .key_for(token)
+            .map_err(|message| denied(401, "bad_jwt", message))?;
+        let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms;
         validation.validate_nbf = true;
         validation.leeway = 5;

@@ -470,3 +470,40 @@ fn provider_invoke_maps_its_input_and_output() {
     let body: Value = serde_json::from_str(sent[0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"chat_id": "42", "text": "Hello Ada"}));
 }
+
+/// A channel this host cannot verify is refused at start unless the operator
+/// says something in front verifies it; Teams needs the Bot Framework keys.
+#[test]
+fn channels_without_a_verifier_are_refused_at_start() {
+    let dir = scratch("msg-start");
+    std::fs::write(
+        dir.join("default.ygtc"),
+        "id: default\nnodes:\n  a:\n    emit.response: hi\n",
+    )
+    .unwrap();
+    let target = dir.to_str().unwrap();
+    let out = crate::support::host_shim(&[
+        "serve",
+        target,
+        "--addr",
+        "127.0.0.1:0",
+        "--channel",
+        "teams=bot-slack",
+    ]);
+    expect_failure(&out, 2, "--bot-framework-jwks FILE");
+    let out = crate::support::host_shim(&[
+        "serve",
+        target,
+        "--addr",
+        "127.0.0.1:0",
+        "--channel",
+        "webex=bot-slack",
+    ]);
+    expect_failure(
+        &out,
+        2,
+        "add --unverified-channel webex only if something in front of it verifies them",
+    );
+    let out = crate::support::host_shim(&["serve", target, "--channel", "irc=bot-slack"]);
+    expect_failure(&out, 2, "unknown channel `irc`");
+}

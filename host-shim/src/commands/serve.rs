@@ -117,6 +117,11 @@ pub struct ServeArgs {
     /// gateway that does); repeatable.
     #[arg(long = "unverified-channel", value_name = "KIND", value_parser = parse_channel_kind)]
     pub unverified_channels: Vec<crate::messaging::ChannelKind>,
+    /// The Bot Framework's signing keys (a JWKS file, e.g. saved from
+    /// `https://login.botframework.com/v1/.well-known/keys`) that Teams
+    /// webhooks' bearer tokens are verified with.
+    #[arg(long, value_name = "FILE")]
+    pub bot_framework_jwks: Option<PathBuf>,
 }
 
 /// `serve --auth`.
@@ -246,6 +251,12 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         channels: args.channels,
         messaging_flow: args.messaging_flow,
         unverified: args.unverified_channels,
+        bot_framework_keys: match &args.bot_framework_jwks {
+            None => None,
+            Some(path) => Some(std::sync::Arc::new(
+                crate::auth::JwtKeys::from_jwks_file(path).map_err(Failure::Invalid)?,
+            )),
+        },
         secrets,
     })
     .map_err(Failure::Invalid)

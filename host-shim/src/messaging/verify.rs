@@ -8,6 +8,10 @@
 //!   `SLACK_SIGNING_SECRET`, `X-Slack-Request-Timestamp` within five minutes.
 //! - WhatsApp (Meta): `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of body>`
 //!   with `WHATSAPP_APP_SECRET`.
+//! - Teams (Bot Framework): `Authorization: Bearer <JWT>` signed by a key of
+//!   the Bot Framework JWKS the operator gives (`--bot-framework-jwks`),
+//!   issuer `https://api.botframework.com`, audience the tenant's bot app id
+//!   `TEAMS_APP_ID`, not expired (five minutes of clock skew).
 //!
 //! Other channels have no verifier here yet: their posts are refused unless
 //! the operator turns verification off for them.
@@ -16,6 +20,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::channel::ChannelKind;
+use crate::auth::JwtKeys;
+
+/// The issuer of Bot Framework tokens.
+pub const BOT_FRAMEWORK_ISSUER: &str = "https://api.botframework.com";
 
 /// How far a Slack request's timestamp may be from now.
 pub const SLACK_WINDOW_SECS: u64 = 300;
@@ -40,6 +48,9 @@ pub enum Unverified {
     /// A Slack timestamp outside the window (replayed or skewed).
     #[error("the request timestamp is more than {SLACK_WINDOW_SECS} s from now")]
     Stale,
+    /// A bearer token that is not accepted.
+    #[error("the bearer token is not accepted: {0}")]
+    BadToken(String),
     /// No verifier exists for the channel.
     #[error("webhooks of {0} cannot be verified by this host yet")]
     Unsupported(&'static str),
@@ -51,17 +62,20 @@ pub fn secret_key(kind: ChannelKind) -> Option<&'static str> {
         ChannelKind::Telegram => Some("TELEGRAM_WEBHOOK_SECRET"),
         ChannelKind::Slack => Some("SLACK_SIGNING_SECRET"),
         ChannelKind::WhatsApp => Some("WHATSAPP_APP_SECRET"),
+        ChannelKind::Teams => Some("TEAMS_APP_ID"),
         _ => None,
     }
 }
 
 /// Checks a webhook of `kind`: `header` reads a request header (one value),
-/// `secret` the tenant's secret, `now` is Unix seconds.
+/// `secret` the tenant's secret, `jwks` the keys bearer tokens are signed
+/// with (Teams), `now` is Unix seconds.
 pub fn verify(
     kind: ChannelKind,
     header: impl Fn(&str) -> Option<String>,
     body: &[u8],
     secret: Option<Vec<u8>>,
+    jwks: Option<&JwtKeys>,
     now: u64,
 ) -> Result<(), Unverified> {
     let Some(key) = secret_key(kind) else {
@@ -104,6 +118,28 @@ pub fn verify(
             let mut mac = hmac_of(&secret);
             mac.update(body);
             check_hex(mac, signature.strip_prefix("sha256="), SIGNATURE)
+        }
+        ChannelKind::Teams => {
+            const AUTHORIZATION: &str = "authorization";
+            let jwks = jwks.ok_or(Unverified::Unsupported(kind.name()))?;
+            let value = header(AUTHORIZATION).ok_or(Unverified::Missing(AUTHORIZATION))?;
+            let token = value
+                .strip_prefix("Bearer ")
+                .ok_or(Unverified::Mismatch(AUTHORIZATION))?;
+            let app_id =
+                String::from_utf8(secret).map_err(|_| Unverified::Mismatch(AUTHORIZATION))?;
+            let (key, algorithms) = jwks.key_for(token).map_err(Unverified::BadToken)?;
+            let mut validation = jsonwebtoken::Validation::new(algorithms[0]);
+            validation.algorithms = algorithms;
+            validation.leeway = 300;
+            validation.validate_nbf = true;
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            validation.set_issuer(&[BOT_FRAMEWORK_ISSUER]);
+            validation.set_audience(&[app_id.trim()]);
+            let _ = now;
+            jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+                .map(|_| ())
+                .map_err(|e| Unverified::BadToken(e.to_string()))
         }
         _ => Err(Unverified::Unsupported(kind.name())),
     }
@@ -150,20 +186,27 @@ mod tests {
         let secret = || Some(b"s3cret".to_vec());
         let ok = headers(&[("x-telegram-bot-api-secret-token", "s3cret")]);
         assert_eq!(
-            verify(ChannelKind::Telegram, &ok, b"{}", secret(), 0),
+            verify(ChannelKind::Telegram, &ok, b"{}", secret(), None, 0),
             Ok(())
         );
         let bad = headers(&[("x-telegram-bot-api-secret-token", "guess")]);
         assert!(matches!(
-            verify(ChannelKind::Telegram, bad, b"{}", secret(), 0),
+            verify(ChannelKind::Telegram, bad, b"{}", secret(), None, 0),
             Err(Unverified::Mismatch(_))
         ));
         assert!(matches!(
-            verify(ChannelKind::Telegram, headers(&[]), b"{}", secret(), 0),
+            verify(
+                ChannelKind::Telegram,
+                headers(&[]),
+                b"{}",
+                secret(),
+                None,
+                0
+            ),
             Err(Unverified::Missing(_))
         ));
         assert!(matches!(
-            verify(ChannelKind::Telegram, ok, b"{}", None, 0),
+            verify(ChannelKind::Telegram, ok, b"{}", None, None, 0),
             Err(Unverified::NoSecret { .. })
         ));
     }
@@ -187,13 +230,21 @@ mod tests {
                 signed(&sig, &ts),
                 body.as_bytes(),
                 secret(),
+                None,
                 now
             ),
             Ok(())
         );
         // Another body under the same signature.
         assert!(matches!(
-            verify(ChannelKind::Slack, signed(&sig, &ts), b"{}", secret(), now),
+            verify(
+                ChannelKind::Slack,
+                signed(&sig, &ts),
+                b"{}",
+                secret(),
+                None,
+                now
+            ),
             Err(Unverified::Mismatch(_))
         ));
         // A replay six minutes later.
@@ -203,6 +254,7 @@ mod tests {
                 signed(&sig, &ts),
                 body.as_bytes(),
                 secret(),
+                None,
                 now + 360
             ),
             Err(Unverified::Stale)
@@ -214,6 +266,7 @@ mod tests {
                 signed(&sig, &ts),
                 body.as_bytes(),
                 Some(b"x".to_vec()),
+                None,
                 now
             ),
             Err(Unverified::Mismatch(_))
@@ -227,13 +280,101 @@ mod tests {
         let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let h = headers(&[("x-hub-signature-256", &sig)]);
         assert_eq!(
-            verify(ChannelKind::WhatsApp, &h, b"{}", Some(b"app".to_vec()), 0),
+            verify(
+                ChannelKind::WhatsApp,
+                &h,
+                b"{}",
+                Some(b"app".to_vec()),
+                None,
+                0
+            ),
             Ok(())
         );
-        assert!(verify(ChannelKind::WhatsApp, &h, b"{ }", Some(b"app".to_vec()), 0).is_err());
+        assert!(
+            verify(
+                ChannelKind::WhatsApp,
+                &h,
+                b"{ }",
+                Some(b"app".to_vec()),
+                None,
+                0
+            )
+            .is_err()
+        );
+        // Teams without the Bot Framework keys cannot be verified.
         assert_eq!(
-            verify(ChannelKind::Teams, &h, b"{}", Some(b"x".to_vec()), 0),
+            verify(ChannelKind::Teams, &h, b"{}", Some(b"x".to_vec()), None, 0),
             Err(Unverified::Unsupported("teams"))
         );
+        assert_eq!(
+            verify(ChannelKind::Webex, &h, b"{}", Some(b"x".to_vec()), None, 0),
+            Err(Unverified::Unsupported("webex"))
+        );
+    }
+
+    #[test]
+    fn teams_needs_a_bot_framework_token_for_the_tenants_app() {
+        use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+        let secret = b"a-bot-framework-test-key-of-32-bytes!";
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+            "keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": base64_url(secret)}]
+        }))
+        .unwrap();
+        let jwks = JwtKeys::Set(jwks);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let token = |iss: &str, aud: &str, exp: u64| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("k1".into());
+            let claims = serde_json::json!({"iss": iss, "aud": aud, "exp": exp});
+            encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+        };
+        let check = |token: String| {
+            let value = format!("Bearer {token}");
+            let h = headers(&[("authorization", &value)]);
+            verify(
+                ChannelKind::Teams,
+                h,
+                b"{}",
+                Some(b"app-1".to_vec()),
+                Some(&jwks),
+                now,
+            )
+        };
+        assert_eq!(
+            check(token(BOT_FRAMEWORK_ISSUER, "app-1", now + 600)),
+            Ok(())
+        );
+        // Another bot's token, another issuer, an expired one.
+        assert!(matches!(
+            check(token(BOT_FRAMEWORK_ISSUER, "app-2", now + 600)),
+            Err(Unverified::BadToken(_))
+        ));
+        assert!(matches!(
+            check(token("https://evil.example", "app-1", now + 600)),
+            Err(Unverified::BadToken(_))
+        ));
+        assert!(matches!(
+            check(token(BOT_FRAMEWORK_ISSUER, "app-1", now - 900)),
+            Err(Unverified::BadToken(_))
+        ));
+        assert!(matches!(
+            verify(
+                ChannelKind::Teams,
+                headers(&[]),
+                b"{}",
+                Some(b"app-1".to_vec()),
+                Some(&jwks),
+                now
+            ),
+            Err(Unverified::Missing("authorization"))
+        ));
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 }

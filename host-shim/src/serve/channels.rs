@@ -37,9 +37,16 @@ impl MessagingHost {
             if providers.contains_key(&channel.kind) {
                 anyhow::bail!("--channel {} is given twice", channel.kind.name());
             }
-            if verify::secret_key(channel.kind).is_none()
-                && !options.unverified.contains(&channel.kind)
+            let unverified = options.unverified.contains(&channel.kind);
+            if channel.kind == ChannelKind::Teams
+                && options.bot_framework_keys.is_none()
+                && !unverified
             {
+                anyhow::bail!(
+                    "--channel teams: Teams webhooks are verified with the Bot Framework's keys; give them with --bot-framework-jwks FILE"
+                );
+            }
+            if verify::secret_key(channel.kind).is_none() && !unverified {
                 anyhow::bail!(
                     "--channel {0}: this host cannot verify {0} webhooks yet; add --unverified-channel {0} only if something in front of it verifies them",
                     channel.kind.name()

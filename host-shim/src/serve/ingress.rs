@@ -84,7 +84,14 @@ impl Server {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
-            if let Err(unverified) = verify(kind, header, &body, secret, now) {
+            if let Err(unverified) = verify(
+                kind,
+                header,
+                &body,
+                secret,
+                self.options.bot_framework_keys.as_deref(),
+                now,
+            ) {
                 self.metrics.webhook(channel, "", "unverified", 1);
                 tracing::warn!(channel, tenant, "refused a webhook: {unverified}");
                 return error_response(StatusCode::UNAUTHORIZED, &unverified.to_string());

@@ -57,6 +57,8 @@ pub struct ServeOptions {
     /// Channels whose webhooks are taken without verification (the
     /// operator's explicit choice, e.g. behind a gateway that verifies).
     pub unverified: Vec<ChannelKind>,
+    /// The Bot Framework's signing keys (a JWKS), for Teams webhooks.
+    pub bot_framework_keys: Option<std::sync::Arc<crate::auth::JwtKeys>>,
     /// Where webhook verification secrets come from (the hosts' secrets).
     pub secrets: std::sync::Arc<crate::caps::secrets::SecretSource>,
 }
