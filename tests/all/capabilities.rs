@@ -579,6 +579,9 @@ fn https_is_verified_against_the_trusted_cas_and_redirects_never_downgrade() {
     let ca_arg = ["--http-ca", ca.to_str().unwrap()];
     // Trusted through the operator's CA.
     assert_eq!(fetch("/ok", &ca_arg)["body"], json!("secure"));
+    // `--ca-cert` trusts it besides the built-in roots.
+    let extra = ["--ca-cert", ca.to_str().unwrap()];
+    assert_eq!(fetch("/ok", &extra)["body"], json!("secure"));
     // The built-in roots do not know this CA: refused, not fetched.
     let unknown = fetch("/ok", &[]);
     assert_eq!(unknown["error"]["code"], json!("unavailable"), "{unknown}");

@@ -75,6 +75,10 @@ pub struct ComponentArgs {
     /// instead of the built-in Mozilla roots (an internal CA); repeatable.
     #[arg(long = "http-ca", value_name = "FILE")]
     pub http_ca: Vec<PathBuf>,
+    /// PEM file of CA certificates outbound HTTPS trusts besides the
+    /// built-in Mozilla roots (a proxy's or staging CA); repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE", conflicts_with = "http_ca")]
+    pub ca_cert: Vec<PathBuf>,
     /// Outbound requests for HOST1:PORT1 connect to HOST2:PORT2 instead
     /// (curl's `--connect-to`; the URL, `Host` and the TLS name stay HOST1;
     /// an empty HOST1 or PORT1 matches any); repeatable.

@@ -79,8 +79,12 @@ pub(super) fn host_options(
         },
         runner: common.runner.clone(),
         state_bindings: Default::default(),
-        http_roots: crate::caps::http::TrustedRoots::from_pem_files(&common.http_ca)
-            .map_err(Failure::Invalid)?,
+        http_roots: if common.ca_cert.is_empty() {
+            crate::caps::http::TrustedRoots::from_pem_files(&common.http_ca)
+        } else {
+            crate::caps::http::TrustedRoots::builtin_and(&common.ca_cert)
+        }
+        .map_err(Failure::Invalid)?,
         http_connect_to: crate::caps::http::ConnectTo::new(common.connect_to.clone()),
         runner_memory_bytes: usize::try_from(common.runner_memory_mb)
             .ok()

@@ -47,27 +47,60 @@ pub struct HttpClientConfig {
 pub struct TrustedRoots(Arc<Vec<ureq::tls::Certificate<'static>>>);
 
 impl TrustedRoots {
-    /// The certificates of PEM `files` (each must hold at least one); no
-    /// files: the built-in roots.
+    /// The certificates of PEM `files` (each must hold at least one), in
+    /// place of the built-in roots (`--http-ca`); no files: the built-in roots.
     pub fn from_pem_files(files: &[PathBuf]) -> anyhow::Result<TrustedRoots> {
-        let mut certs = Vec::new();
-        for file in files {
-            let pem = std::fs::read(file)
-                .map_err(|e| anyhow::anyhow!("--http-ca `{}`: {e}", file.display()))?;
-            let before = certs.len();
-            for item in ureq::tls::parse_pem(&pem) {
-                match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.to_owned()),
-                    Ok(_) => {}
-                    Err(e) => anyhow::bail!("--http-ca `{}`: {e}", file.display()),
-                }
-            }
-            if certs.len() == before {
-                anyhow::bail!("--http-ca `{}` holds no PEM certificate", file.display());
-            }
+        Ok(TrustedRoots(Arc::new(read_pem_files(files, "--http-ca")?)))
+    }
+
+    /// The built-in (Mozilla) roots and the CAs of PEM `files` besides them
+    /// (`--ca-cert`: an internal or proxy CA, public sites still trusted).
+    pub fn builtin_and(files: &[PathBuf]) -> anyhow::Result<TrustedRoots> {
+        if files.is_empty() {
+            return Ok(TrustedRoots::default());
         }
+        let mut certs: Vec<ureq::tls::Certificate<'static>> =
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+                .collect();
+        certs.extend(read_pem_files(files, "--ca-cert")?);
         Ok(TrustedRoots(Arc::new(certs)))
     }
+
+    /// How many certificates are trusted (0: the built-in roots as ureq has them).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether ureq's built-in roots are used.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The certificates of PEM `files`, each holding at least one (`flag` names them in errors).
+fn read_pem_files(
+    files: &[PathBuf],
+    flag: &str,
+) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
+    let mut certs = Vec::new();
+    for file in files {
+        let pem =
+            std::fs::read(file).map_err(|e| anyhow::anyhow!("{flag} `{}`: {e}", file.display()))?;
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.to_owned()),
+                Ok(_) => {}
+                Err(e) => anyhow::bail!("{flag} `{}`: {e}", file.display()),
+            }
+        }
+        if certs.len() == before {
+            anyhow::bail!("{flag} `{}` holds no PEM certificate", file.display());
+        }
+    }
+    Ok(certs)
 }
 
 /// A component instance's outbound HTTP: what the profile allows.
@@ -313,4 +346,38 @@ pub fn add_to_linker<T: crate::caps::holds::Holds<HttpCtx>>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
     add_http_client_compat_to_linker(linker, |state: &mut T| state.held())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_cert_adds_to_the_builtin_roots_and_http_ca_replaces_them() {
+        use base64::Engine as _;
+        let der = webpki_root_certs::TLS_SERVER_ROOT_CERTS[0].as_ref();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        );
+        let dir = std::env::temp_dir().join(format!("ca-cert-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("one.pem");
+        std::fs::write(&file, pem).unwrap();
+        let builtin = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
+        assert_eq!(
+            TrustedRoots::builtin_and(std::slice::from_ref(&file))
+                .unwrap()
+                .len(),
+            builtin + 1
+        );
+        assert_eq!(
+            TrustedRoots::from_pem_files(std::slice::from_ref(&file))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(TrustedRoots::builtin_and(&[]).unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
