@@ -507,3 +507,122 @@ fn channels_without_a_verifier_are_refused_at_start() {
     let out = crate::support::host_shim(&["serve", target, "--channel", "irc=bot-slack"]);
     expect_failure(&out, 2, "unknown channel `irc`");
 }
+
+// ---- a greentic bundle: provider packs and the app pack ------------------
+
+/// A provider pack as greentic-messaging-providers ships one: the provider
+/// component (here `bot-telegram`) under the pack's own id, its manifest as
+/// CBOR, and `greentic.provider-extension.v1` naming it.
+fn telegram_provider_pack(path: &Path) {
+    let built = Path::new(host_shim::BUILT_COMPONENTS_DIR);
+    let wasm = std::fs::read(built.join("bot-telegram.wasm")).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(built.join("bot-telegram.manifest.json")).unwrap())
+            .unwrap();
+    let mut manifest_cbor = Vec::new();
+    ciborium::into_writer(&manifest, &mut manifest_cbor).unwrap();
+    let pack = json!({
+        "schema_version": "pack-v1", "pack_id": "messaging-telegram", "version": "0.1.0",
+        "kind": "provider", "publisher": "tests", "components": [], "flows": [],
+        "extensions": {"greentic.provider-extension.v1": {
+            "kind": "greentic.provider-extension.v1", "version": "1.0.0",
+            "inline": {"providers": [{
+                "provider_type": "messaging.telegram.bot", "capabilities": ["messaging"],
+                "ops": ["ingest_http", "render_plan", "encode", "send_payload"],
+                "config_schema_ref": "schemas/config.json",
+                "runtime": {"component_ref": "messaging-telegram", "export": "schema-core-api",
+                            "world": "greentic:provider/schema-core@1.0.0"}
+            }]}
+        }}
+    });
+    let pack: greentic_types::PackManifest = serde_json::from_value(pack).unwrap();
+    let files = vec![
+        ("components/messaging-telegram.wasm".to_string(), wasm),
+        (
+            "components/messaging-telegram.manifest.cbor".to_string(),
+            manifest_cbor,
+        ),
+        (
+            "manifest.cbor".to_string(),
+            greentic_types::encode_pack_manifest(&pack).unwrap(),
+        ),
+    ];
+    crate::packs::write_gtpack(path, files, |_| {});
+}
+
+/// The app pack: flow `default` (the conversation) as packc keeps it.
+fn app_pack(path: &Path) {
+    let compiled = json!({"schema_version": "flow-v1", "id": "default", "kind": "messaging",
+        "entrypoints": {"default": "ask"}, "nodes": {}});
+    let pack = json!({
+        "schema_version": "pack-v1", "pack_id": "acme.bot", "version": "0.1.0",
+        "kind": "application", "publisher": "tests", "components": [],
+        "flows": [{"id": "default", "kind": "messaging", "flow": compiled, "tags": [], "entrypoints": ["default"]}],
+    });
+    let pack: greentic_types::PackManifest = serde_json::from_value(pack).unwrap();
+    let files = vec![
+        (
+            "flows/default/flow.ygtc".to_string(),
+            CONVERSATION.as_bytes().to_vec(),
+        ),
+        (
+            "manifest.cbor".to_string(),
+            greentic_types::encode_pack_manifest(&pack).unwrap(),
+        ),
+    ];
+    crate::packs::write_gtpack(path, files, |_| {});
+}
+
+/// `serve BUNDLE`: the provider pack under `providers/messaging/` is the
+/// Telegram channel (found by its provider extension, its component gated by
+/// the manifest it ships), `packs/default.gtpack` the app — the same
+/// conversation as with `--channel` flags.
+#[test]
+fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
+    let dir = scratch("msg-bundle");
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(bundle.join("providers/messaging")).unwrap();
+    std::fs::create_dir_all(bundle.join("packs")).unwrap();
+    telegram_provider_pack(&bundle.join("providers/messaging/messaging-telegram.gtpack"));
+    app_pack(&bundle.join("packs/default.gtpack"));
+    let (api, mut flags) = telegram_api(&dir, &[200]);
+    flags.extend(
+        [
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            "memory",
+            "--secret",
+            &format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = crate::support::serve(&bundle, &args);
+    assert_eq!(
+        post_update(
+            &server,
+            "acme",
+            Some(WEBHOOK_SECRET),
+            &update(1, 42, "/start")
+        ),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(
+        sent_texts(&sent),
+        [("42".into(), "What is your name, 7?".into())]
+    );
+    assert_eq!(
+        post_update(&server, "acme", Some(WEBHOOK_SECRET), &update(2, 42, "Ada")),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("42".into(), "Hello Ada".into())]);
+
+    // A bundle without its app pack is refused at start, saying where it goes.
+    std::fs::remove_file(bundle.join("packs/default.gtpack")).unwrap();
+    let out =
+        crate::support::host_shim(&["serve", bundle.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
+    expect_failure(&out, 2, "packs/default.gtpack");
+}

@@ -144,6 +144,16 @@ fn gtpack(path: &Path, with_yaml: bool, tamper: impl Fn(&mut Vec<(String, Vec<u8
         }
     }
     files.push(("manifest.cbor".into(), manifest_cbor()));
+    write_gtpack(path, files, tamper);
+}
+
+/// Writes a `.gtpack` of `files` (which hold `manifest.cbor`) with the
+/// `sbom.json` of their BLAKE3 hashes; `tamper` edits the list last.
+pub fn write_gtpack(
+    path: &Path,
+    mut files: Vec<(String, Vec<u8>)>,
+    tamper: impl Fn(&mut Vec<(String, Vec<u8>)>),
+) {
     let sbom: Vec<Value> = files
         .iter()
         .map(|(p, d)| json!({"path": p, "size": d.len(), "hash_blake3": blake3::hash(d).to_hex().to_string()}))

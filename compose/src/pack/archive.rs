@@ -34,7 +34,9 @@ pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
     };
     let packs = cache.join("packs");
     crate::private_dir::create(&packs).map_err(|e| err(&packs, e.to_string()))?;
-    let root = packs.join(&digest[..32]);
+    // The layout version is in the name: a pack unpacked by an older runner
+    // (without what this one reads) is unpacked again, not misread.
+    let root = packs.join(format!("{}.{LAYOUT}", &digest[..32]));
     if root.join("pack.yaml").is_file() {
         crate::private_dir::check_one(&packs)
             .and_then(|()| crate::private_dir::check(&root))
@@ -64,6 +66,9 @@ pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
     let _ = std::fs::remove_dir_all(&staging);
     result.map(|()| root)
 }
+
+/// The unpacked layout's version (2: `pack.yaml` lists `providers`).
+const LAYOUT: u32 = 2;
 
 /// Where the entries are streamed before they are laid out.
 const RAW: &str = ".entries";
@@ -219,11 +224,23 @@ fn unpack_into(archive: &Path, dest: &Path) -> Result<(), PackError> {
         }
     }
     std::fs::remove_dir_all(&raw).map_err(|e| err(&raw, format!("cannot remove: {e}")))?;
+    // The provider extension's declarations: which component is which provider.
+    let providers: Vec<_> = manifest
+        .provider_extension_inline()
+        .map(|inline| {
+            inline
+                .providers
+                .iter()
+                .map(|p| json!({"provider_type": p.provider_type, "component": p.runtime.component_ref}))
+                .collect()
+        })
+        .unwrap_or_default();
     let pack_yaml = json!({
         "pack_id": manifest.pack_id.to_string(),
         "version": manifest.version.to_string(),
         "flows": flows,
         "components": components,
+        "providers": providers,
     });
     let text = serde_yaml::to_string(&pack_yaml).expect("JSON values serialise as YAML");
     write(

@@ -23,10 +23,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod archive;
+mod bundle;
 mod compiled;
 mod error;
 
 pub use archive::{MAX_ENTRIES, MAX_METADATA_BYTES, MAX_UNPACKED_BYTES, unpack};
+pub use bundle::Bundle;
 pub use compiled::ygtc_from_compiled;
 pub use error::PackError;
 use error::err;
@@ -53,6 +55,17 @@ pub struct Pack {
     pub flows: Vec<PackFlow>,
     /// Component id -> `.wasm` file, from `pack.yaml`'s `components`.
     pub components: BTreeMap<String, PathBuf>,
+    /// The providers it declares (`greentic.provider-extension.v1`).
+    pub providers: Vec<PackProvider>,
+}
+
+/// A provider a pack declares: its type and the component implementing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackProvider {
+    /// `provider_type` (`messaging.telegram.bot`, …).
+    pub provider_type: String,
+    /// The component file.
+    pub component: PathBuf,
 }
 
 /// `pack.yaml`: the fields the runner reads (others are packc's).
@@ -63,6 +76,18 @@ struct PackYaml {
     flows: Vec<PackYamlFlow>,
     #[serde(default)]
     components: Vec<PackYamlComponent>,
+    /// As an unpacked archive lists them.
+    #[serde(default)]
+    providers: Vec<PackYamlProvider>,
+    /// A source pack's extensions (its provider extension is read).
+    #[serde(default)]
+    extensions: BTreeMap<String, greentic_types::ExtensionRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PackYamlProvider {
+    provider_type: String,
+    component: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,17 +126,64 @@ impl Pack {
             // A pack directory without a flow list: its `flows/` files.
             flows = discover_flows(&root.join("flows"));
         }
-        let components = doc
+        let components: BTreeMap<String, PathBuf> = doc
             .components
             .into_iter()
             .map(|c| (c.id, root.join(c.wasm)))
             .collect();
+        let declared = doc
+            .extensions
+            .get(greentic_types::PROVIDER_EXTENSION_ID)
+            .and_then(|e| e.inline.as_ref())
+            .and_then(|inline| inline.as_provider_inline())
+            .map(|inline| {
+                inline
+                    .providers
+                    .iter()
+                    .map(|p| (p.provider_type.clone(), p.runtime.component_ref.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let mut providers = Vec::new();
+        for (provider_type, component) in doc
+            .providers
+            .into_iter()
+            .map(|p| (p.provider_type, p.component))
+            .chain(declared)
+        {
+            let file = components
+                .get(&component)
+                .cloned()
+                .unwrap_or_else(|| root.join("components").join(format!("{component}.wasm")));
+            if !file.is_file() {
+                return Err(err(
+                    &file,
+                    format!(
+                        "provider `{provider_type}` names component `{component}`, which the pack does not hold"
+                    ),
+                ));
+            }
+            providers.push(PackProvider {
+                provider_type,
+                component: file,
+            });
+        }
         Ok(Pack {
             root: root.to_path_buf(),
             pack_id: doc.pack_id,
             flows,
             components,
+            providers,
         })
+    }
+
+    /// Opens a pack directory or a `.gtpack` archive (unpacked under `cache`).
+    pub fn open(path: &Path, cache: &Path) -> Result<Pack, PackError> {
+        if path.is_dir() {
+            Pack::open_dir(path)
+        } else {
+            Pack::open_dir(&unpack(path, cache)?)
+        }
     }
 
     /// The pack a flow file belongs to: a `pack.yaml` in its directory or up

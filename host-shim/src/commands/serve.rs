@@ -1,6 +1,6 @@
 //! `host-shim serve`.
 
-use super::setup::{host_options, state_backend, target};
+use super::setup::{host_options, pack_cache, state_backend, target};
 use crate::engine::OnMiss;
 use crate::{Failure, RunSettings};
 use clap::Args;
@@ -110,6 +110,12 @@ pub struct ServeArgs {
     /// (`telegram=bot-telegram`, `slack=providers/slack.wasm`); repeatable.
     #[arg(long = "channel", value_name = "KIND=COMPONENT")]
     pub channels: Vec<crate::messaging::ChannelProvider>,
+    /// A provider pack (`.gtpack` or directory) whose messaging providers
+    /// (`greentic.provider-extension.v1`, `provider_type`
+    /// `messaging.<channel>.*`) are channels; repeatable. A bundle served as
+    /// FLOW brings its `providers/messaging/` packs itself.
+    #[arg(long = "channel-pack", value_name = "PACK")]
+    pub channel_packs: Vec<PathBuf>,
     /// The flow (by id) that channel messages run.
     #[arg(long, value_name = "FLOW_ID", default_value = "default")]
     pub messaging_flow: String,
@@ -137,7 +143,40 @@ pub enum AuthMode {
 
 pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     let invalid = |message: String| Failure::Invalid(anyhow::anyhow!(message));
-    let target = match target(&args.common.flow)? {
+    // A greentic bundle: its messaging provider packs are channels, its app
+    // pack is what is served.
+    let mut channels = args.channels.clone();
+    let mut channel_packs = args.channel_packs.clone();
+    let bundle = compose::pack::Bundle::open(&args.common.flow, "messaging")
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    let served = match bundle {
+        Some(bundle) => {
+            channel_packs.extend(bundle.providers);
+            bundle.app
+        }
+        None => args.common.flow.clone(),
+    };
+    let cache = pack_cache();
+    for path in &channel_packs {
+        let pack =
+            compose::pack::Pack::open(path, &cache).map_err(|e| Failure::Invalid(e.into()))?;
+        let mut skipped = Vec::new();
+        let found = crate::messaging::ChannelProvider::of_pack(&pack, &mut skipped);
+        if found.is_empty() {
+            return Err(invalid(format!(
+                "`{}` declares no messaging provider (greentic.provider-extension.v1 with a `messaging.<channel>.*` provider_type)",
+                path.display()
+            )));
+        }
+        if !skipped.is_empty() && !args.common.quiet {
+            eprintln!(
+                "note: not messaging channels, not served: {}",
+                skipped.join(", ")
+            );
+        }
+        channels.extend(found);
+    }
+    let target = match target(&served)? {
         compose::pack::Target::Pack(pack, None) => pack.root,
         compose::pack::Target::Pack(_, Some(_)) => {
             return Err(invalid(
@@ -248,7 +287,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         max_connections: args.max_connections,
         allowed_hosts: args.allowed_hosts,
         rescan_every: args.rescan_interval,
-        channels: args.channels,
+        channels,
         messaging_flow: args.messaging_flow,
         unverified: args.unverified_channels,
         bot_framework_keys: match &args.bot_framework_jwks {

@@ -109,9 +109,13 @@ pub(super) fn host_options(
 /// What FLOW names: a flow file, a pack directory or a `.gtpack` (with
 /// `#<flow id>`); archives are unpacked into the compile cache's `packs/`.
 pub(super) fn target(flow: &Path) -> Result<compose::pack::Target, Failure> {
-    let cache = crate::engine::ComponentCache::default_dir()
-        .unwrap_or_else(|| std::env::temp_dir().join("greentic-runner"));
-    compose::pack::Target::parse(flow, &cache).map_err(|e| Failure::Invalid(e.into()))
+    compose::pack::Target::parse(flow, &pack_cache()).map_err(|e| Failure::Invalid(e.into()))
+}
+
+/// Where `.gtpack` archives are unpacked: the compile cache's `packs/`.
+pub(super) fn pack_cache() -> std::path::PathBuf {
+    crate::engine::ComponentCache::default_dir()
+        .unwrap_or_else(|| std::env::temp_dir().join("greentic-runner"))
 }
 
 /// The flow file FLOW stands for (a pack's entry flow, or the named one).

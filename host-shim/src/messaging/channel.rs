@@ -53,6 +53,16 @@ impl ChannelKind {
         ChannelKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// The channel of a messaging `provider_type` (`messaging.telegram.bot`
+    /// → Telegram); `None` for another domain or an unknown channel.
+    pub fn of_provider_type(provider_type: &str) -> Option<ChannelKind> {
+        let mut parts = provider_type.split('.');
+        (parts.next() == Some("messaging"))
+            .then(|| parts.next())
+            .flatten()
+            .and_then(ChannelKind::parse)
+    }
+
     /// greentic's `provider_type` for it (`send_payload`'s input), as
     /// greentic-messaging-providers names them.
     pub fn provider_type(self) -> &'static str {
@@ -75,6 +85,24 @@ pub struct ChannelProvider {
     pub kind: ChannelKind,
     /// The provider component: a path, or a name looked up as a flow's.
     pub component: PathBuf,
+}
+
+impl ChannelProvider {
+    /// The messaging channels a provider pack declares; other providers
+    /// are named in `skipped`.
+    pub fn of_pack(pack: &compose::pack::Pack, skipped: &mut Vec<String>) -> Vec<ChannelProvider> {
+        let mut channels = Vec::new();
+        for provider in &pack.providers {
+            match ChannelKind::of_provider_type(&provider.provider_type) {
+                Some(kind) => channels.push(ChannelProvider {
+                    kind,
+                    component: provider.component.clone(),
+                }),
+                None => skipped.push(format!("{} ({})", provider.provider_type, pack.pack_id)),
+            }
+        }
+        channels
+    }
 }
 
 impl std::str::FromStr for ChannelProvider {
