@@ -225,6 +225,28 @@ fn sent_texts(requests: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The CONVERSATION flow's two turns in chat 42: `/start` is asked a name
+/// (sent with the bot token), the next message resumes the waiting run.
+fn converse(server: &crate::support::Served, api: &ChannelApi) {
+    let status = post_update(
+        server,
+        "acme",
+        Some(WEBHOOK_SECRET),
+        &update(1, 42, "/start"),
+    );
+    assert_eq!(status, 200);
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(
+        sent_texts(&sent),
+        [("42".into(), "What is your name, 7?".into())]
+    );
+    assert_eq!(sent[0]["path"], json!(format!("/bot{TOKEN}/sendMessage")));
+    let status = post_update(server, "acme", Some(WEBHOOK_SECRET), &update(2, 42, "Ada"));
+    assert_eq!(status, 200);
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("42".into(), "Hello Ada".into())]);
+}
+
 /// A Telegram update posted to the ingress route runs the app flow and its
 /// reply reaches the channel API; the conversation waits for the next
 /// message of the same chat; a redelivered update runs nothing again.
@@ -232,29 +254,7 @@ fn sent_texts(requests: &[Value]) -> Vec<(String, String)> {
 fn a_webhook_runs_the_app_flow_and_the_conversation_continues_on_the_next_message() {
     let dir = scratch("msg-serve");
     let (server, api) = bot_server(&dir, CONVERSATION, &[200]);
-    assert_eq!(
-        post_update(
-            &server,
-            "acme",
-            Some(WEBHOOK_SECRET),
-            &update(1, 42, "/start")
-        ),
-        200
-    );
-    let sent = api.received(1, Duration::from_secs(30));
-    assert_eq!(
-        sent_texts(&sent),
-        [("42".into(), "What is your name, 7?".into())]
-    );
-    assert_eq!(sent[0]["path"], json!(format!("/bot{TOKEN}/sendMessage")));
-
-    // The next message of chat 42 resumes the waiting run.
-    assert_eq!(
-        post_update(&server, "acme", Some(WEBHOOK_SECRET), &update(2, 42, "Ada")),
-        200
-    );
-    let sent = api.received(1, Duration::from_secs(30));
-    assert_eq!(sent_texts(&sent), [("42".into(), "Hello Ada".into())]);
+    converse(&server, &api);
 
     // Telegram redelivers update 2: answered, not run (nothing is sent).
     assert_eq!(
@@ -599,26 +599,7 @@ fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
     );
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = crate::support::serve(&bundle, &args);
-    assert_eq!(
-        post_update(
-            &server,
-            "acme",
-            Some(WEBHOOK_SECRET),
-            &update(1, 42, "/start")
-        ),
-        200
-    );
-    let sent = api.received(1, Duration::from_secs(30));
-    assert_eq!(
-        sent_texts(&sent),
-        [("42".into(), "What is your name, 7?".into())]
-    );
-    assert_eq!(
-        post_update(&server, "acme", Some(WEBHOOK_SECRET), &update(2, 42, "Ada")),
-        200
-    );
-    let sent = api.received(1, Duration::from_secs(30));
-    assert_eq!(sent_texts(&sent), [("42".into(), "Hello Ada".into())]);
+    converse(&server, &api);
 
     // A bundle without its app pack is refused at start, saying where it goes.
     std::fs::remove_file(bundle.join("packs/default.gtpack")).unwrap();
