@@ -95,11 +95,6 @@ pub struct TenantHeaders {
 }
 
 impl Auth {
-    /// Whether requests need a credential.
-    pub fn needs_credentials(&self) -> bool {
-        matches!(self, Auth::Tokens(_) | Auth::Jwt(_))
-    }
-
     /// Who a request with `authorization` and `headers` acts for.
     pub fn authenticate(
         &self,

@@ -15,26 +15,35 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod auth;
-pub mod caps;
-
+// The public surface is the `pub use` list below: the modules are rooms of
+// this crate, not its API.
+mod auth;
+mod caps;
 mod commands;
-pub mod engine;
-pub mod faults;
+mod engine;
+mod faults;
 mod host;
-pub mod limits;
-pub mod messaging;
-pub mod nodes;
-pub mod redact;
-pub mod runner;
-pub mod serve;
-pub mod sessions;
+mod limits;
+mod messaging;
+mod nodes;
+mod redact;
+mod runner;
+mod serve;
+mod sessions;
 
+pub use caps::http::{ConnectRule, ConnectTo, TrustedRoots};
+pub use caps::secrets::SecretSource;
+pub use caps::state::StateBackend;
+pub use caps::state::bindings::StateBindings;
 pub use commands::Cli;
+pub use engine::OnMiss;
 pub use host::{
     CheckReport, DEFAULT_ENV, DEFAULT_TENANT, Failure, Host, HostOptions, RunSettings,
     SessionSettings, Turn, WarmRun, compose_file,
 };
+pub use limits::NodeLimits;
+pub use nodes::{NodeCallRecord, NodeObserver, StderrTrace};
+pub use runner::SLOT_COUNT;
 
 pub use greentic_guests::{
     BUILT_COMPONENTS_DIR, BUILT_COMPOSE_PARTS_DIR, BUILT_RUNNER, BUILT_RUNNER_CWASM,

@@ -25,7 +25,7 @@ mod bindings {
 use bindings::RunnerPre;
 pub use bindings::exports::greentic::runner::run::{
     ErrorKind, FlowPlan, FlowSource, NodePlan, RunError, RunOutcome, RunRequest, SlotBinding,
-    Tenant, Waiting,
+    Tenant,
 };
 
 /// Number of node slots the runner world imports.

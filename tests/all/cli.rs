@@ -164,7 +164,7 @@ fn distinct_components_flow(name: &str, count: usize) -> std::path::PathBuf {
 
 #[test]
 fn every_node_slot_is_wired() {
-    let slots = host_shim::runner::SLOT_COUNT;
+    let slots = host_shim::SLOT_COUNT;
     let flow = distinct_components_flow("all-slots", slots);
     let out = host_shim(&["run", flow.to_str().unwrap(), "-q"]);
     assert_eq!(out.code, 0, "{out}");
@@ -179,7 +179,7 @@ fn every_node_slot_is_wired() {
 
 #[test]
 fn more_components_than_slots_is_a_clear_error() {
-    let slots = host_shim::runner::SLOT_COUNT;
+    let slots = host_shim::SLOT_COUNT;
     let flow = distinct_components_flow("too-many-slots", slots + 1);
     let out = host_shim(&["run", flow.to_str().unwrap(), "-q"]);
     assert_eq!(out.code, 2, "{out}");

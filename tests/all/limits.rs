@@ -229,7 +229,7 @@ fn pooled_instances_keep_their_limits_and_their_slots_serve_the_next_run() {
     let mut host = host_shim::Host::new(host_shim::HostOptions {
         quiet: true,
         pooling_allocator: true,
-        node_limits: host_shim::limits::NodeLimits {
+        node_limits: host_shim::NodeLimits {
             memory_bytes: 64 << 20,
             ..Default::default()
         },

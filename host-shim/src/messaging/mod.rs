@@ -11,7 +11,7 @@ pub mod ingest;
 pub mod replies;
 pub mod verify;
 
-pub use calls::{Op, ProviderCalls};
+pub use calls::ProviderCalls;
 pub use channel::{ChannelKind, ChannelProvider};
-pub use ingest::{Answer, Messaging, Report, Webhook};
-pub use verify::{Unverified, verify};
+pub use ingest::{Messaging, Webhook};
+pub use verify::verify;
