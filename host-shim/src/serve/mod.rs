@@ -8,7 +8,9 @@
 //! client cannot take the server down by sending more.
 //!
 //! Routes: `POST /flows/{flow_id}` (the entry JSON as body) runs a flow — or,
-//! with `x-greentic-session`, the next turn of a conversation; `GET /healthz`;
+//! with `x-greentic-session`, the next turn of a conversation;
+//! `POST /v1/messaging/ingress/{channel}/{tenant}[/{team}]` takes a channel's
+//! webhook when channels are configured (`ingress.rs`); `GET /healthz`;
 //! `GET /metrics` (Prometheus text). Flows are found by id in the served
 //! file, directory or pack and read from disk for each run, so an edited flow
 //! is served as edited.
@@ -58,6 +60,15 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
         "host-shim: serving {} on http://{addr} (POST /flows/{{flow_id}}, GET /healthz, GET /metrics)",
         state.catalog.describe()
     );
+    if let Some(messaging) = &state.messaging {
+        let mut channels: Vec<&str> = messaging.providers.keys().map(|k| k.name()).collect();
+        channels.sort();
+        eprintln!(
+            "host-shim: channel webhooks at POST /v1/messaging/ingress/{{{}}}/{{tenant}} run flow `{}`",
+            channels.join("|"),
+            state.options.messaging_flow
+        );
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(shutdown_signal());
     let cap = connection_cap(state.options.max_connections);
