@@ -56,8 +56,11 @@ pub trait Channel {
     fn ingest(body: &[u8]) -> Result<Ingested, OpError>;
     /// The API call that delivers `text` to destination `to`: its JSON body.
     fn encode(to: &str, text: &str) -> Value;
-    /// The request sending an encoded body with `token`.
-    fn request(token: &str, body: Vec<u8>) -> http::Request;
+    /// The channel API's default base URL (a `config.api_base_url` wins: a
+    /// self-hosted API server, a staging stand-in).
+    const API_BASE: &'static str;
+    /// The request sending an encoded body with `token` to the API at `base`.
+    fn request(base: &str, token: &str, body: Vec<u8>) -> http::Request;
     /// Reads the API's answer: `(ok, message, retryable)`.
     fn outcome(status: u16, body: &[u8]) -> (bool, Option<String>, bool);
 }
@@ -174,7 +177,12 @@ fn deliver<C: Channel>(payload: &ProviderPayloadV1, config: Option<&Value>) -> R
         .decode(payload.body_b64.as_bytes())
         .map_err(|e| op_error("invalid-input", format!("payload.body_b64: {e}")))?;
     let token = token::<C>(config)?;
-    let result = match http::send(&C::request(&token, body), None, None) {
+    let base = config
+        .and_then(|c| c.get("api_base_url"))
+        .and_then(Value::as_str)
+        .unwrap_or(C::API_BASE)
+        .trim_end_matches('/');
+    let result = match http::send(&C::request(base, &token, body), None, None) {
         Ok(response) => {
             let (ok, message, retryable) =
                 C::outcome(response.status, response.body.as_deref().unwrap_or_default());

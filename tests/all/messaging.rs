@@ -607,3 +607,55 @@ fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
         crate::support::host_shim(&["serve", bundle.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
     expect_failure(&out, 2, "packs/default.gtpack");
 }
+
+/// A channel's provider config (`--channel-config`, greentic's setup
+/// answers) reaches every op: here the bot token and a self-hosted Bot API
+/// server's base URL, so the reply goes there with that token.
+#[test]
+fn channel_config_reaches_the_provider() {
+    let dir = scratch("msg-config");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(
+        flows.join("default.ygtc"),
+        "id: default\nnodes:\n  reply:\n    emit.response: { text: pong }\n",
+    )
+    .unwrap();
+    let (api, mut flags) = stand_in(&dir, "bots.internal", &[200]);
+    let config = dir.join("telegram.json");
+    std::fs::write(
+        &config,
+        json!({"bot_token": "777:from-config", "api_base_url": "https://bots.internal/"})
+            .to_string(),
+    )
+    .unwrap();
+    flags.extend(
+        [
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            "memory",
+            "--channel",
+            "telegram=bot-telegram",
+            "--channel-config",
+            &format!("telegram={}", config.display()),
+            "--secret",
+            &format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = crate::support::serve(&flows, &args);
+    let status = post_update(
+        &server,
+        "acme",
+        Some(WEBHOOK_SECRET),
+        &update(1, 42, "ping"),
+    );
+    assert_eq!(status, 200);
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["path"], json!("/bot777:from-config/sendMessage"));
+    assert_eq!(sent[0]["headers"]["host"], json!("bots.internal"));
+    assert_eq!(sent_texts(&sent), [("42".into(), "pong".into())]);
+}

@@ -79,10 +79,12 @@ impl Channel for Slack {
         json!({"channel": to, "text": text})
     }
 
-    fn request(token: &str, body: Vec<u8>) -> http::Request {
+    const API_BASE: &'static str = "https://slack.com/api";
+
+    fn request(base: &str, token: &str, body: Vec<u8>) -> http::Request {
         http::Request {
             method: "POST".into(),
-            url: "https://slack.com/api/chat.postMessage".into(),
+            url: format!("{base}/chat.postMessage"),
             headers: vec![
                 ("content-type".into(), "application/json; charset=utf-8".into()),
                 ("authorization".into(), format!("Bearer {token}")),

@@ -3,7 +3,8 @@
 //! (`{update_id, message: {chat: {id}, from: {id, is_bot}, text}}`); a message
 //! becomes an envelope `tg:<update_id>` in session `<chat id>`. Replies are
 //! `POST https://api.telegram.org/bot<TOKEN>/sendMessage {chat_id, text}`
-//! with the token from the secret `TELEGRAM_BOT_TOKEN`.
+//! with the token from the secret `TELEGRAM_BOT_TOKEN` (or `config.bot_token`);
+//! `config.api_base_url` points at a local Bot API server instead.
 
 include!("../../provider-common/provider.rs");
 
@@ -60,10 +61,12 @@ impl Channel for Telegram {
         json!({"chat_id": to, "text": text})
     }
 
-    fn request(token: &str, body: Vec<u8>) -> http::Request {
+    const API_BASE: &'static str = "https://api.telegram.org";
+
+    fn request(base: &str, token: &str, body: Vec<u8>) -> http::Request {
         http::Request {
             method: "POST".into(),
-            url: format!("https://api.telegram.org/bot{token}/sendMessage"),
+            url: format!("{base}/bot{token}/sendMessage"),
             headers: vec![("content-type".into(), "application/json".into())],
             body: Some(body),
         }

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// FLOW brings its `providers/messaging/` packs itself.
     #[arg(long = "channel-pack", value_name = "PACK")]
     pub channel_packs: Vec<PathBuf>,
+    /// A channel's provider `config` (a JSON object file, greentic's setup
+    /// answers such as `bot_token` or `api_base_url`), given to every op.
+    #[arg(long = "channel-config", value_name = "KIND=FILE")]
+    pub channel_configs: Vec<String>,
     /// The flow (by id) that channel messages run.
     #[arg(long, value_name = "FLOW_ID", default_value = "default")]
     pub messaging_flow: String,
@@ -175,6 +179,30 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
             );
         }
         channels.extend(found);
+    }
+    for entry in &args.channel_configs {
+        let (kind, file) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--channel-config `{entry}`: expected KIND=FILE")))?;
+        let kind =
+            parse_channel_kind(kind).map_err(|e| invalid(format!("--channel-config: {e}")))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| invalid(format!("--channel-config `{file}`: {e}")))?;
+        let config: serde_json::Value = serde_json::from_str(&text)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .ok_or_else(|| invalid(format!("--channel-config `{file}` is not a JSON object")))?;
+        let mut given = false;
+        for channel in channels.iter_mut().filter(|c| c.kind == kind) {
+            channel.config = config.clone();
+            given = true;
+        }
+        if !given {
+            return Err(invalid(format!(
+                "--channel-config {}: no such channel is served (--channel, --channel-pack or a bundle)",
+                kind.name()
+            )));
+        }
     }
     let target = match target(&served)? {
         compose::pack::Target::Pack(pack, None) => pack.root,

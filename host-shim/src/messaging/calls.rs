@@ -50,6 +50,8 @@ const SEND_FIRST_DELAY_MS: u64 = 200;
 pub struct ProviderCalls {
     /// Its channel.
     pub kind: ChannelKind,
+    /// The provider's `config` (given with every op).
+    pub config: Value,
     dir: PathBuf,
 }
 
@@ -96,6 +98,7 @@ impl ProviderCalls {
         }
         Ok(ProviderCalls {
             kind: provider.kind,
+            config: provider.config.clone(),
             dir,
         })
     }
@@ -105,7 +108,8 @@ impl ProviderCalls {
         self.dir.join(format!("{}.ygtc", op.name()))
     }
 
-    /// Calls `op` with `input` as the tenant of `settings`; the provider's answer.
+    /// Calls `op` with `input` (and the provider's `config`, unless the
+    /// input has one) as the tenant of `settings`; the provider's answer.
     pub fn call(
         &self,
         host: &mut Host,
@@ -113,6 +117,12 @@ impl ProviderCalls {
         input: &Value,
         settings: &RunSettings,
     ) -> Result<Value, Failure> {
+        let mut input = input.clone();
+        if let Value::Object(map) = &mut input
+            && !matches!(map.get("config"), Some(Value::Object(_)))
+        {
+            map.insert("config".into(), self.config.clone());
+        }
         let turn = host
             .run_file(&self.flow(op), &input.to_string(), settings, 1)
             .pop()

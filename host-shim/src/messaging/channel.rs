@@ -85,6 +85,9 @@ pub struct ChannelProvider {
     pub kind: ChannelKind,
     /// The provider component: a path, or a name looked up as a flow's.
     pub component: PathBuf,
+    /// The provider's `config`, given to every op (`--channel-config`):
+    /// greentic's setup answers (`bot_token`, `api_base_url`, …).
+    pub config: serde_json::Value,
 }
 
 impl ChannelProvider {
@@ -97,6 +100,7 @@ impl ChannelProvider {
                 Some(kind) => channels.push(ChannelProvider {
                     kind,
                     component: provider.component.clone(),
+                    config: serde_json::json!({}),
                 }),
                 None => skipped.push(format!("{} ({})", provider.provider_type, pack.pack_id)),
             }
@@ -126,6 +130,7 @@ impl std::str::FromStr for ChannelProvider {
         Ok(ChannelProvider {
             kind,
             component: PathBuf::from(component),
+            config: serde_json::json!({}),
         })
     }
 }

@@ -105,7 +105,6 @@ impl Messaging {
             "query": webhook.query,
             "headers": webhook.headers.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
             "body_b64": B64.encode(&webhook.body),
-            "config": {},
         });
         let answer = provider.call(host, Op::IngestHttp, &request, settings)?;
         let out: HttpOutV1 = serde_json::from_value(answer).map_err(|e| {
