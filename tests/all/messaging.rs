@@ -550,8 +550,8 @@ fn telegram_provider_pack(path: &Path) {
     crate::packs::write_gtpack(path, files, |_| {});
 }
 
-/// The app pack: flow `default` (the conversation) as packc keeps it.
-fn app_pack(path: &Path) {
+/// An app pack with flow `default` (`yaml`) as packc keeps it.
+fn app_pack(path: &Path, yaml: &str) {
     let compiled = json!({"schema_version": "flow-v1", "id": "default", "kind": "messaging",
         "entrypoints": {"default": "ask"}, "nodes": {}});
     let pack = json!({
@@ -563,7 +563,7 @@ fn app_pack(path: &Path) {
     let files = vec![
         (
             "flows/default/flow.ygtc".to_string(),
-            CONVERSATION.as_bytes().to_vec(),
+            yaml.as_bytes().to_vec(),
         ),
         (
             "manifest.cbor".to_string(),
@@ -576,7 +576,8 @@ fn app_pack(path: &Path) {
 /// `serve BUNDLE`: the provider pack under `providers/messaging/` is the
 /// Telegram channel (found by its provider extension, its component gated by
 /// the manifest it ships), `packs/default.gtpack` the app — the same
-/// conversation as with `--channel` flags.
+/// conversation as with `--channel` flags — and a tenant's (or its team's)
+/// own app pack takes that tenant's messages.
 #[test]
 fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
     let dir = scratch("msg-bundle");
@@ -584,7 +585,20 @@ fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
     std::fs::create_dir_all(bundle.join("providers/messaging")).unwrap();
     std::fs::create_dir_all(bundle.join("packs")).unwrap();
     telegram_provider_pack(&bundle.join("providers/messaging/messaging-telegram.gtpack"));
-    app_pack(&bundle.join("packs/default.gtpack"));
+    app_pack(&bundle.join("packs/default.gtpack"), CONVERSATION);
+    // Tenant beta has its own app pack, and its team `sales` another.
+    let says = |text: &str| {
+        format!("id: default\nnodes:\n  reply:\n    emit.response: {{ text: \"{text}\" }}\n")
+    };
+    std::fs::create_dir_all(bundle.join("packs/beta/sales")).unwrap();
+    app_pack(
+        &bundle.join("packs/beta/default.gtpack"),
+        &says("beta's app"),
+    );
+    app_pack(
+        &bundle.join("packs/beta/sales/default.gtpack"),
+        &says("beta sales' app"),
+    );
     let (api, mut flags) = telegram_api(&dir, &[200]);
     flags.extend(
         [
@@ -594,12 +608,32 @@ fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
             "memory",
             "--secret",
             &format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
+            "--secret",
+            "beta/TELEGRAM_WEBHOOK_SECRET=whsec-beta",
         ]
         .map(String::from),
     );
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = crate::support::serve(&bundle, &args);
     converse(&server, &api);
+    // greentic-start's lookup: the team's pack, else the tenant's.
+    let post = |path: &str, update_id: i64| {
+        let url = format!("{}/v1/messaging/ingress/telegram/{path}", server.base);
+        let body = update(update_id, 50, "hi");
+        let headers = [("x-telegram-bot-api-secret-token", "whsec-beta")];
+        crate::support::http("POST", &url, &body, &headers)
+            .expect("an answer")
+            .0
+    };
+    assert_eq!(post("beta", 10), 200);
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("50".into(), "beta's app".into())]);
+    assert_eq!(post("beta/sales", 11), 200);
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("50".into(), "beta sales' app".into())]);
+    assert_eq!(post("beta/support", 12), 200);
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("50".into(), "beta's app".into())]);
 
     // A bundle without its app pack is refused at start, saying where it goes.
     std::fs::remove_file(bundle.join("packs/default.gtpack")).unwrap();

@@ -28,7 +28,7 @@ mod compiled;
 mod error;
 
 pub use archive::{MAX_ENTRIES, MAX_METADATA_BYTES, MAX_UNPACKED_BYTES, unpack};
-pub use bundle::Bundle;
+pub use bundle::{Bundle, TenantApp};
 pub use compiled::ygtc_from_compiled;
 pub use error::PackError;
 use error::err;

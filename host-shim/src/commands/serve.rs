@@ -153,9 +153,17 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     let mut channel_packs = args.channel_packs.clone();
     let bundle = compose::pack::Bundle::open(&args.common.flow, "messaging")
         .map_err(|e| Failure::Invalid(e.into()))?;
+    let mut tenant_apps = Vec::new();
     let served = match bundle {
         Some(bundle) => {
             channel_packs.extend(bundle.providers);
+            for app in bundle.tenant_apps {
+                let root = match target(&app.pack)? {
+                    compose::pack::Target::Pack(pack, _) => pack.root,
+                    compose::pack::Target::Flow(path) => path,
+                };
+                tenant_apps.push((app.tenant, app.team, root));
+            }
             bundle.app
         }
         None => args.common.flow.clone(),
@@ -317,6 +325,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         rescan_every: args.rescan_interval,
         channels,
         messaging_flow: args.messaging_flow,
+        tenant_apps,
         unverified: args.unverified_channels,
         bot_framework_keys: match &args.bot_framework_jwks {
             None => None,

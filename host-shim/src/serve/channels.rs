@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::catalog::Catalog;
 use crate::messaging::{ChannelKind, Messaging, ProviderCalls, verify};
 
 /// What serve holds for messaging.
 pub(super) struct MessagingHost {
     pub(super) messaging: Messaging,
     pub(super) providers: HashMap<ChannelKind, ProviderCalls>,
+    /// Per-tenant (and per-team) app packs' flows.
+    apps: HashMap<(String, Option<String>), Catalog>,
     /// Where the providers' op flows are written; removed with the server.
     dir: PathBuf,
 }
@@ -54,10 +57,28 @@ impl MessagingHost {
             }
             providers.insert(channel.kind, ProviderCalls::new(&dir, channel)?);
         }
+        let mut apps = HashMap::new();
+        for (tenant, team, root) in &options.tenant_apps {
+            apps.insert(
+                (tenant.clone(), team.clone()),
+                Catalog::new(root, options.rescan_every)?,
+            );
+        }
         Ok(Some(MessagingHost {
             messaging: Messaging::new(store),
             providers,
+            apps,
             dir,
         }))
+    }
+}
+
+impl MessagingHost {
+    /// The flows a message of `tenant` (and `team`) runs from: its team's app
+    /// pack, else its own, else none (the served target's), as greentic-start
+    /// looks them up.
+    pub(super) fn app_for(&self, tenant: &str, team: Option<&str>) -> Option<&Catalog> {
+        team.and_then(|team| self.apps.get(&(tenant.to_string(), Some(team.to_string()))))
+            .or_else(|| self.apps.get(&(tenant.to_string(), None)))
     }
 }

@@ -97,7 +97,8 @@ impl Server {
                 return error_response(StatusCode::UNAUTHORIZED, &unverified.to_string());
             }
         }
-        let Some(app) = self.catalog.find(&self.options.messaging_flow).await else {
+        let catalog = host.app_for(tenant, team).unwrap_or(&self.catalog);
+        let Some(app) = catalog.find(&self.options.messaging_flow).await else {
             self.metrics.webhook(channel, tenant, "refused", 1);
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,

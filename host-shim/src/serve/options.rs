@@ -54,6 +54,9 @@ pub struct ServeOptions {
     pub channels: Vec<ChannelProvider>,
     /// The flow (by id) channel messages run.
     pub messaging_flow: String,
+    /// App packs (unpacked roots) of one tenant `(tenant, team)`, whose
+    /// channel messages they take instead of the served target's.
+    pub tenant_apps: Vec<(String, Option<String>, PathBuf)>,
     /// Channels whose webhooks are taken without verification (the
     /// operator's explicit choice, e.g. behind a gateway that verifies).
     pub unverified: Vec<ChannelKind>,
