@@ -1,11 +1,12 @@
 //! The flow model (YGTC v2) and its loading: YAML -> validated [`Flow`] with
 //! every template and condition compiled. Rooms: `model` (what a loaded
 //! flow is), `load` (the document's top level, sidecars), `node` (one node:
-//! operation, component call, routing, retry).
+//! operation, component call, routing, retry), `provider` (`provider.invoke`).
 
 mod load;
 mod model;
 mod node;
+mod provider;
 
 pub(crate) use model::{Action, Native, Node, RouteWhen};
 pub use model::{
