@@ -165,32 +165,41 @@ const WEBHOOK_SECRET: &str = "whsec-acme";
 /// The app flow: asks a name, waits for the next message, greets.
 const CONVERSATION: &str = "id: default\nstart: ask\nnodes:\n  ask:\n    emit.response: { text: \"What is your name, {{in.input.from.id}}?\" }\n    routing: [{ to: wait }]\n  wait:\n    session.wait: name\n    routing: [{ to: greet }]\n  greet:\n    emit.response: { text: \"Hello {{in.input.text}}\" }\n";
 
-/// `serve` with the Telegram-style channel for tenant `acme`, its API
-/// answered by a stand-in answering `statuses`.
+/// `serve` of a flows folder holding `flow_yaml` as flow `default`, with
+/// memory state, the channel API at `api_host` answered by a stand-in
+/// answering `statuses`, and `extra` flags.
+fn channel_server(
+    dir: &Path,
+    flow_yaml: &str,
+    api_host: &str,
+    statuses: &[u16],
+    extra: &[String],
+) -> (crate::support::Served, ChannelApi) {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("default.ygtc"), flow_yaml).unwrap();
+    let (api, mut flags) = stand_in(dir, api_host, statuses);
+    flags.extend(["--addr", "127.0.0.1:0", "--state", "memory"].map(String::from));
+    flags.extend_from_slice(extra);
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    (crate::support::serve(&flows, &args), api)
+}
+
+/// [`channel_server`] with the Telegram-style channel for tenant `acme`.
 fn bot_server(
     dir: &Path,
     flow_yaml: &str,
     statuses: &[u16],
 ) -> (crate::support::Served, ChannelApi) {
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::write(flows.join("default.ygtc"), flow_yaml).unwrap();
-    let (api, mut flags) = telegram_api(dir, statuses);
-    flags.extend(
-        [
-            "--addr",
-            "127.0.0.1:0",
-            "--state",
-            "memory",
-            "--channel",
-            "telegram=bot-telegram",
-            "--secret",
-            &format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    (crate::support::serve(&flows, &args), api)
+    let extra = [
+        "--channel".into(),
+        "telegram=bot-telegram".into(),
+        "--secret".into(),
+        format!("TELEGRAM_BOT_TOKEN={TOKEN}"),
+        "--secret".into(),
+        format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
+    ];
+    channel_server(dir, flow_yaml, "api.telegram.org", statuses, &extra)
 }
 
 fn update(update_id: i64, chat: i64, text: &str) -> String {
@@ -379,31 +388,17 @@ fn post_slack(
 #[test]
 fn slack_requests_are_verified_by_signature_and_answered_through_the_api() {
     let dir = scratch("msg-slack");
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::write(
-        flows.join("default.ygtc"),
-        "id: default\nnodes:\n  reply:\n    emit.response: { text: \"pong: {{in.input.text}}\" }\n",
-    )
-    .unwrap();
-    let (api, mut flags) = stand_in(&dir, "slack.com", &[200]);
-    flags.extend(
-        [
-            "--addr",
-            "127.0.0.1:0",
-            "--state",
-            "memory",
-            "--channel",
-            "slack=bot-slack",
-            "--secret",
-            "SLACK_BOT_TOKEN=xoxb-test",
-            "--secret",
-            &format!("acme/SLACK_SIGNING_SECRET={SIGNING_SECRET}"),
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = crate::support::serve(&flows, &args);
+    let extra = [
+        "--channel".into(),
+        "slack=bot-slack".into(),
+        "--secret".into(),
+        "SLACK_BOT_TOKEN=xoxb-test".into(),
+        "--secret".into(),
+        format!("acme/SLACK_SIGNING_SECRET={SIGNING_SECRET}"),
+    ];
+    let flow =
+        "id: default\nnodes:\n  reply:\n    emit.response: { text: \"pong: {{in.input.text}}\" }\n";
+    let (server, api) = channel_server(&dir, flow, "slack.com", &[200], &extra);
 
     let challenge = json!({"type": "url_verification", "challenge": "c-123"}).to_string();
     let answer = post_slack(
@@ -648,14 +643,6 @@ fn a_bundle_serves_its_provider_packs_as_channels_and_its_app_pack() {
 #[test]
 fn channel_config_reaches_the_provider() {
     let dir = scratch("msg-config");
-    let flows = dir.join("flows");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::write(
-        flows.join("default.ygtc"),
-        "id: default\nnodes:\n  reply:\n    emit.response: { text: pong }\n",
-    )
-    .unwrap();
-    let (api, mut flags) = stand_in(&dir, "bots.internal", &[200]);
     let config = dir.join("telegram.json");
     std::fs::write(
         &config,
@@ -663,23 +650,16 @@ fn channel_config_reaches_the_provider() {
             .to_string(),
     )
     .unwrap();
-    flags.extend(
-        [
-            "--addr",
-            "127.0.0.1:0",
-            "--state",
-            "memory",
-            "--channel",
-            "telegram=bot-telegram",
-            "--channel-config",
-            &format!("telegram={}", config.display()),
-            "--secret",
-            &format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = crate::support::serve(&flows, &args);
+    let extra = [
+        "--channel".into(),
+        "telegram=bot-telegram".into(),
+        "--channel-config".into(),
+        format!("telegram={}", config.display()),
+        "--secret".into(),
+        format!("acme/TELEGRAM_WEBHOOK_SECRET={WEBHOOK_SECRET}"),
+    ];
+    let flow = "id: default\nnodes:\n  reply:\n    emit.response: { text: pong }\n";
+    let (server, api) = channel_server(&dir, flow, "bots.internal", &[200], &extra);
     let status = post_update(
         &server,
         "acme",
