@@ -61,8 +61,9 @@ pub trait Channel {
     const API_BASE: &'static str;
     /// The request sending an encoded body with `token` to the API at `base`.
     fn request(base: &str, token: &str, body: Vec<u8>) -> http::Request;
-    /// Reads the API's answer: `(ok, message, retryable)`.
-    fn outcome(status: u16, body: &[u8]) -> (bool, Option<String>, bool);
+    /// The field of the API's JSON answer that says what went wrong (both
+    /// APIs answer `{"ok": bool, …}`).
+    const ERROR_FIELD: &'static str;
 }
 
 /// An envelope of a channel message; the host sets the real tenant.
@@ -184,8 +185,11 @@ fn deliver<C: Channel>(payload: &ProviderPayloadV1, config: Option<&Value>) -> R
         .trim_end_matches('/');
     let result = match http::send(&C::request(base, &token, body), None, None) {
         Ok(response) => {
-            let (ok, message, retryable) =
-                C::outcome(response.status, response.body.as_deref().unwrap_or_default());
+            let (ok, message, retryable) = outcome(
+                response.status,
+                response.body.as_deref().unwrap_or_default(),
+                C::ERROR_FIELD,
+            );
             SendPayloadResultV1 {
                 ok,
                 message,
@@ -199,6 +203,19 @@ fn deliver<C: Channel>(payload: &ProviderPayloadV1, config: Option<&Value>) -> R
         },
     };
     Ok(serde_json::to_value(result).expect("DTOs serialise"))
+}
+
+/// A JSON API's answer `{"ok": bool, <error_field>: text}` as `(ok, message,
+/// retryable)`: a 429 or a 5xx may go through later.
+fn outcome(status: u16, body: &[u8], error_field: &str) -> (bool, Option<String>, bool) {
+    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let ok = status == 200 && answer.get("ok").and_then(Value::as_bool) == Some(true);
+    let message = answer
+        .get(error_field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| (!ok).then(|| format!("HTTP {status}")));
+    (ok, message, status == 429 || status >= 500)
 }
 
 fn send_payload<C: Channel>(input: &[u8]) -> Result<Value, OpError> {

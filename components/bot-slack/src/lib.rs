@@ -15,6 +15,7 @@ struct Slack;
 
 impl Channel for Slack {
     const PROVIDER_TYPE: &'static str = "messaging.slack.api";
+    const ERROR_FIELD: &'static str = "error";
     const TOKEN_SECRET: &'static str = "SLACK_BOT_TOKEN";
 
     fn ingest(body: &[u8]) -> Result<Ingested, OpError> {
@@ -91,17 +92,6 @@ impl Channel for Slack {
             ],
             body: Some(body),
         }
-    }
-
-    fn outcome(status: u16, body: &[u8]) -> (bool, Option<String>, bool) {
-        let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let ok = status == 200 && answer.get("ok").and_then(Value::as_bool) == Some(true);
-        let message = answer
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| (!ok).then(|| format!("HTTP {status}")));
-        (ok, message, status == 429 || status >= 500)
     }
 }
 

@@ -14,6 +14,7 @@ struct Telegram;
 
 impl Channel for Telegram {
     const PROVIDER_TYPE: &'static str = "messaging.telegram.bot";
+    const ERROR_FIELD: &'static str = "description";
     const TOKEN_SECRET: &'static str = "TELEGRAM_BOT_TOKEN";
 
     fn ingest(body: &[u8]) -> Result<Ingested, OpError> {
@@ -70,17 +71,6 @@ impl Channel for Telegram {
             headers: vec![("content-type".into(), "application/json".into())],
             body: Some(body),
         }
-    }
-
-    fn outcome(status: u16, body: &[u8]) -> (bool, Option<String>, bool) {
-        let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let ok = status == 200 && answer.get("ok").and_then(Value::as_bool) == Some(true);
-        let message = answer
-            .get("description")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| (!ok).then(|| format!("HTTP {status}")));
-        (ok, message, status == 429 || status >= 500)
     }
 }
 
