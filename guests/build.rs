@@ -52,6 +52,8 @@ const COMPOSE_PARTS: &[&str] = &[
     "capability-deny",
     "app-front",
     "http-front",
+    "bot-front",
+    "caps-wasi",
 ];
 
 fn main() {

@@ -8,7 +8,7 @@
 //! component, so the encoding is the standard one, not ours.
 
 use greentic_baked_doc::Baked;
-pub use greentic_baked_doc::HttpSettings;
+pub use greentic_baked_doc::{BotSettings, HttpSettings};
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
     Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
@@ -28,12 +28,14 @@ pub fn document(
     main: &FlowSource,
     library: &[&FlowSource],
     http: &HttpSettings,
+    bot: Option<&BotSettings>,
 ) -> String {
     serde_json::to_string(&Baked {
         flow_id: flow_id.to_string(),
         main: main.clone(),
         library: library.iter().map(|s| (*s).clone()).collect(),
         http: http.clone(),
+        bot: bot.cloned(),
     })
     .expect("serializing plain strings cannot fail")
 }

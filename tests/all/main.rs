@@ -3,6 +3,7 @@
 //! workspace.
 
 mod abi;
+mod bot_app;
 mod capabilities;
 mod cli;
 mod compose;

@@ -92,7 +92,7 @@ pub fn test_ca(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf, PathBuf)
     )
 }
 
-/// A channel's API on loopback over HTTPS, killed on drop. Each POST is
+/// A channel's API on loopback over HTTPS (or plain HTTP), killed on drop. Each POST is
 /// recorded (`{method, path, headers, body}`) and answered with the next of
 /// `statuses` (the last repeats): 200 with `{"ok": true, …}`, others with
 /// `{"ok": false, "description": …}` — the Bot API's shapes.
@@ -113,6 +113,15 @@ impl Drop for ChannelApi {
 impl ChannelApi {
     /// Starts one with the certificate `cert`/`key`.
     pub fn start(cert: &Path, key: &Path, statuses: &[u16]) -> ChannelApi {
+        ChannelApi::serve(Some((cert, key)), statuses)
+    }
+
+    /// Starts one over plain HTTP (for hosts that trust only public CAs).
+    pub fn plain(statuses: &[u16]) -> ChannelApi {
+        ChannelApi::serve(None, statuses)
+    }
+
+    fn serve(tls: Option<(&Path, &Path)>, statuses: &[u16]) -> ChannelApi {
         let handler = r#"
 statuses = [int(s) for s in args[0].split(",")]
 class H(http.server.BaseHTTPRequestHandler):
@@ -133,7 +142,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 "#;
         let statuses: Vec<String> = statuses.iter().map(u16::to_string).collect();
-        let (child, port, lines) = python_https(handler, cert, key, &[statuses.join(",")]);
+        let (child, port, lines) = python_server(handler, tls, &[statuses.join(",")]);
         let (tx, requests) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -182,13 +191,31 @@ pub fn python_https(
     u16,
     std::io::Lines<BufReader<std::process::ChildStdout>>,
 ) {
+    python_server(handler, Some((cert, key)), args)
+}
+
+/// [`python_https`], or plain HTTP when `tls` is `None`.
+fn python_server(
+    handler: &str,
+    tls: Option<(&Path, &Path)>,
+    args: &[String],
+) -> (
+    std::process::Child,
+    u16,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let wrap = if tls.is_some() {
+        "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)\n\
+         server.socket = ctx.wrap_socket(server.socket, server_side=True)\n"
+    } else {
+        ""
+    };
     let script = format!(
         "import http.server, json, ssl, sys\ncert, key, args = sys.argv[1], sys.argv[2], sys.argv[3:]\n{handler}\n\
-         server = http.server.ThreadingHTTPServer((\"127.0.0.1\", 0), H)\n\
-         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)\n\
-         server.socket = ctx.wrap_socket(server.socket, server_side=True)\n\
+         server = http.server.ThreadingHTTPServer((\"127.0.0.1\", 0), H)\n{wrap}\
          print(server.server_address[1], flush=True)\nserver.serve_forever()\n"
     );
+    let (cert, key) = tls.unwrap_or((Path::new("-"), Path::new("-")));
     let mut child = std::process::Command::new("python3")
         .args(["-c", &script])
         .arg(cert)

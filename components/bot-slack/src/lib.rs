@@ -32,8 +32,14 @@ impl Channel for Slack {
                 let challenge = callback
                     .get("challenge")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| op_error("invalid-input", "url_verification has no challenge"))?;
-                Ok(ok(challenge.as_bytes().to_vec(), Some("text/plain"), Vec::new()))
+                    .ok_or_else(|| {
+                        op_error("invalid-input", "url_verification has no challenge")
+                    })?;
+                Ok(ok(
+                    challenge.as_bytes().to_vec(),
+                    Some("text/plain"),
+                    Vec::new(),
+                ))
             }
             Some("event_callback") => {
                 let event = callback.get("event").cloned().unwrap_or(Value::Null);
@@ -43,7 +49,9 @@ impl Channel for Slack {
                 let event_id = callback
                     .get("event_id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| op_error("invalid-input", "an event_callback has an `event_id`"))?;
+                    .ok_or_else(|| {
+                        op_error("invalid-input", "an event_callback has an `event_id`")
+                    })?;
                 let channel = event
                     .get("channel")
                     .and_then(Value::as_str)
@@ -57,18 +65,25 @@ impl Channel for Slack {
                     id: channel.to_string(),
                     kind: Some("channel".into()),
                 }];
-                message.text = event.get("text").and_then(Value::as_str).map(str::to_string);
+                message.text = event
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 if let Some(user) = event.get("user").and_then(Value::as_str) {
                     message.from = Some(Actor {
                         id: user.to_string(),
                         kind: Some("user".into()),
                     });
                 }
-                message.metadata.insert("event_id".into(), event_id.to_string());
+                message
+                    .metadata
+                    .insert("event_id".into(), event_id.to_string());
                 if event.get("bot_id").is_some()
                     || event.get("subtype").and_then(Value::as_str) == Some("bot_message")
                 {
-                    message.metadata.insert("is_bot_message".into(), "true".into());
+                    message
+                        .metadata
+                        .insert("is_bot_message".into(), "true".into());
                 }
                 Ok(ok(Vec::new(), None, vec![message]))
             }
@@ -87,7 +102,10 @@ impl Channel for Slack {
             method: "POST".into(),
             url: format!("{base}/chat.postMessage"),
             headers: vec![
-                ("content-type".into(), "application/json; charset=utf-8".into()),
+                (
+                    "content-type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
                 ("authorization".into(), format!("Bearer {token}")),
             ],
             body: Some(body),

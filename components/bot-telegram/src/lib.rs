@@ -27,7 +27,10 @@ impl Channel for Telegram {
             events,
         };
         let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
-            return Err(op_error("invalid-input", "a Telegram update has an `update_id`"));
+            return Err(op_error(
+                "invalid-input",
+                "a Telegram update has an `update_id`",
+            ));
         };
         let Some(message) = update.get("message") else {
             // Edits, callbacks, …: acknowledged, nothing for the flow.
@@ -42,7 +45,10 @@ impl Channel for Telegram {
             id: chat,
             kind: Some("chat".into()),
         }];
-        event.text = message.get("text").and_then(Value::as_str).map(str::to_string);
+        event.text = message
+            .get("text")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let Some(from) = message.pointer("/from/id").and_then(Value::as_i64) {
             event.from = Some(Actor {
                 id: from.to_string(),
@@ -53,7 +59,9 @@ impl Channel for Telegram {
             .metadata
             .insert("update_id".into(), update_id.to_string());
         if message.pointer("/from/is_bot").and_then(Value::as_bool) == Some(true) {
-            event.metadata.insert("is_bot_message".into(), "true".into());
+            event
+                .metadata
+                .insert("is_bot_message".into(), "true".into());
         }
         Ok(answer(vec![event]))
     }

@@ -9,23 +9,26 @@ use serde_json::json;
 use crate::bindings::greentic::runner::run::{ErrorKind, RunError, RunOutcome, Tenant};
 use crate::{Baked, run_baked};
 
-/// An answer: status and JSON body.
+/// An answer: status, headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Response {
-    fn json(status: u16, body: serde_json::Value) -> Response {
+    /// A JSON answer.
+    pub fn json(status: u16, body: serde_json::Value) -> Response {
         Response {
             status,
-            body: body.to_string(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
         }
     }
 
     /// serve's refusal record: `{"error": {"kind": "host", "message"}}`.
-    fn host_error(status: u16, message: &str) -> Response {
+    pub fn host_error(status: u16, message: &str) -> Response {
         Response::json(
             status,
             json!({"error": {"kind": "host", "message": message}}),

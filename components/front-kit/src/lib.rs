@@ -11,6 +11,8 @@ pub mod bindings {
 }
 
 pub mod http;
+#[cfg(feature = "wasi-http")]
+pub mod wire;
 
 use std::sync::OnceLock;
 
@@ -18,7 +20,7 @@ use bindings::exports::greentic::runner::app;
 use bindings::greentic::runner::baked_flows;
 use bindings::greentic::runner::run::{self, FlowSource, RunError, RunOutcome, RunRequest, Tenant};
 
-pub use greentic_baked_doc::{Baked, FlowSource as BakedSource, HttpSettings};
+pub use greentic_baked_doc::{Baked, BotSettings, FlowSource as BakedSource, HttpSettings};
 
 /// The runner's form of a baked flow file.
 fn to_wit(source: &BakedSource) -> FlowSource {

@@ -20,6 +20,8 @@ pub(super) struct Composer<'a> {
     pub(super) capability_deny: Option<NodeId>,
     /// The run-scope part the runner tells its runs' scope to.
     pub(super) run_scope: Option<NodeId>,
+    /// The part serving the bot provider's secrets and HTTP over WASI, once needed.
+    pub(super) caps_wasi: Option<NodeId>,
 }
 
 /// How a node's capability imports (other than state) were wired.
@@ -28,6 +30,8 @@ pub(super) struct Capabilities {
     pub(super) imported: Vec<String>,
     pub(super) logs_to_stderr: bool,
     pub(super) denied: Vec<String>,
+    /// Served inside by the `caps-wasi` part.
+    pub(super) inside: Vec<String>,
 }
 
 impl<'a> Composer<'a> {
@@ -40,6 +44,7 @@ impl<'a> Composer<'a> {
             telemetry: None,
             capability_deny: None,
             run_scope: None,
+            caps_wasi: None,
         }
     }
 }

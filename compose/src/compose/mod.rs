@@ -12,6 +12,11 @@
 //!   baked-flows (generated: the flow set)     ─▶ front part     (+ `wasi:http/incoming-handler`
 //!                                                                 with `http-front`)
 //!
+//!   with a bot (`--provider`): bot-front is the front part, and
+//!   provider ──(schema-core-api)──▶ bot-front
+//!   caps-wasi ──(http-client, secrets-store over WASI)──▶ provider
+//!   baked-flows ──▶ caps-wasi (the provider's grants)
+//!
 //!   node on another ABI ──▶ adapter part ──(node@0.6.0)──▶ runner slot i
 //!     (component-runtime@0.6.0 → adapt-runtime; node@0.4.0/0.5.0 → adapt-v0x,
 //!      in the record shape the component's own `invoke` takes)
@@ -24,6 +29,8 @@
 //! left to the embedding host — the state store.
 
 mod abi;
+mod bot;
+mod component;
 mod composer;
 mod front;
 mod names;
@@ -37,11 +44,12 @@ pub use names::{
     is_state_import, slot_import,
 };
 pub use options::{
-    ComposeError, ComposeOptions, ComposedNode, Composition, StateDecision, StateWiring,
-    TelemetryWiring,
+    BotOptions, ComposeError, ComposeOptions, ComposedNode, ComposedProvider, Composition,
+    StateDecision, StateWiring, TelemetryWiring,
 };
 pub use parts::{Adapters, Parts};
 
+use component::ReadComponent;
 use composer::{Capabilities, Composer};
 use options::graph_error;
 
@@ -50,7 +58,6 @@ use std::path::Path;
 use runner_core::Flow;
 use wac_graph::EncodeOptions;
 
-use crate::policy::Manifest;
 use crate::source::{ComponentRef, ComponentResolver, distinct_components, load_flow_set};
 
 /// Composes the flow at `flow_path` with its components (found by `resolver`)
@@ -93,7 +100,12 @@ pub fn compose(
     let mut nodes = Vec::new();
     for (slot, (flow_file, node)) in components.iter().enumerate() {
         let reference = &node.component;
-        let resolved = resolver.resolve(
+        let ReadComponent {
+            path,
+            bytes,
+            manifest,
+        } = ReadComponent::read(
+            resolver,
             flow_file,
             ComponentRef {
                 node: &node.id,
@@ -102,17 +114,8 @@ pub fn compose(
                 digest: node.digest.as_deref(),
             },
         )?;
-        let path = resolved.path;
-        let bytes = std::fs::read(&path).map_err(|source| ComposeError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let manifest = Manifest::find(&path).map_err(|source| ComposeError::Manifest {
-            reference: reference.clone(),
-            source,
-        })?;
         let (instance, state) = composer.add_node(
-            slot,
+            &format!("flow:node-{slot}"),
             reference,
             &bytes,
             manifest.as_ref(),
@@ -123,7 +126,8 @@ pub fn compose(
             imported,
             logs_to_stderr,
             denied,
-        } = composer.add_capabilities(instance, reference, manifest.as_ref(), parts)?;
+            inside: _,
+        } = composer.add_capabilities(instance, reference, manifest.as_ref(), parts, false)?;
         let abi = composer.node_abi(instance, reference)?;
         let exporter = composer.adapt(instance, abi, &parts.adapters)?;
         composer.wire(exporter, NODE_EXPORT, runner, &slot_import(slot))?;
@@ -149,6 +153,11 @@ pub fn compose(
         }
     }
     let flow_state = composer.add_flow_state(&set, runner, parts)?;
+    let provider = match &options.bot {
+        Some(_) if options.http.is_none() => return Err(ComposeError::BotWithoutHttp),
+        Some(bot) => Some(composer.add_provider(flow_path, resolver, bot, parts)?),
+        None => None,
+    };
     let run = composer
         .graph
         .alias_instance_export(runner, RUN_EXPORT)
@@ -159,7 +168,7 @@ pub fn compose(
         .graph
         .export(run, RUN_EXPORT)
         .map_err(graph_error("exporting the runner API"))?;
-    composer.add_front(runner, &set, parts)?;
+    composer.add_front(runner, &set, parts, provider.as_ref())?;
 
     let imports = composer.checked_imports(&nodes, &flow_state)?;
     let bytes = composer
@@ -171,5 +180,6 @@ pub fn compose(
         imports,
         nodes,
         flow_state,
+        provider: provider.map(|p| p.composed),
     })
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use greentic_messaging_core::ChannelKind;
+
 use super::abi::NodeAbi;
 use crate::baked::HttpSettings;
 use crate::policy::{Denial, Grant, PolicyError, Profile};
@@ -45,6 +47,39 @@ pub struct ComposeOptions {
     /// Also export `wasi:http/incoming-handler` (host-shim serve's contract),
     /// with these settings; `None`: only `greentic:runner/app` and `run`.
     pub http: Option<HttpSettings>,
+    /// Make the app a bot: channel webhooks through this provider (needs `http`).
+    pub bot: Option<BotOptions>,
+}
+
+/// The composed bot's channel and provider.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// The channel.
+    pub channel: ChannelKind,
+    /// The provider component: a path, or a name resolved as a flow's
+    /// component references are.
+    pub provider: String,
+    /// The provider's `config` (greentic's setup answers), given to every op.
+    pub config: serde_json::Value,
+    /// Check webhook signatures (`false` only behind a gateway that does).
+    pub verify: bool,
+}
+
+/// How the composed bot's provider was wired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedProvider {
+    /// The channel.
+    pub channel: ChannelKind,
+    /// The component file.
+    pub path: PathBuf,
+    /// Hosts it may call through the `caps-wasi` part (empty: none).
+    pub http_allow: Vec<String>,
+    /// Secrets it may read from the app's environment.
+    pub secrets: Vec<String>,
+    /// Its state wiring.
+    pub state: StateDecision,
+    /// Capability imports wired to the refusing `capability-deny` part.
+    pub denied: Vec<String>,
 }
 
 /// What happened to a component's state import.
@@ -93,6 +128,8 @@ pub struct Composition {
     pub nodes: Vec<ComposedNode>,
     /// What the flows' own `state.get` / `state.set` nodes get.
     pub flow_state: StateDecision,
+    /// The bot's provider, with `ComposeOptions::bot`.
+    pub provider: Option<ComposedProvider>,
 }
 
 /// Composing failed.
@@ -189,6 +226,17 @@ pub enum ComposeError {
         "a messaging provider component (`schema-core-api`) cannot be a node of a composition yet; run the flow with host-shim"
     )]
     ProviderNode,
+    /// A bot answers channel webhooks over HTTP.
+    #[error("a bot (--provider) is an HTTP app: compose it with --http")]
+    BotWithoutHttp,
+    /// The bot's provider is not a messaging provider of its channel.
+    #[error("the bot's provider `{reference}`: {detail}")]
+    NotAProvider {
+        /// The provider as given.
+        reference: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// wac-graph refused a package or a wire.
     #[error("{what}: {source}")]
     Graph {

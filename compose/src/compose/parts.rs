@@ -27,6 +27,10 @@ pub struct Parts {
     pub app_front: Vec<u8>,
     /// Front part exporting that and `wasi:http/incoming-handler`.
     pub http_front: Vec<u8>,
+    /// The composed bot's front: channel webhooks over `wasi:http`.
+    pub bot_front: Vec<u8>,
+    /// greentic's HTTP client and secrets store over WASI, for the bot's provider.
+    pub caps_wasi: Vec<u8>,
 }
 
 /// Parts that turn a node component on another ABI into `node@0.6.0`.
@@ -48,7 +52,7 @@ impl Parts {
     /// Reads the runner from `runner` and the other parts from `dir`
     /// (`empty-slot.wasm`, `state-memory.wasm`, `state-deny.wasm`, `run-scope.wasm`,
     /// `telemetry-stderr.wasm`, `capability-deny.wasm`, `adapt-*.wasm`,
-    /// `app-front.wasm`, `http-front.wasm`).
+    /// `app-front.wasm`, `http-front.wasm`, `bot-front.wasm`, `caps-wasi.wasm`).
     pub fn read(runner: &Path, dir: &Path) -> Result<Parts, ComposeError> {
         let read = |path: PathBuf| {
             std::fs::read(&path).map_err(|source| ComposeError::Read { path, source })
@@ -70,6 +74,8 @@ impl Parts {
             },
             app_front: read(dir.join("app-front.wasm"))?,
             http_front: read(dir.join("http-front.wasm"))?,
+            bot_front: read(dir.join("bot-front.wasm"))?,
+            caps_wasi: read(dir.join("caps-wasi.wasm"))?,
         })
     }
 }

@@ -21,18 +21,14 @@ impl Composer<'_> {
     /// import; others are refused, or get the refusing provider if asked.
     pub(super) fn add_node(
         &mut self,
-        slot: usize,
+        package: &str,
         reference: &str,
         bytes: &[u8],
         manifest: Option<&Manifest>,
         digest_pinned: bool,
         parts: &Parts,
     ) -> Result<(NodeId, StateDecision), ComposeError> {
-        let node = self.instantiate(
-            &format!("flow:node-{slot}"),
-            bytes,
-            &format!("component `{reference}`"),
-        )?;
+        let node = self.instantiate(package, bytes, &format!("component `{reference}`"))?;
         let state_imports: Vec<String> = self
             .import_names(node)
             .into_iter()
@@ -151,14 +147,17 @@ impl Composer<'_> {
     /// Gates a node's other capability imports with the shared table:
     /// telemetry goes to the stderr logger part (or stays an import of the
     /// app), approved secrets and HTTP imports stay imports of the app for
-    /// its host to provide, unapproved ones refuse the composition (or, with
-    /// `deny_unapproved`, get the refusing `capability-deny` part).
+    /// its host to provide (or, `inside`, go to the `caps-wasi` part, which
+    /// serves them over WASI with the grants baked for the bot's provider),
+    /// unapproved ones refuse the composition (or, with `deny_unapproved`,
+    /// get the refusing `capability-deny` part).
     pub(super) fn add_capabilities(
         &mut self,
         node: NodeId,
         reference: &str,
         manifest: Option<&Manifest>,
         parts: &Parts,
+        inside: bool,
     ) -> Result<Capabilities, ComposeError> {
         let mut wired = Capabilities::default();
         for import in self.import_names(node) {
@@ -188,6 +187,23 @@ impl Composer<'_> {
                 },
                 Capability::Secrets | Capability::Http => {
                     match approve_capability(row.capability, manifest, &self.options.profile) {
+                        Ok(_) if inside => {
+                            let caps = match self.caps_wasi {
+                                Some(caps) => caps,
+                                None => {
+                                    let caps = self.instantiate(
+                                        "greentic:caps-wasi",
+                                        &parts.caps_wasi,
+                                        "the caps-wasi part",
+                                    )?;
+                                    self.caps_wasi = Some(caps);
+                                    caps
+                                }
+                            };
+                            // Exported under the names components import.
+                            self.wire(caps, &import, node, &import)?;
+                            wired.inside.push(import);
+                        }
                         Ok(_) => wired.imported.push(import),
                         Err(_) if self.options.deny_unapproved => {
                             let deny = match self.capability_deny {

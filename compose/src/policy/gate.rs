@@ -292,36 +292,6 @@ pub fn approve_capability(
     }
 }
 
-/// Whether `host:port` (of a URL with `default_port` for its scheme) is in
-/// `allow`: `host` matches the default port, `host:port` that port, `host:*`
-/// any port, and a leading `*.` any subdomain. Hosts compare case-insensitively.
-pub fn host_allowed(allow: &[String], host: &str, port: u16, default_port: u16) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    allow.iter().any(|pattern| {
-        let pattern = pattern.to_ascii_lowercase();
-        let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() && !h.ends_with(':') => {
-                (h.to_string(), Some(p.to_string()))
-            }
-            _ => (pattern.clone(), None),
-        };
-        let pattern_host = pattern_host.trim_start_matches('[').trim_end_matches(']');
-        let host_ok = match pattern_host.strip_prefix("*.") {
-            Some(domain) => host.ends_with(&format!(".{domain}")),
-            None => pattern_host == host,
-        };
-        let port_ok = match pattern_port.as_deref() {
-            None => port == default_port,
-            Some("*") => true,
-            Some(p) => p.parse::<u16>() == Ok(port),
-        };
-        host_ok && port_ok
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,6 +448,7 @@ mod tests {
 mod capability_tests {
     use super::*;
     use crate::policy::Limits;
+    use crate::policy::host_allowed;
 
     fn manifest(secrets: Option<Vec<&str>>, http: bool) -> Manifest {
         Manifest {

@@ -19,7 +19,8 @@ mod profile;
 pub use gate::{
     Approval, CAPABILITIES, Capability, CapabilityGrant, CapabilityRow, Denial, PinDenial,
     StateBinding, approve, approve_capability, approve_flow, bind_state_id, capability_of,
-    host_allowed,
 };
+/// Defined with the baked document: the composed bot's HTTP part checks it too.
+pub use greentic_baked_doc::host_allowed;
 pub use manifest::{Grant, Limits, Manifest, PolicyError, valid_id};
 pub use profile::{DEFAULT_HTTP_MAX_RESPONSE_BYTES, DEFAULT_HTTP_TIMEOUT_MS, Profile};

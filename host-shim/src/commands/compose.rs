@@ -1,7 +1,7 @@
 //! `host-shim compose`.
 
 use super::args::{ComponentArgs, TenantArgs};
-use super::setup::{flow_file, profile};
+use super::setup::{channel_config, flow_file, pack_channels, profile};
 use crate::Failure;
 use clap::Args;
 use std::path::PathBuf;
@@ -61,6 +61,20 @@ pub struct ComposeArgs {
     /// With --http: largest request body, in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "http")]
     pub max_body: u64,
+    /// With --http: make the app a bot. Channel webhooks at
+    /// `POST /v1/messaging/ingress/{channel}/{tenant}` go through this
+    /// messaging provider and the flow, replies back through the provider:
+    /// a provider pack (`.gtpack` or directory) or `KIND=COMPONENT`.
+    #[arg(long, value_name = "PACK|KIND=COMPONENT", requires = "http")]
+    pub provider: Option<String>,
+    /// With --provider: the provider's `config`, a JSON object file
+    /// (greentic's setup answers: `bot_token`, `api_base_url`, …).
+    #[arg(long, value_name = "FILE", requires = "provider")]
+    pub channel_config: Option<PathBuf>,
+    /// With --provider: take webhooks without verifying their signature
+    /// (only behind a gateway that does).
+    #[arg(long, requires = "provider")]
+    pub unverified_channel: bool,
 }
 
 pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
@@ -87,12 +101,28 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         trust_tenant_headers: args.trust_tenant_headers,
         max_body: args.max_body,
     });
+    let bot = match &args.provider {
+        None => None,
+        Some(given) => {
+            let provider = channel_provider(given, args.common.quiet)?;
+            Some(compose::BotOptions {
+                channel: provider.kind,
+                provider: provider.component.display().to_string(),
+                config: match &args.channel_config {
+                    Some(file) => channel_config(file)?,
+                    None => provider.config,
+                },
+                verify: !args.unverified_channel,
+            })
+        }
+    };
     let options = compose::ComposeOptions {
         telemetry,
         profile,
         state: wiring,
         deny_unapproved: args.deny_unapproved,
         http,
+        bot,
     };
     let composition =
         crate::compose_file(&args.common.flow, args.common.components.clone(), &options)?;
@@ -133,6 +163,22 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
                 node.path.display()
             );
         }
+        if let Some(provider) = &composition.provider {
+            let mut grants = vec![format!(
+                "secrets from the environment: [{}]",
+                provider.secrets.join(", ")
+            )];
+            grants.push(format!("HTTP to [{}]", provider.http_allow.join(", ")));
+            if !provider.denied.is_empty() {
+                grants.push(format!("refused: {}", provider.denied.join(", ")));
+            }
+            eprintln!(
+                "host-shim: {} bot <- {}, {}",
+                provider.channel.name(),
+                provider.path.display(),
+                grants.join(", ")
+            );
+        }
         eprintln!("host-shim: imports: {}", composition.imports.join(", "));
         eprintln!(
             "host-shim: wrote {} ({} bytes)",
@@ -141,4 +187,38 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// The bot's provider: `KIND=COMPONENT` (a path is made absolute; a bare
+/// name is resolved as a flow's component) or a provider pack with one
+/// messaging channel.
+fn channel_provider(
+    given: &str,
+    quiet: bool,
+) -> Result<crate::messaging::ChannelProvider, Failure> {
+    let named_kind = given
+        .split_once('=')
+        .is_some_and(|(kind, _)| crate::messaging::ChannelKind::parse(kind).is_some());
+    if named_kind {
+        let mut provider: crate::messaging::ChannelProvider =
+            given.parse().map_err(|e: String| {
+                Failure::Invalid(anyhow::anyhow!(e.replace("--channel", "--provider")))
+            })?;
+        let text = provider.component.display().to_string();
+        if text.ends_with(".wasm") || text.contains('/') {
+            provider.component = std::path::absolute(&provider.component)
+                .map_err(|e| Failure::Invalid(anyhow::anyhow!("--provider `{given}`: {e}")))?;
+        }
+        return Ok(provider);
+    }
+    let mut channels = pack_channels(std::path::Path::new(given), quiet)?;
+    if channels.len() > 1 {
+        let kinds: Vec<&str> = channels.iter().map(|c| c.kind.name()).collect();
+        return Err(Failure::Invalid(anyhow::anyhow!(
+            "--provider `{given}` declares {} channels ({}): a bot is one channel; name it as KIND=COMPONENT",
+            channels.len(),
+            kinds.join(", ")
+        )));
+    }
+    Ok(channels.remove(0))
 }

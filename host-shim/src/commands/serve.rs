@@ -1,10 +1,10 @@
 //! `host-shim serve`.
 
-use super::setup::{host_options, pack_cache, state_backend, target};
+use super::setup::{channel_config, host_options, pack_channels, state_backend, target};
 use crate::engine::OnMiss;
 use crate::{Failure, RunSettings};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::args::{ComponentArgs, TenantArgs};
 
@@ -168,25 +168,8 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         }
         None => args.common.flow.clone(),
     };
-    let cache = pack_cache();
     for path in &channel_packs {
-        let pack =
-            compose::pack::Pack::open(path, &cache).map_err(|e| Failure::Invalid(e.into()))?;
-        let mut skipped = Vec::new();
-        let found = crate::messaging::ChannelProvider::of_pack(&pack, &mut skipped);
-        if found.is_empty() {
-            return Err(invalid(format!(
-                "`{}` declares no messaging provider (greentic.provider-extension.v1 with a `messaging.<channel>.*` provider_type)",
-                path.display()
-            )));
-        }
-        if !skipped.is_empty() && !args.common.quiet {
-            eprintln!(
-                "note: not messaging channels, not served: {}",
-                skipped.join(", ")
-            );
-        }
-        channels.extend(found);
+        channels.extend(pack_channels(path, args.common.quiet)?);
     }
     for entry in &args.channel_configs {
         let (kind, file) = entry
@@ -194,12 +177,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
             .ok_or_else(|| invalid(format!("--channel-config `{entry}`: expected KIND=FILE")))?;
         let kind =
             parse_channel_kind(kind).map_err(|e| invalid(format!("--channel-config: {e}")))?;
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| invalid(format!("--channel-config `{file}`: {e}")))?;
-        let config: serde_json::Value = serde_json::from_str(&text)
-            .ok()
-            .filter(serde_json::Value::is_object)
-            .ok_or_else(|| invalid(format!("--channel-config `{file}` is not a JSON object")))?;
+        let config = channel_config(Path::new(file))?;
         let mut given = false;
         for channel in channels.iter_mut().filter(|c| c.kind == kind) {
             channel.config = config.clone();

@@ -134,3 +134,48 @@ pub(super) fn optimize_later(host: &Host) {
     };
     crate::engine::compile_in_background(&exe, dir, &cache.take_baseline_compiled());
 }
+
+/// The messaging channels a provider pack (`.gtpack` or directory) declares;
+/// its other providers are named on stderr unless `quiet`.
+pub(super) fn pack_channels(
+    path: &Path,
+    quiet: bool,
+) -> Result<Vec<crate::messaging::ChannelProvider>, Failure> {
+    let pack =
+        compose::pack::Pack::open(path, &pack_cache()).map_err(|e| Failure::Invalid(e.into()))?;
+    let mut skipped = Vec::new();
+    let found = crate::messaging::ChannelProvider::of_pack(&pack, &mut skipped);
+    if found.is_empty() {
+        return Err(Failure::Invalid(anyhow::anyhow!(
+            "`{}` declares no messaging provider (greentic.provider-extension.v1 with a `messaging.<channel>.*` provider_type)",
+            path.display()
+        )));
+    }
+    if !skipped.is_empty() && !quiet {
+        eprintln!(
+            "note: not messaging channels, not served: {}",
+            skipped.join(", ")
+        );
+    }
+    Ok(found)
+}
+
+/// A channel provider's `config` file: a JSON object (greentic's setup
+/// answers such as `bot_token` or `api_base_url`).
+pub(super) fn channel_config(file: &Path) -> Result<serde_json::Value, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::Invalid(anyhow::anyhow!(
+            "--channel-config `{}`: {e}",
+            file.display()
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| {
+            Failure::Invalid(anyhow::anyhow!(
+                "--channel-config `{}` is not a JSON object",
+                file.display()
+            ))
+        })
+}

@@ -11,39 +11,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::Value;
 
-use super::channel::{ChannelKind, ChannelProvider};
+use greentic_messaging_core::ChannelKind;
+pub use greentic_messaging_core::Op;
+use greentic_messaging_core::{SEND_ATTEMPTS, SEND_FIRST_DELAY_MS};
+
+use super::channel::ChannelProvider;
 use crate::host::{Failure, Host, RunSettings, Turn};
-
-/// The ops the host calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// A webhook request → the channel's answer and its events.
-    IngestHttp,
-    /// A message → a render plan.
-    RenderPlan,
-    /// A message and plan → the channel's payload.
-    Encode,
-    /// A payload → sent (retried while retryable).
-    SendPayload,
-}
-
-impl Op {
-    const ALL: [Op; 4] = [Op::IngestHttp, Op::RenderPlan, Op::Encode, Op::SendPayload];
-
-    /// greentic's name of the op.
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::IngestHttp => "ingest_http",
-            Op::RenderPlan => "render_plan",
-            Op::Encode => "encode",
-            Op::SendPayload => "send_payload",
-        }
-    }
-}
-
-/// Attempts of a retryable send, and the first delay (doubling).
-pub const SEND_ATTEMPTS: u32 = 4;
-const SEND_FIRST_DELAY_MS: u64 = 200;
 
 /// One channel's provider, callable op by op.
 #[derive(Debug, Clone)]

@@ -16,7 +16,6 @@ use greentic_interfaces_wasmtime::component_v0_6::exports::greentic::component::
     InvocationEnvelope, InvocationResult,
 };
 use greentic_interfaces_wasmtime::component_v0_6::greentic::types_core::core::NodeError;
-use serde_json::Value;
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
 
@@ -79,26 +78,14 @@ impl ProviderInstance {
     }
 }
 
-/// The node result of a provider's answer.
+/// The node result of a provider's answer (read as every messaging host
+/// reads it): `ok: false` is a node error, retryable as the answer says.
 fn answer_to_result(answer: &[u8]) -> Result<InvocationResult, NodeError> {
-    let value: Value = serde_json::from_slice(answer).map_err(|e| {
-        node_error(
-            "invalid-output",
-            format!("the provider's answer is not JSON: {e}"),
-        )
+    let value = greentic_messaging_core::read_answer(answer).map_err(|failed| {
+        let mut error = node_error(&failed.code, failed.message);
+        error.retryable = failed.retryable;
+        error
     })?;
-    if value.get("ok") == Some(&Value::Bool(false)) {
-        let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
-        let mut error = node_error(
-            text("/error/code").unwrap_or("provider-error"),
-            text("/error/message")
-                .or(text("/message"))
-                .unwrap_or("the provider answered ok: false")
-                .to_string(),
-        );
-        error.retryable = value.get("retryable") == Some(&Value::Bool(true));
-        return Err(error);
-    }
     Ok(InvocationResult {
         ok: true,
         output_cbor: runner_core::json_to_cbor(&value),

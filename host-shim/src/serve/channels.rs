@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::catalog::Catalog;
-use crate::messaging::{ChannelKind, Messaging, ProviderCalls, verify};
+use crate::messaging::{ChannelKind, Messaging, ProviderCalls};
 
 /// What serve holds for messaging.
 pub(super) struct MessagingHost {
@@ -49,7 +49,7 @@ impl MessagingHost {
                     "--channel teams: Teams webhooks are verified with the Bot Framework's keys; give them with --bot-framework-jwks FILE"
                 );
             }
-            if verify::secret_key(channel.kind).is_none() && !unverified {
+            if greentic_messaging_core::secret_key(channel.kind).is_none() && !unverified {
                 anyhow::bail!(
                     "--channel {0}: this host cannot verify {0} webhooks yet; add --unverified-channel {0} only if something in front of it verifies them",
                     channel.kind.name()

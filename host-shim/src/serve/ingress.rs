@@ -16,7 +16,7 @@ use super::respond::error_response;
 use super::runs::RUN_TIMEOUT_BACKSTOP;
 use super::server::Server;
 use crate::host::{Failure, SessionSettings};
-use crate::messaging::{ChannelKind, Webhook, verify};
+use crate::messaging::{BearerCheck, ChannelKind, Webhook, verify};
 
 /// The route's parts: channel, tenant, team.
 fn route(path: &str) -> Option<(&str, &str, Option<&str>)> {
@@ -78,7 +78,7 @@ impl Server {
             values.next().is_none().then_some(first)
         };
         if !self.options.unverified.contains(&kind) {
-            let key = verify::secret_key(kind).unwrap_or_default();
+            let key = greentic_messaging_core::secret_key(kind).unwrap_or_default();
             let secret = self.options.secrets.host_secret(tenant, key);
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -89,7 +89,10 @@ impl Server {
                 header,
                 &body,
                 secret,
-                self.options.bot_framework_keys.as_deref(),
+                self.options
+                    .bot_framework_keys
+                    .as_deref()
+                    .map(|keys| keys as &dyn BearerCheck),
                 now,
             ) {
                 self.metrics.webhook(channel, "", "unverified", 1);

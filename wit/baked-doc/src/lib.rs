@@ -20,6 +20,32 @@ pub struct Baked {
     /// What `compose --http` decided about requests.
     #[serde(default)]
     pub http: HttpSettings,
+    /// With `compose --provider`: the channel the app is a bot on.
+    #[serde(default)]
+    pub bot: Option<BotSettings>,
+}
+
+/// What the composed bot's parts need: the channel and its provider's
+/// grants, decided at composition from the provider's manifest and the
+/// profile (as host-shim decides them per call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotSettings {
+    /// The channel, as routes name it (`telegram`).
+    pub channel: String,
+    /// The provider's `config` (a JSON object's text), given to every op.
+    pub config_json: String,
+    /// Check the channel's webhook signature (`false`: `--unverified-channel`).
+    pub verify: bool,
+    /// Hosts the provider may call (the profile's `http.allow`; see
+    /// [`host_allowed`]); empty: no HTTP.
+    pub http_allow: Vec<String>,
+    /// Per-request timeout of the provider's HTTP calls, in milliseconds.
+    pub http_timeout_ms: u64,
+    /// Largest response body the provider is given, in bytes.
+    pub http_max_response: u64,
+    /// The secrets the provider may read (its manifest's), each from the
+    /// environment variable of the same name.
+    pub secrets: Vec<String>,
 }
 
 /// A flow as given to the runner: its YAML text, a name for messages and the
@@ -69,4 +95,34 @@ impl Default for HttpSettings {
             max_body: 1 << 20,
         }
     }
+}
+
+/// Whether `host:port` (of a URL with `default_port` for its scheme) is in
+/// `allow`: `host` matches the default port, `host:port` that port, `host:*`
+/// any port, and a leading `*.` any subdomain. Hosts compare case-insensitively.
+pub fn host_allowed(allow: &[String], host: &str, port: u16, default_port: u16) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    allow.iter().any(|pattern| {
+        let pattern = pattern.to_ascii_lowercase();
+        let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && !h.ends_with(':') => {
+                (h.to_string(), Some(p.to_string()))
+            }
+            _ => (pattern.clone(), None),
+        };
+        let pattern_host = pattern_host.trim_start_matches('[').trim_end_matches(']');
+        let host_ok = match pattern_host.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => pattern_host == host,
+        };
+        let port_ok = match pattern_port.as_deref() {
+            None => port == default_port,
+            Some("*") => true,
+            Some(p) => p.parse::<u16>() == Ok(port),
+        };
+        host_ok && port_ok
+    })
 }

@@ -135,6 +135,18 @@ pub fn stage_run_scope(out: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Adds `greentic:runner`'s `baked-flows.wit` (alone: it uses nothing) to a
+/// staged folder's `deps/`, for parts that read the composition's baked document.
+pub fn stage_baked_flows(out: &Path) -> io::Result<()> {
+    let dest = out.join("deps").join("greentic-runner-baked");
+    fs::create_dir_all(&dest)?;
+    fs::copy(
+        runner_wit_dir().join("baked-flows.wit"),
+        dest.join("baked-flows.wit"),
+    )?;
+    Ok(())
+}
+
 /// Empties `out` and copies the named packages of greentic-interfaces'
 /// `bundled-wit/` into `out/deps/`.
 fn fresh_dir_with_deps(out: &Path, packages: &[&str]) -> io::Result<()> {

@@ -72,7 +72,7 @@ fn collect(value: &Value, out: &mut Vec<Reply>, skipped: &mut Vec<Value>, depth:
                     .filter_map(Value::as_u64)
                     .filter_map(|b| u8::try_from(b).ok())
                     .collect();
-                match runner_core::cbor_to_json(&bytes) {
+                match ciborium::from_reader::<Value, _>(bytes.as_slice()) {
                     Ok(card) => out.push(Reply::Card {
                         card,
                         text: text_of(value, "text"),
@@ -103,6 +103,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn cbor(value: &Value) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(value, &mut bytes).unwrap();
+        bytes
+    }
+
     #[test]
     fn greentic_start_shapes_are_read_and_others_skipped() {
         let mut skipped = Vec::new();
@@ -116,7 +122,7 @@ mod tests {
             {"count": 3},
             {"waiting": true, "reason": "name"},
             {"text": "responded", "card_cbor": null, "needs_user": null},
-            {"text": "with a card", "card_cbor": runner_core::json_to_cbor(&json!({"type": "AdaptiveCard"}))},
+            {"text": "with a card", "card_cbor": cbor(&json!({"type": "AdaptiveCard"}))},
             42
         ]);
         assert_eq!(
