@@ -313,6 +313,50 @@ fn an_unverified_webhook_is_refused_and_runs_nothing() {
     );
 }
 
+/// Without a flow `default`, the one flow of `type: messaging` takes the
+/// channel's messages (greentic-start's fallback); with two, neither does.
+#[test]
+fn the_single_messaging_flow_takes_messages_when_there_is_no_default() {
+    let dir = scratch("msg-app-flow");
+    let support = "id: support\ntype: messaging\nnodes:\n  reply:\n    emit.response: { text: \"support here\" }\n";
+    let (server, api) = bot_server(&dir, support, &[200]);
+    // Another flow of another type is no candidate.
+    std::fs::write(
+        dir.join("flows/report.ygtc"),
+        "id: report\ntype: events\nnodes:\n  r:\n    emit.response: { text: nope }\n",
+    )
+    .unwrap();
+    let secret = Some(WEBHOOK_SECRET);
+    assert_eq!(
+        post_update(&server, "acme", secret, &update(1, 42, "hi")),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent_texts(&sent), [("42".into(), "support here".into())]);
+
+    std::fs::write(
+        dir.join("flows/sales.ygtc"),
+        "id: sales\ntype: messaging\nnodes:\n  r:\n    emit.response: { text: sales }\n",
+    )
+    .unwrap();
+    // Found by a rescan (serve re-reads the folder for unknown ids).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut n = 2;
+    loop {
+        let status = post_update(&server, "acme", secret, &update(n, 42, "hi"));
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second messaging flow was never seen"
+        );
+        n += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A reply the channel API refuses with 502 is sent again (with backoff)
 /// until it is taken; one message arrives.
 #[test]

@@ -252,9 +252,18 @@ fn discover_flows(dir: &Path) -> Vec<PackFlow> {
 
 /// The top-level `id` of a flow file, if it has one.
 pub fn flow_id_of(file: &Path) -> Option<String> {
+    top_level_text(file, "id")
+}
+
+/// The top-level `type` of a flow file (`messaging`, `events`, …), if it has one.
+pub fn flow_type_of(file: &Path) -> Option<String> {
+    top_level_text(file, "type")
+}
+
+fn top_level_text(file: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    doc.get("id")?.as_str().map(str::to_string)
+    doc.get(key)?.as_str().map(str::to_string)
 }
 
 /// What `run`, `check` and `compose` were pointed at.

@@ -120,7 +120,8 @@ pub struct ServeArgs {
     /// answers such as `bot_token` or `api_base_url`), given to every op.
     #[arg(long = "channel-config", value_name = "KIND=FILE")]
     pub channel_configs: Vec<String>,
-    /// The flow (by id) that channel messages run.
+    /// The flow (by id) that channel messages run; without it, the one flow
+    /// of `type: messaging` (greentic-start's fallback).
     #[arg(long, value_name = "FLOW_ID", default_value = "default")]
     pub messaging_flow: String,
     /// Take this channel's webhooks without verifying them (only behind a

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use compose::pack::flow_id_of;
+use compose::pack::{flow_id_of, flow_type_of};
 use prometheus_client::metrics::counter::Counter;
 
 /// The flows served, by id.
@@ -86,6 +86,31 @@ impl Catalog {
         drop(last);
         let hit = self.known.lock().expect("catalog").get(id).cloned();
         hit.filter(|file| flow_id_of(file).as_deref() == Some(id))
+    }
+}
+
+impl Catalog {
+    /// The flow channel messages run: flow `id`, else — greentic-start's
+    /// fallback (`messaging_app.rs` `select_app_flow`) — the one flow of
+    /// `type: messaging` (none when there are several).
+    pub(super) async fn find_app(&self, id: &str) -> Option<PathBuf> {
+        if let Some(file) = self.find(id).await {
+            return Some(file);
+        }
+        let files: Vec<PathBuf> = self
+            .known
+            .lock()
+            .expect("catalog")
+            .values()
+            .cloned()
+            .collect();
+        let mut messaging = files
+            .into_iter()
+            .filter(|f| flow_type_of(f).as_deref() == Some("messaging"));
+        match (messaging.next(), messaging.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
     }
 }
 

@@ -101,12 +101,12 @@ impl Server {
             }
         }
         let catalog = host.app_for(tenant, team).unwrap_or(&self.catalog);
-        let Some(app) = catalog.find(&self.options.messaging_flow).await else {
+        let Some(app) = catalog.find_app(&self.options.messaging_flow).await else {
             self.metrics.webhook(channel, tenant, "refused", 1);
             return error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
-                    "no flow `{}` is served here to take channel messages",
+                    "no flow `{}` (nor one single flow of type `messaging`) is served here to take channel messages",
                     self.options.messaging_flow
                 ),
             );
