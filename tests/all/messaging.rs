@@ -529,7 +529,7 @@ fn channels_without_a_verifier_are_refused_at_start() {
         "--channel",
         "teams=bot-slack",
     ]);
-    expect_failure(&out, 2, "--bot-framework-jwks FILE");
+    expect_failure(&out, 2, "--bot-framework-jwks URL|FILE");
     let out = crate::support::host_shim(&[
         "serve",
         target,
@@ -716,4 +716,90 @@ fn channel_config_reaches_the_provider() {
     assert_eq!(sent[0]["path"], json!("/bot777:from-config/sendMessage"));
     assert_eq!(sent[0]["headers"]["host"], json!("bots.internal"));
     assert_eq!(sent_texts(&sent), [("42".into(), "pong".into())]);
+}
+
+/// Teams: the Bot Framework's keys are fetched from their JWKS URL at start
+/// (here a local TLS server for `login.botframework.com`, trusted with
+/// `--ca-cert`, reached with `--connect-to`); a token signed with them for
+/// the tenant's app passes to the provider, others are 401.
+#[test]
+fn teams_tokens_are_checked_with_keys_fetched_from_the_jwks_url() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let dir = scratch("msg-teams-jwks");
+    let host = "login.botframework.com";
+    let (ca, cert, key) = test_ca(&dir, host, &format!("DNS:{host}"));
+    let secret = b"a-bot-framework-test-key-of-32-bytes!";
+    let k = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    };
+    let jwks = json!({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": k}]});
+    let handler = r#"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        data = args[0].encode() if self.path == "/v1/.well-known/keys" else b"{}"
+        self.send_response(200 if self.path == "/v1/.well-known/keys" else 404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data))); self.end_headers(); self.wfile.write(data)
+    def log_message(self, *a): pass
+"#;
+    let (mut keys_server, port, _) =
+        crate::tls::python_https(handler, &cert, &key, &[jwks.to_string()]);
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(
+        flows.join("default.ygtc"),
+        "id: default\nnodes:\n  a:\n    emit.response: hi\n",
+    )
+    .unwrap();
+    let server = crate::support::serve(
+        &flows,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            "memory",
+            "--channel",
+            "teams=bot-slack",
+            "--bot-framework-jwks",
+            &format!("https://{host}/v1/.well-known/keys"),
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--connect-to",
+            &format!("{host}:443:127.0.0.1:{port}"),
+            "--secret",
+            "acme/TEAMS_APP_ID=app-1",
+            // The provider (Slack-shaped here) is linked with its HTTP grant.
+            "--allow-host",
+            "slack.com",
+        ],
+    );
+    // Fetched at start: the key server is not needed after.
+    let _ = keys_server.kill();
+    let _ = keys_server.wait();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |audience: &str, signing: &[u8]| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let claims =
+            json!({"iss": "https://api.botframework.com", "aud": audience, "exp": now + 600});
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(signing)).unwrap()
+    };
+    let post = |token: String| {
+        let url = format!("{}/v1/messaging/ingress/teams/acme", server.base);
+        let bearer = format!("Bearer {token}");
+        let body = json!({"type": "url_verification", "challenge": "c-123"}).to_string();
+        crate::support::http("POST", &url, &body, &[("authorization", &bearer)]).unwrap()
+    };
+    let accepted = post(token("app-1", secret));
+    assert_eq!(accepted.0, 200, "{accepted:?}");
+    assert!(accepted.1.contains("c-123"), "{accepted:?}");
+    assert_eq!(post(token("app-2", secret)).0, 401);
+    assert_eq!(
+        post(token("app-1", b"another-key-another-key-another-key!")).0,
+        401
+    );
 }

@@ -128,11 +128,12 @@ pub struct ServeArgs {
     /// gateway that does); repeatable.
     #[arg(long = "unverified-channel", value_name = "KIND", value_parser = parse_channel_kind)]
     pub unverified_channels: Vec<crate::messaging::ChannelKind>,
-    /// The Bot Framework's signing keys (a JWKS file, e.g. saved from
-    /// `https://login.botframework.com/v1/.well-known/keys`) that Teams
-    /// webhooks' bearer tokens are verified with.
-    #[arg(long, value_name = "FILE")]
-    pub bot_framework_jwks: Option<PathBuf>,
+    /// The Bot Framework's signing keys that Teams webhooks' bearer tokens
+    /// are verified with: a JWKS URL (`https://login.botframework.com/v1/.well-known/keys`),
+    /// fetched at start and refreshed every 12 h with the HTTP client's CAs
+    /// and --connect-to, or a JWKS file.
+    #[arg(long, value_name = "URL|FILE")]
+    pub bot_framework_jwks: Option<String>,
 }
 
 /// `serve --auth`.
@@ -274,7 +275,23 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         ..RunSettings::default()
     };
     // Checked once here so a bad flag fails at start, not per request.
-    let secrets = std::sync::Arc::new(host_options(&common, state.clone())?.secrets);
+    let checked = host_options(&common, state.clone())?;
+    let bot_framework_keys = match &args.bot_framework_jwks {
+        None => None,
+        Some(source) => {
+            let http = crate::caps::http::HttpClientConfig {
+                timeout: std::time::Duration::from_secs(30),
+                max_response_bytes: 1 << 20,
+                roots: checked.http_roots.clone(),
+                connect_to: checked.http_connect_to.clone(),
+            };
+            Some(std::sync::Arc::new(
+                crate::messaging::bearer::BotFrameworkKeys::load(source, &http)
+                    .map_err(Failure::Invalid)?,
+            ))
+        }
+    };
+    let secrets = std::sync::Arc::new(checked.secrets);
     crate::serve::serve(crate::serve::ServeOptions {
         target,
         addr: args.addr,
@@ -306,12 +323,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         messaging_flow: args.messaging_flow,
         tenant_apps,
         unverified: args.unverified_channels,
-        bot_framework_keys: match &args.bot_framework_jwks {
-            None => None,
-            Some(path) => Some(std::sync::Arc::new(
-                crate::auth::JwtKeys::from_jwks_file(path).map_err(Failure::Invalid)?,
-            )),
-        },
+        bot_framework_keys,
         secrets,
     })
     .map_err(Failure::Invalid)

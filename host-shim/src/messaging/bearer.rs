@@ -4,10 +4,115 @@
 //! the tenant's bot app id (`TEAMS_APP_ID`), not expired (five minutes of
 //! clock skew). The channel-independent part of verification is
 //! `greentic_messaging_core::verify`; this is the check it is handed.
+//!
+//! The keys come from a JWKS file, or from a JWKS URL fetched at start and
+//! refreshed in the background (the Bot Framework rotates its keys): a check
+//! never waits on the network, and a failed refresh keeps the keys it has.
 
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use anyhow::Context;
+use greentic_interfaces_wasmtime::host_helpers::v1::http_client::{
+    HttpClientHostV1_1, RequestV1_1,
+};
 use greentic_messaging_core::{BOT_FRAMEWORK_ISSUER, BearerCheck};
 
 use crate::auth::JwtKeys;
+use crate::caps::http::{HttpClientConfig, HttpCtx};
+
+/// How often fetched keys are fetched again, and again after a failure.
+const REFRESH: Duration = Duration::from_secs(12 * 3600);
+const RETRY: Duration = Duration::from_secs(300);
+
+/// The Bot Framework's signing keys (`--bot-framework-jwks FILE|URL`).
+pub struct BotFrameworkKeys {
+    current: Arc<RwLock<Arc<JwtKeys>>>,
+}
+
+impl BotFrameworkKeys {
+    /// `source`: an `https://` (or `http://`) URL, fetched now and every
+    /// [`REFRESH`] through `http` (its CAs and `--connect-to`), or a JWKS file.
+    pub fn load(source: &str, http: &HttpClientConfig) -> anyhow::Result<BotFrameworkKeys> {
+        if !(source.starts_with("https://") || source.starts_with("http://")) {
+            let keys = JwtKeys::from_jwks_file(std::path::Path::new(source))?;
+            return Ok(BotFrameworkKeys {
+                current: Arc::new(RwLock::new(Arc::new(keys))),
+            });
+        }
+        let keys = fetch_jwks(source, http)
+            .with_context(|| format!("--bot-framework-jwks: fetching `{source}`"))?;
+        let current = Arc::new(RwLock::new(Arc::new(keys)));
+        let weak = Arc::downgrade(&current);
+        let (url, http) = (source.to_string(), http.clone());
+        std::thread::Builder::new()
+            .name("bot-framework-jwks".into())
+            .spawn(move || refresh(weak, &url, &http))
+            .context("starting the JWKS refresh")?;
+        Ok(BotFrameworkKeys { current })
+    }
+}
+
+/// Fetches the keys again every [`REFRESH`] (after a failure, [`RETRY`])
+/// while anyone holds them.
+fn refresh(keys: Weak<RwLock<Arc<JwtKeys>>>, url: &str, http: &HttpClientConfig) {
+    let mut wait = REFRESH;
+    loop {
+        std::thread::sleep(wait);
+        let Some(keys) = keys.upgrade() else {
+            return;
+        };
+        match fetch_jwks(url, http) {
+            Ok(fresh) => {
+                *keys.write().expect("JWKS lock") = Arc::new(fresh);
+                wait = REFRESH;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "refreshing the Bot Framework keys from `{url}` failed, keeping the ones held: {e:#}"
+                );
+                wait = RETRY;
+            }
+        }
+    }
+}
+
+/// GETs the JWKS at `url` with the host's HTTP client (certificates checked
+/// against its CAs, `--connect-to` applied), to that host only.
+fn fetch_jwks(url: &str, http: &HttpClientConfig) -> anyhow::Result<JwtKeys> {
+    let uri: ureq::http::Uri = url.parse().context("not a URL")?;
+    let host = uri.host().context("no host")?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        });
+    let mut client = HttpCtx::new("bot-framework-jwks", vec![format!("{host}:{port}")], http);
+    let request = RequestV1_1 {
+        method: "GET".into(),
+        url: url.into(),
+        headers: vec![("accept".into(), "application/json".into())],
+        body: None,
+    };
+    let response = client
+        .send(request, None, None)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    if response.status != 200 {
+        anyhow::bail!("HTTP {}", response.status);
+    }
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_slice(&response.body.unwrap_or_default()).context("not a JWKS")?;
+    Ok(JwtKeys::Set(set))
+}
+
+impl BearerCheck for BotFrameworkKeys {
+    fn check(&self, token: &str, audience: &str) -> Result<(), String> {
+        let keys = self.current.read().expect("JWKS lock").clone();
+        keys.check(token, audience)
+    }
+}
 
 impl BearerCheck for JwtKeys {
     fn check(&self, token: &str, audience: &str) -> Result<(), String> {

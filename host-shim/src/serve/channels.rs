@@ -46,7 +46,7 @@ impl MessagingHost {
                 && !unverified
             {
                 anyhow::bail!(
-                    "--channel teams: Teams webhooks are verified with the Bot Framework's keys; give them with --bot-framework-jwks FILE"
+                    "--channel teams: Teams webhooks are verified with the Bot Framework's keys; give them with --bot-framework-jwks URL|FILE"
                 );
             }
             if greentic_messaging_core::secret_key(channel.kind).is_none() && !unverified {

@@ -61,7 +61,7 @@ pub struct ServeOptions {
     /// operator's explicit choice, e.g. behind a gateway that verifies).
     pub unverified: Vec<ChannelKind>,
     /// The Bot Framework's signing keys (a JWKS), for Teams webhooks.
-    pub bot_framework_keys: Option<std::sync::Arc<crate::auth::JwtKeys>>,
+    pub bot_framework_keys: Option<std::sync::Arc<crate::messaging::bearer::BotFrameworkKeys>>,
     /// Where webhook verification secrets come from (the hosts' secrets).
     pub secrets: std::sync::Arc<crate::caps::secrets::SecretSource>,
 }
