@@ -4,7 +4,11 @@
 //! request into the channel's answer and its events; each event not from a
 //! bot and not seen before runs the app flow as a turn of its conversation;
 //! what the turn says goes back through `render_plan` → `encode` →
-//! `send_payload`. Verification happens before this (see [`crate::verify()`]);
+//! `send_payload`. Events are told apart by the delivery (a hash of the
+//! webhook body, which a channel's retry repeats byte for byte) and their
+//! place in it, not by the envelope id a provider writes: greentic's own
+//! Telegram provider gives every message the same id. Verification happens
+//! before this (see [`crate::verify()`]);
 //! how a provider is called, a flow is run and events are remembered is the
 //! [`Host`]'s.
 
@@ -13,6 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use greentic_types::messaging::universal_dto::HttpOutV1;
 use greentic_types::{ChannelMessageEnvelope, TenantCtx};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::ChannelKind;
 use crate::replies::{Reply, replies};
@@ -110,18 +115,20 @@ pub trait Host {
     /// `config`); the op's answer. A host retries a retryable `send_payload`.
     fn call(&mut self, op: Op, input: Value) -> Result<Value, Self::Failure>;
 
-    /// Claims `event`'s id; `false`: seen before (a channel's redelivery).
-    /// A host that keeps nothing claims every event.
-    fn claim(&mut self, event: &ChannelMessageEnvelope) -> Result<bool, Self::Failure>;
+    /// Claims the event `key` (its delivery and place in it); `false`: seen
+    /// before (a channel's redelivery). A host that keeps nothing claims
+    /// every event.
+    fn claim(&mut self, key: &str) -> Result<bool, Self::Failure>;
 
     /// Runs the app flow with `input` as a turn of `event`'s conversation;
     /// the turn's output.
     fn run(&mut self, event: &ChannelMessageEnvelope, input: Value)
     -> Result<Value, Self::Failure>;
 
-    /// The run of `event` failed: a host forgets its claim when the failure
-    /// may not happen again, so the channel's retry runs the event.
-    fn run_failed(&mut self, event: &ChannelMessageEnvelope, failure: &Self::Failure);
+    /// The run of the event claimed as `key` failed: a host forgets its
+    /// claim when the failure may not happen again, so the channel's retry
+    /// runs the event.
+    fn run_failed(&mut self, key: &str, failure: &Self::Failure);
 
     /// Logs a warning about `event`.
     fn warn(&self, event: &str, message: &str);
@@ -149,14 +156,16 @@ pub fn ingest<H: Host>(
         serde_json::from_value(answer).map_err(|e| BadAnswer::Ingest(e.to_string()))?;
     let tenant_id = tenant.tenant.as_str();
     let team = tenant.team.as_ref().map(|t| t.as_str());
+    let delivery = hex::encode(Sha256::digest(&webhook.body));
     let mut report = Report::default();
-    for mut event in out.events {
+    for (place, mut event) in out.events.into_iter().enumerate() {
         if event.metadata.get("is_bot_message").map(String::as_str) == Some("true") {
             report.from_bots += 1;
             continue;
         }
         event.tenant = tenant.clone();
-        if !host.claim(&event)? {
+        let key = format!("{delivery}:{place}");
+        if !host.claim(&key)? {
             report.duplicates += 1;
             continue;
         }
@@ -171,7 +180,7 @@ pub fn ingest<H: Host>(
             Err(failure) => {
                 report.runs_failed += 1;
                 host.warn(&event.id, &format!("the app flow failed: {failure}"));
-                host.run_failed(&event, &failure);
+                host.run_failed(&key, &failure);
                 continue;
             }
         };
@@ -327,8 +336,8 @@ mod tests {
             })
         }
 
-        fn claim(&mut self, event: &ChannelMessageEnvelope) -> Result<bool, Failed> {
-            Ok(self.seen.insert(event.id.clone()))
+        fn claim(&mut self, key: &str) -> Result<bool, Failed> {
+            Ok(self.seen.insert(key.to_string()))
         }
 
         fn run(&mut self, event: &ChannelMessageEnvelope, input: Value) -> Result<Value, Failed> {
@@ -340,8 +349,8 @@ mod tests {
             Ok(json!({"type": "text", "text": event.text}))
         }
 
-        fn run_failed(&mut self, event: &ChannelMessageEnvelope, _: &Failed) {
-            self.forgotten.push(event.id.clone());
+        fn run_failed(&mut self, key: &str, _: &Failed) {
+            self.forgotten.push(key.to_string());
         }
 
         fn warn(&self, _: &str, _: &str) {}
@@ -364,16 +373,17 @@ mod tests {
     #[test]
     fn each_new_event_runs_and_its_reply_is_sent_as_the_routes_tenant() {
         let mut host = Recorder::default();
+        // Envelope ids as greentic's Telegram provider writes them: all alike.
         let events = json!([
-            event("1", "hi", false),
-            event("1", "hi", false),
-            event("2", "echo", true),
-            event("3", "refused", false)
+            event("telegram-telegram", "hi", false),
+            event("telegram-telegram", "again", false),
+            event("telegram-telegram", "echo", true),
+            event("telegram-telegram", "refused", false)
         ]);
         let (answer, report) = ingest(
             &mut host,
             ChannelKind::Telegram,
-            &webhook(events),
+            &webhook(events.clone()),
             &tenant(),
         )
         .unwrap();
@@ -381,10 +391,9 @@ mod tests {
         assert_eq!(
             report,
             Report {
-                ran: 2,
-                duplicates: 1,
+                ran: 3,
                 from_bots: 1,
-                sent: 1,
+                sent: 2,
                 send_failed: 1,
                 ..Report::default()
             }
@@ -395,10 +404,25 @@ mod tests {
             .filter(|(op, _)| *op == Op::SendPayload)
             .map(|(_, input)| input)
             .collect();
-        assert_eq!(sends.len(), 2);
+        assert_eq!(sends.len(), 3);
         assert_eq!(sends[0]["provider_type"], "messaging.telegram.bot");
         assert_eq!(sends[0]["tenant_id"], "acme");
         assert_eq!(sends[0]["payload"], json!({"text": "hi"}));
+
+        // The channel delivers the same body again: nothing runs.
+        let (_, again) = ingest(
+            &mut host,
+            ChannelKind::Telegram,
+            &webhook(events),
+            &tenant(),
+        )
+        .unwrap();
+        assert_eq!((again.ran, again.duplicates, again.from_bots), (0, 3, 1));
+        // Another delivery with the same envelope ids is new.
+        let other = json!([event("telegram-telegram", "later", false)]);
+        let (_, later) =
+            ingest(&mut host, ChannelKind::Telegram, &webhook(other), &tenant()).unwrap();
+        assert_eq!((later.ran, later.duplicates), (1, 0));
     }
 
     #[test]
@@ -416,6 +440,7 @@ mod tests {
         .unwrap();
         assert_eq!(report.runs_failed, 1);
         assert_eq!(report.ran, 0);
-        assert_eq!(host.forgotten, vec!["7".to_string()]);
+        assert_eq!(host.forgotten.len(), 1);
+        assert!(host.forgotten[0].ends_with(":0"), "{:?}", host.forgotten);
     }
 }

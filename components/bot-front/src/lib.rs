@@ -235,7 +235,7 @@ impl core::Host for Turns<'_> {
         }
     }
 
-    fn claim(&mut self, _event: &ChannelMessageEnvelope) -> Result<bool, Failed> {
+    fn claim(&mut self, _key: &str) -> Result<bool, Failed> {
         // Nothing outlives a request here: every event is new.
         Ok(true)
     }
@@ -261,7 +261,7 @@ impl core::Host for Turns<'_> {
         Ok(serde_json::from_str(&output).unwrap_or(Value::String(output)))
     }
 
-    fn run_failed(&mut self, _event: &ChannelMessageEnvelope, _failure: &Failed) {}
+    fn run_failed(&mut self, _key: &str, _failure: &Failed) {}
 
     fn warn(&self, event: &str, message: &str) {
         eprintln!("bot-front: {} event {event}: {message}", self.kind.name());

@@ -89,19 +89,17 @@ impl core::Host for Turns<'_> {
         self.provider.call(self.host, op, &input, self.settings)
     }
 
-    fn claim(&mut self, event: &ChannelMessageEnvelope) -> Result<bool, Failure> {
+    fn claim(&mut self, key: &str) -> Result<bool, Failure> {
         let ttl = SEEN_TTL.as_secs() as u32;
         self.store
             .set_json_if_absent(
                 self.tenant.ctx(),
                 &self.seen_namespace(),
-                &self.seen_key(&event.id),
-                &json!({"id": event.id}),
+                &self.seen_key(key),
+                &json!({"event": key}),
                 Some(ttl),
             )
-            .map_err(|e| {
-                Failure::Internal(anyhow::anyhow!("remembering event `{}`: {e}", event.id))
-            })
+            .map_err(|e| Failure::Internal(anyhow::anyhow!("remembering event `{key}`: {e}")))
     }
 
     fn run(&mut self, event: &ChannelMessageEnvelope, input: Value) -> Result<Value, Failure> {
@@ -123,7 +121,7 @@ impl core::Host for Turns<'_> {
         Ok(serde_json::from_str(&output).unwrap_or(Value::String(output)))
     }
 
-    fn run_failed(&mut self, event: &ChannelMessageEnvelope, failure: &Failure) {
+    fn run_failed(&mut self, key: &str, failure: &Failure) {
         // A host-side failure may not happen again: let the channel's retry
         // run the event; a flow's own failure would.
         if !matches!(failure, Failure::Internal(_) | Failure::RunTimeout(_)) {
@@ -132,7 +130,7 @@ impl core::Host for Turns<'_> {
         if let Err(e) = self.store.del(
             self.tenant.ctx(),
             &self.seen_namespace(),
-            &self.seen_key(&event.id),
+            &self.seen_key(key),
         ) {
             tracing::warn!("forgetting a seen event: {e}");
         }
@@ -148,10 +146,10 @@ impl Turns<'_> {
         self.tenant.namespace("runner+messaging-seen")
     }
 
-    /// The key of an event id of this channel (hashed: ids are the channel's).
-    fn seen_key(&self, id: &str) -> StateKey {
+    /// The state key of an event of this channel (hashed: fixed length).
+    fn seen_key(&self, key: &str) -> StateKey {
         let digest = hex::encode(Sha256::digest(format!(
-            "{}:{id}",
+            "{}:{key}",
             self.provider.kind.name()
         )));
         StateKey::from(&digest[..40])
