@@ -241,7 +241,89 @@ fn serve_finishes_runs_in_progress_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
-    assert!(std::net::TcpStream::connect(server.base.trim_start_matches("http://")).is_err());
+}
+
+/// While stopping, a request already on a connection is answered 503 by
+/// `/healthz` (a load balancer takes the process out), and new connections
+/// are refused; the run in progress still finishes.
+#[test]
+fn a_stopping_server_answers_healthz_503_and_refuses_new_connections() {
+    use std::io::{Read, Write};
+    let dir = flows_dir("serve-stopping");
+    let mut server = start(&dir, &["--allow-host", "127.0.0.1:*"]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    let (slow, open) = slow_run(&server, &[]);
+    // A health check half sent before the signal, finished after it.
+    let mut probe = std::net::TcpStream::connect(&address).unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Stopping is set before the listener goes: once connecting fails, it is.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    probe.write_all(b"\r\n").unwrap();
+    let mut answer = String::new();
+    probe
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let _ = probe.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains(r#"{"status":"stopping"}"#), "{answer}");
+    open.send(()).unwrap();
+    assert_eq!(slow.join().unwrap().0, 200);
+    assert!(server.child.wait().unwrap().success());
+}
+
+/// A turn of a session whose previous turn is still running waits
+/// `--session-wait`, then is refused 409 with the session error kind.
+#[test]
+fn a_turn_of_a_busy_session_is_refused_with_409() {
+    let dir = flows_dir("serve-busy");
+    let server = start(
+        &dir,
+        &["--allow-host", "127.0.0.1:*", "--session-wait", "200ms"],
+    );
+    // The first turn's node is running (so the session is claimed) once
+    // its request reaches the gate.
+    let (port, open, arrived) = crate::support::gate_seen();
+    let base = server.base.clone();
+    let slow = std::thread::spawn(move || {
+        let url = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+        let headers = [("x-greentic-session", "s-busy")];
+        http("POST", &format!("{base}/flows/slow"), &url, &headers).expect("a response")
+    });
+    arrived
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the first turn runs");
+    let (status, body, _) = post(
+        &server,
+        "/flows/slow",
+        r#"{"url": "http://127.0.0.1:9/"}"#,
+        &[("x-greentic-session", "s-busy")],
+    );
+    assert_eq!(status, 409, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["kind"], "session", "{body}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is busy"),
+        "{body}"
+    );
+    open.send(()).unwrap();
+    assert_eq!(slow.join().unwrap().0, 200);
 }
 
 #[test]

@@ -286,17 +286,30 @@ pub fn wait_for_metric(server: &Served, line: &str) {
 
 /// An HTTP server on loopback that answers its one request only when told.
 pub fn gate() -> (u16, std::sync::mpsc::Sender<()>) {
+    let (port, open, _arrived) = gate_seen();
+    (port, open)
+}
+
+/// [`gate`], also telling when its request has arrived (the node calling
+/// it is running).
+pub fn gate_seen() -> (
+    u16,
+    std::sync::mpsc::Sender<()>,
+    std::sync::mpsc::Receiver<()>,
+) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (open, opened) = std::sync::mpsc::channel::<()>();
+    let (arrive, arrived) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut buf = [0u8; 4096];
         let _ = stream.read(&mut buf);
+        let _ = arrive.send(());
         let _ = opened.recv();
         let _ = stream
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nopen");
     });
-    (port, open)
+    (port, open, arrived)
 }

@@ -138,10 +138,18 @@ impl Failure {
                 "column": e.column,
             }),
             None => serde_json::json!({
-                "kind": "host", "message": message(&self.to_string()), "node": null, "code": null, "line": null, "column": null,
+                // A busy session is the conversation's state, as the
+                // runner's own session errors are.
+                "kind": if self.is_session_busy() { "session" } else { "host" },
+                "message": message(&self.to_string()), "node": null, "code": null, "line": null, "column": null,
             }),
         };
         serde_json::json!({ "error": record }).to_string()
+    }
+
+    /// Whether another turn of the session held it past the wait.
+    pub fn is_session_busy(&self) -> bool {
+        matches!(self, Failure::Internal(e) if e.downcast_ref::<crate::sessions::SessionBusy>().is_some())
     }
 
     /// The runner's error record, for `Flow` failures.

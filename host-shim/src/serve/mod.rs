@@ -121,8 +121,10 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
             _ = &mut stop => break,
         }
     }
-    drop(listener);
+    // Stopping before the listener goes: a client refused a connection
+    // knows every answer from here on says so.
     state.stopping.store(true, Ordering::SeqCst);
+    drop(listener);
     eprintln!("host-shim: shutting down: no new connections; finishing the runs in progress");
     let deadline = state.options.shutdown_timeout;
     tokio::select! {

@@ -39,9 +39,7 @@ pub(super) fn status_of(failure: &Failure) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Failure::Invalid(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        Failure::Internal(e) if e.downcast_ref::<crate::sessions::SessionBusy>().is_some() => {
-            StatusCode::CONFLICT
-        }
+        Failure::Internal(_) if failure.is_session_busy() => StatusCode::CONFLICT,
         Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Failure::RunTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
     }
