@@ -88,6 +88,8 @@ fn streams_report_progress_and_must_end_properly() {
         ),
         &[],
     );
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("node `s`"), "{out}");
     assert!(out.stderr.contains("[unknown-op]"), "{out}");
 }
 

@@ -133,20 +133,30 @@ fn files_that_are_not_components_are_refused() {
 
 #[test]
 fn a_component_that_is_not_a_node_is_refused() {
-    // The runner itself is a component, but exports no `greentic:component/node`.
+    // A component that imports nothing gated and exports no node ABI (the
+    // refusing capability part of compositions): refused for that, by name.
     let dir = scratch("not-a-node");
     let flow = dir.join("flow.yaml");
+    let part = Path::new(host_shim::BUILT_COMPOSE_PARTS_DIR).join("capability-deny.wasm");
     std::fs::write(
         &flow,
         format!(
             "id: x\nnodes:\n  n:\n    component.exec: {{ component: {}, input: {{}} }}\n",
-            host_shim::BUILT_RUNNER
+            part.display()
         ),
     )
     .unwrap();
     let out = host_shim(&["run", flow.to_str().unwrap(), "-q"]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("node `n`"), "{out}");
+    assert!(
+        out.stderr.contains("cannot be a flow node: it exports none of `greentic:component/node@0.6.0`"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("(it exports: greentic:secrets-store/secrets-store@1.0.0"),
+        "{out}"
+    );
 }
 
 /// A flow whose nodes each use a distinct copy of `echo`.

@@ -79,6 +79,8 @@ fn the_manifest_or_host_default_sets_the_wall_time() {
     let flow = dir.join("flow.yaml");
     std::fs::write(&flow, "id: m\nnodes:\n  n:\n    component.exec: { component: ./faulty.wasm, operation: spin, input: {} }\n    timeout: 5s\n").unwrap();
     let out = run_flow(&flow, &[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("node `n`"), "{out}");
     assert!(
         out.stderr
             .contains("exceeded its wall-time limit of 150 ms"),
