@@ -69,12 +69,17 @@ impl NodeLimits {
     /// The budget of one call: this wall time, shortened to the envelope's
     /// deadline (unix ms, 0 = none) when that comes first.
     pub fn budget(&self, deadline_unix_ms: u64) -> Duration {
+        self.budget_at(deadline_unix_ms, now_ms())
+    }
+
+    /// [`NodeLimits::budget`] at `now_unix_ms`.
+    fn budget_at(&self, deadline_unix_ms: u64, now_unix_ms: u64) -> Duration {
         if deadline_unix_ms == 0 {
             return self.wall_time;
         }
         // Rounded up to 10 ms: the runner set the deadline a moment ago from the
         // node's `timeout`, which is what messages should show.
-        let left = deadline_unix_ms.saturating_sub(now_ms()).div_ceil(10) * 10;
+        let left = deadline_unix_ms.saturating_sub(now_unix_ms).div_ceil(10) * 10;
         self.wall_time.min(Duration::from_millis(left))
     }
 }
@@ -388,14 +393,18 @@ mod tests {
             wall_time: Duration::from_secs(2),
             ..NodeLimits::default()
         };
-        assert_eq!(l.budget(0), Duration::from_secs(2));
-        assert_eq!(l.budget(now_ms() + 300), Duration::from_millis(300));
-        assert_eq!(l.budget(now_ms() + 60_000), Duration::from_secs(2));
+        let now = 1_700_000_000_000;
+        assert_eq!(l.budget_at(0, now), Duration::from_secs(2));
+        assert_eq!(l.budget_at(now + 300, now), Duration::from_millis(300));
+        assert_eq!(l.budget_at(now + 295, now), Duration::from_millis(300));
+        assert_eq!(l.budget_at(now + 60_000, now), Duration::from_secs(2));
         assert_eq!(
-            l.budget(1),
+            l.budget_at(now - 1, now),
             Duration::ZERO,
             "a deadline in the past leaves nothing"
         );
+        // The clock's own reading: no deadline leaves the wall time.
+        assert_eq!(l.budget(0), Duration::from_secs(2));
     }
 
     #[test]

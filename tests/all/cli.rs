@@ -150,11 +150,13 @@ fn a_component_that_is_not_a_node_is_refused() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("node `n`"), "{out}");
     assert!(
-        out.stderr.contains("cannot be a flow node: it exports none of `greentic:component/node@0.6.0`"),
+        out.stderr
+            .contains("cannot be a flow node: it exports none of `greentic:component/node@0.6.0`"),
         "{out}"
     );
     assert!(
-        out.stderr.contains("(it exports: greentic:secrets-store/secrets-store@1.0.0"),
+        out.stderr
+            .contains("(it exports: greentic:secrets-store/secrets-store@1.0.0"),
         "{out}"
     );
 }

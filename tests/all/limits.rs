@@ -277,7 +277,7 @@ fn ctrl_c_cancels_the_running_node_and_starts_no_other() {
     .unwrap();
     // Compile (and cache) everything first, so the run reaches `wait` quickly.
     assert_eq!(host_shim(&["check", flow.to_str().unwrap(), "-q"]).code, 0);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_host-shim"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host-shim"))
         .args(["run", flow.to_str().unwrap(), "-q"])
         .env(
             "GREENTIC_CACHE_DIR",
@@ -287,15 +287,28 @@ fn ctrl_c_cancels_the_running_node_and_starts_no_other() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it reach the waiting node, then press Ctrl-C.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Press Ctrl-C once the waiting node says it is running.
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("patient: waiting for cancellation") {
+            break;
+        }
+    }
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    for line in lines {
+        stderr.push_str(&line.unwrap());
+        stderr.push('\n');
+    }
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("interrupted; asking running nodes to stop"),

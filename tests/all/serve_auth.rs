@@ -197,10 +197,22 @@ fn bearer_tokens_decide_the_tenant_and_the_flows() {
     );
     assert_eq!(done, json!({"hello": "Ada", "tenant": "acme"}));
 
-    // A credential over its requests per second is shed (20 at once, 1/s).
-    let chatty = [("authorization", "Bearer chatty-secret")];
+    // A credential over its requests per second is shed: 20 sent at once
+    // (released together by a barrier) against 1/s.
+    let url = format!("{}/flows/counter", server.base);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(20));
     let statuses: Vec<u16> = (0..20)
-        .map(|_| call(&server, "POST", "/flows/counter", "{}", &chatty).0)
+        .map(|_| {
+            let (url, start) = (url.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let chatty = [("authorization", "Bearer chatty-secret")];
+                http("POST", &url, "{}", &chatty).expect("a response").0
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
         .collect();
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(metric(

@@ -228,8 +228,7 @@ nodes:
     session.wait: next
     routing: [{ to: slow }]
   slow:
-    component.exec: { component: patient, operation: wait, input: {} }
-    timeout: 600
+    component.exec: { component: http-fetch, input: { url: "{{in.url}}" } }
     routing: [{ to: say }]
   say:
     emit.response: { got: "{{in.n}}", previous: "{{vars.last}}" }
@@ -239,25 +238,72 @@ nodes:
     routing: [{ to: wait }]
 "#;
 
+/// Commands Redis at `url` has processed.
+fn redis_commands(url: &str) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", url, "INFO", "stats"])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_commands_processed")
+}
+
 #[test]
 fn concurrent_turns_of_one_session_run_one_after_the_other() {
-    // Two processes on one Redis resume the same waiting run at once. Each
-    // turn takes a while (the patient node), so they overlap; serialised,
-    // the second sees the first's message as `previous`. Last-write-wins
-    // would show `none` twice and lose a turn.
+    // Two processes on one Redis resume the same waiting run, overlapping
+    // for sure: the first turn's node waits on a gate until the second
+    // process is seen retrying the session's lease. Serialised, the second
+    // sees the first's message as `previous`; last-write-wins would show
+    // `none` twice and lose a turn.
     let server = redis();
     let dir = scratch("sessions-concurrent");
     let f = flow(&dir, "relay.ygtc", RELAY);
-    let state = ["--state", server.url.as_str()];
+    let grant = ["--allow-host", "127.0.0.1:*"];
+    let state = ["--state", server.url.as_str(), grant[0], grant[1]];
     assert_eq!(turn(&f, "r", json!({}), &state).json()["status"], "waiting");
-    let handles: Vec<_> = [1, 2]
-        .into_iter()
-        .map(|n| {
-            let (f, url) = (f.clone(), server.url.clone());
-            std::thread::spawn(move || turn(&f, "r", json!({"n": n}), &["--state", &url]))
+    let start = |n: u32, port: u16| {
+        let (f, url) = (f.clone(), server.url.clone());
+        let input = json!({"n": n, "url": format!("http://127.0.0.1:{port}/")});
+        std::thread::spawn(move || {
+            turn(
+                &f,
+                "r",
+                input,
+                &["--state", &url, "--allow-host", "127.0.0.1:*"],
+            )
         })
-        .collect();
-    let mut said: Vec<(Value, Value)> = handles
+    };
+    let (port_a, open_a, arrived_a) = crate::support::gate_seen();
+    let (port_b, open_b, arrived_b) = crate::support::gate_seen();
+    let a = start(1, port_a);
+    arrived_a
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the first turn runs its node (holding the session)");
+    let before = redis_commands(&server.url);
+    let b = start(2, port_b);
+    // The second process polls the lease every 25 ms while the first holds
+    // it: many commands while nothing else talks to Redis.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while redis_commands(&server.url) < before + 12 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second turn never tried the session"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        arrived_b.try_recv().is_err(),
+        "the second turn ran while the first held the session"
+    );
+    open_a.send(()).unwrap();
+    arrived_b
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the second turn runs once the first is done");
+    open_b.send(()).unwrap();
+    let said: Vec<(Value, Value)> = [a, b]
         .into_iter()
         .map(|h| {
             let out = h.join().unwrap();
@@ -266,14 +312,19 @@ fn concurrent_turns_of_one_session_run_one_after_the_other() {
             (first["got"].clone(), first["previous"].clone())
         })
         .collect();
-    // The turn that ran first saw "none"; the other must have seen its message.
-    said.sort_by_key(|(_, previous)| *previous != json!("none"));
-    let (a, b) = (said[0].clone(), said[1].clone());
-    assert_eq!(a.1, json!("none"), "{said:?}");
-    assert_eq!(b.1, a.0, "the second turn must see the first: {said:?}");
+    assert_eq!(
+        said,
+        vec![(json!(1), json!("none")), (json!(2), json!(1))],
+        "the second turn must see the first"
+    );
     // And the session goes on from the second.
-    let next = turn(&f, "r", json!({"n": 3}), &state);
-    assert_eq!(next.json()["output"][0]["previous"], b.0, "{next}");
+    let next = turn(
+        &f,
+        "r",
+        json!({"n": 3, "url": "http://127.0.0.1:9/"}),
+        &state,
+    );
+    assert_eq!(next.json()["output"][0]["previous"], json!(2), "{next}");
 }
 
 #[test]

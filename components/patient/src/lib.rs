@@ -1,8 +1,9 @@
 //! `patient`: works until the host asks it to stop, through
 //! `greentic:component/control@0.6.0`, for tests of cooperative cancellation.
 //!
-//! - `wait`: loops calling `yield-now` until `should-cancel` turns true, then
-//!   answers `{cancelled: true}`
+//! - `wait`: says `patient: waiting for cancellation` on stderr, loops calling
+//!   `yield-now` until `should-cancel` turns true, then answers
+//!   `{cancelled: true}`
 
 use greentic_interfaces_guest::bindings::greentic_component_0_6_0_component::greentic::component::control;
 use node_kit::node;
@@ -29,6 +30,9 @@ impl node::Guest for Patient {
                 &format!("patient has no operation `{op}`"),
             ));
         }
+        // Tests wait for this line before interrupting (the stderr of node
+        // components is the host's).
+        eprintln!("patient: waiting for cancellation");
         while !control::should_cancel() {
             control::yield_now();
         }
