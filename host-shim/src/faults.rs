@@ -8,7 +8,9 @@
 //!   N bytes of its record, then fails (its transaction is not committed);
 //! - `kill-in-file-write=TEXT` — the process kills itself (SIGKILL, as
 //!   `kill -9`) inside the file-backend write whose key contains TEXT, after
-//!   the record is written and before the transaction commits.
+//!   the record is written and before the transaction commits;
+//! - `session-lease-secs=N` — a session turn's lease lasts N seconds instead
+//!   of [`crate::sessions::LEASE_SECS`] (what a dead turn leaves behind).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +20,7 @@ pub struct Faults {
     state_unavailable_after: Option<u64>,
     file_write_fails_after: Option<usize>,
     kill_in_file_write: Option<String>,
+    session_lease_secs: Option<u64>,
 }
 
 /// What a file-backend write should do.
@@ -50,6 +53,7 @@ impl Faults {
                     faults.file_write_fails_after = Some(number()? as usize)
                 }
                 "kill-in-file-write" => faults.kill_in_file_write = Some(value.to_string()),
+                "session-lease-secs" => faults.session_lease_secs = Some(number()?),
                 other => return Err(format!("unknown fault `{other}`")),
             }
         }
@@ -102,6 +106,13 @@ pub fn file_write(key: &str) -> FileWrite {
         Some(n) => FileWrite::FailAfter(n),
         None => FileWrite::Normal,
     }
+}
+
+/// How long a session turn's lease lasts, in seconds.
+pub fn session_lease_secs(default: u32) -> u32 {
+    active()
+        .session_lease_secs
+        .map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// Dies as `kill -9` would make it: no destructors, no flushing, no exit code.

@@ -91,7 +91,7 @@ impl Sessions {
                     &self.locks,
                     &key,
                     &json!({ "owner": token }),
-                    Some(LEASE_SECS),
+                    Some(crate::faults::session_lease_secs(LEASE_SECS)),
                 )
                 .map_err(|e| anyhow!("{e}"))
                 .with_context(|| format!("claiming session `{id}` in the state backend"))?;

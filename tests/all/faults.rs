@@ -2,7 +2,8 @@
 //! `host-shim/src/faults.rs`): a state backend that goes down mid-run, a write
 //! that fails after some bytes, a node that traps after writing, and the
 //! process killed (`kill -9`) inside a state write and a session snapshot
-//! write. Each: the run fails with a clear error (or dies), nothing
+//! write; and a real `redis-server` killed while a run is between two
+//! writes. Each: the run fails with a clear error (or dies), nothing
 //! half-written is visible afterwards, the next run works.
 
 use std::path::{Path, PathBuf};
@@ -138,49 +139,186 @@ fn kill_9_inside_a_state_write_leaves_the_last_committed_state() {
     assert_eq!(count(&run(&flow, &state, "t", "")), json!(4));
 }
 
+/// Asks twice: a conversation with two waiting points, so a turn's
+/// snapshot replaces an earlier one.
+const TWO_QUESTIONS: &str = "id: two_questions\nnodes:\n  ask_name:\n    emit.response: { ask: name }\n    routing: [{ to: name }]\n  name:\n    session.wait: name\n    routing: [{ to: ask_color }]\n  ask_color:\n    emit.response: { ask: color, name: \"{{in.text}}\" }\n    routing: [{ to: color }]\n  color:\n    session.wait: color\n    routing: [{ to: done }]\n  done:\n    emit.response: { color: \"{{in.text}}\" }\n";
+
 #[test]
 fn kill_9_inside_a_session_snapshot_write_leaves_the_previous_snapshot() {
     let dir = scratch("fault-kill-session");
     let state = format!("file:{}", dir.join("state.redb").display());
-    let turn = |session: &str, input: &str, faults: &str| {
-        let mut env = vec![];
+    let flow = dir.join("two-questions.yaml");
+    std::fs::write(&flow, TWO_QUESTIONS).unwrap();
+    // A dead turn's lease lasts 1 s here (not 300), and the next turn waits
+    // up to 30 s for it: the product's own wait orders them, no sleep.
+    let turn = |input: &str, faults: &str| {
+        let mut env = vec![("GREENTIC_FAULTS", "session-lease-secs=1".to_string())];
         if !faults.is_empty() {
-            env.push(("GREENTIC_FAULTS", faults));
+            env[0].1 = format!("session-lease-secs=1,{faults}");
         }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         host_shim_env(
             &[
                 "run",
-                "tests/flows/session-wait/flow.yaml",
+                flow.to_str().unwrap(),
                 "-q",
                 "--state",
                 &state,
                 "--session",
-                session,
+                "s1",
                 "--session-wait",
-                "0s",
+                "30s",
                 "--input",
                 input,
             ],
             &env,
         )
     };
-    // The first turn of s1 is killed while its snapshot is written.
-    let out = turn(
-        "s1",
-        r#"{"user": "Ada"}"#,
-        "kill-in-file-write=runner+sessions",
-    );
-    assert_eq!(out.code, -1, "killed by a signal: {out}");
-    // s1 has no half-written snapshot: the dead turn's lease keeps it busy
-    // (for the lease's lifetime), and says so.
-    let out = turn("s1", r#"{"text": "gold"}"#, "");
-    assert_eq!(out.code, 1, "{out}");
-    assert!(out.stderr.contains("session `s1` is busy"), "{out}");
-    // The file is intact: another conversation runs both turns on it.
-    let first = turn("s2", r#"{"user": "Ada"}"#, "");
+    // Turn 1 waits at `name`: snapshot A is kept.
+    let first = turn("{}", "");
     assert_eq!(first.code, 0, "{first}");
-    assert_eq!(first.json()["status"], json!("waiting"), "{first}");
-    let second = turn("s2", r#"{"text": "gold"}"#, "");
-    assert_eq!(second.code, 0, "{second}");
-    assert_eq!(second.json(), json!({"plan": "gold"}), "{second}");
+    assert_eq!(first.json()["reason"], json!("name"), "{first}");
+    // Turn 2 is killed while writing snapshot B (waiting at `color`).
+    let out = turn(r#"{"text": "Ada"}"#, "kill-in-file-write=runner+sessions");
+    assert_eq!(out.code, -1, "killed by a signal: {out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    // Once the dead turn's lease is over, the session is snapshot A: the
+    // next message answers the first question again (not the second).
+    let again = turn(r#"{"text": "Bob"}"#, "");
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(again.json()["reason"], json!("color"), "{again}");
+    assert_eq!(
+        again.json()["output"][0],
+        json!({"ask": "color", "name": "Bob"}),
+        "{again}"
+    );
+    let last = turn(r#"{"text": "green"}"#, "");
+    assert_eq!(last.code, 0, "{last}");
+    assert_eq!(last.json(), json!([{"color": "green"}]), "{last}");
+}
+
+/// A `redis-server` of this test alone, keeping every write on disk (AOF,
+/// fsync always) in `dir`, so a restart after `kill -9` has what was
+/// committed.
+struct DurableRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl DurableRedis {
+    fn start(dir: &Path, port: u16) -> DurableRedis {
+        std::fs::create_dir_all(dir).unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        DurableRedis {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// `kill -9`, then a new server on the same port and files.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn restart(&mut self) {
+        *self = DurableRedis::start(&self.dir, self.port);
+    }
+}
+
+impl Drop for DurableRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_redis_server_killed_mid_run_fails_the_run_and_keeps_what_was_committed() {
+    let dir = scratch("fault-redis-killed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = DurableRedis::start(&dir.join("redis"), port);
+    let url = server.url();
+    // Increment, wait on a gate (the server is killed meanwhile), increment.
+    let flow = dir.join("bump-hold-bump.yaml");
+    std::fs::write(
+        &flow,
+        "id: bump_hold_bump\nnodes:\n  first:\n    component.exec: { component: counter, operation: increment, input: { by: 1 } }\n  hold:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n  second:\n    component.exec: { component: counter, operation: increment, input: { by: 1 } }\n",
+    )
+    .unwrap();
+    let (gate_port, open, arrived) = crate::support::gate_seen();
+    let input = json!({"url": format!("http://127.0.0.1:{gate_port}/")}).to_string();
+    let run = {
+        let (flow, url, input) = (flow.clone(), url.clone(), input.clone());
+        std::thread::spawn(move || {
+            host_shim_env(
+                &[
+                    "run",
+                    flow.to_str().unwrap(),
+                    "-q",
+                    "--state",
+                    &url,
+                    "--allow-host",
+                    "127.0.0.1:*",
+                    "--input",
+                    &input,
+                ],
+                &[],
+            )
+        })
+    };
+    arrived
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run reaches the gate after its first write");
+    server.kill();
+    open.send(()).unwrap();
+    let out = run.join().unwrap();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(
+        out.stderr.contains("node `second`") && out.stderr.contains("[unavailable] state backend"),
+        "the error names the node and the cause: {out}"
+    );
+    // Back up on its files: the first increment is there, and counting goes on.
+    server.restart();
+    let one = dir.join("one-bump.yaml");
+    std::fs::write(
+        &one,
+        "id: one_bump\nnodes:\n  bump:\n    component.exec: { component: counter, operation: increment, input: { by: 1 } }\n",
+    )
+    .unwrap();
+    let after = host_shim_env(&["run", one.to_str().unwrap(), "-q", "--state", &url], &[]);
+    assert_eq!(count(&after), json!(2), "{after}");
 }
