@@ -152,11 +152,11 @@ fn kill_9_inside_a_session_snapshot_write_leaves_the_previous_snapshot() {
     // A dead turn's lease lasts 1 s here (not 300), and the next turn waits
     // up to 30 s for it: the product's own wait orders them, no sleep.
     let turn = |input: &str, faults: &str| {
-        let mut env = vec![("GREENTIC_FAULTS", "session-lease-secs=1".to_string())];
-        if !faults.is_empty() {
-            env[0].1 = format!("session-lease-secs=1,{faults}");
-        }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let spec = match faults {
+            "" => "session-lease-secs=1".to_string(),
+            more => format!("session-lease-secs=1,{more}"),
+        };
+        let env = [("GREENTIC_FAULTS", spec.as_str())];
         host_shim_env(
             &[
                 "run",
