@@ -486,6 +486,47 @@ fn one_request(answer: String) -> (u16, std::sync::mpsc::Receiver<String>) {
     (port, rx)
 }
 
+/// Every redirect hop is checked against the allow-list: `/redirect-out`
+/// points at `localhost:1`, which is not allowed, so following it is denied
+/// (nothing is sent there); without `follow` the 302 itself is the answer.
+#[test]
+fn a_redirect_to_a_host_not_allowed_is_refused_at_the_hop() {
+    let dir = scratch("cap-http-redirect-out");
+    let (port, seen) = serve(2);
+    let f = flow(
+        &dir,
+        "id: out\nnodes:\n  get:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\", follow: \"{{in.follow}}\" } }\n",
+    );
+    let run_with = |follow: bool| {
+        run_flow(
+            &f,
+            &[
+                "--allow-host",
+                &format!("127.0.0.1:{port}"),
+                "--input",
+                &json!({"url": format!("http://127.0.0.1:{port}/redirect-out"), "follow": follow})
+                    .to_string(),
+            ],
+        )
+    };
+    // http-fetch answers the host's error as its output.
+    let followed = run_with(true);
+    assert_eq!(followed.code, 0, "{followed}");
+    assert_eq!(
+        followed.json(),
+        json!({"error": {"code": "denied", "message": "localhost:1 is not in the profile's http.allow"}}),
+        "{followed}"
+    );
+    let answered = run_with(false);
+    assert_eq!(answered.code, 0, "{answered}");
+    assert_eq!(answered.json()["status"], json!(302), "{answered}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["GET /redirect-out HTTP/1.1".to_string(); 2],
+        "only the allowed host was asked"
+    );
+}
+
 /// A followed redirect to another origin (here: another port) does not carry
 /// the guest's credentials; other headers go on.
 #[test]
