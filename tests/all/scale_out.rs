@@ -31,6 +31,8 @@ fn serve_on(dir: &Path, redis: &str) -> Served {
             "--state",
             redis,
             "--trust-tenant-headers",
+            "--allow-host",
+            "127.0.0.1:*",
             "-q",
         ],
     )
@@ -108,6 +110,12 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
         "id: ask\nnodes:\n  wait:\n    session.wait: name\n    routing: [{ to: answer }]\n  answer:\n    component.exec: { component: echo, input: { hello: \"{{in.text}}\" } }\n",
     )
     .unwrap();
+    // A run that waits on a gate: in flight for as long as the test says.
+    std::fs::write(
+        dir.join("hold.ygtc"),
+        "id: hold\nnodes:\n  wait:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
+    )
+    .unwrap();
     let mut backends: Vec<Served> = (0..3).map(|_| serve_on(&dir, &redis.url)).collect();
     let ports: Vec<u16> = backends.iter().map(|b| b.port).collect();
     let (_proxy, front) = haproxy(&dir, &ports);
@@ -136,24 +144,31 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
     );
 
     // Two tenants, each sending its requests one after the other; one
-    // process is killed partway through.
+    // process is killed partway through, with a run in flight on it (one
+    // waiting on a gate) and the tenants' requests still coming.
     let tenants = ["acme", "globex"];
     let per_tenant = 30;
-    // Halfway through, both tenants wait while a process is killed.
+    let victim_port = backends[1].port;
+    let (gate_port, open, arrived) = crate::support::gate_seen();
+    let held = std::thread::spawn(move || {
+        let url = format!("http://127.0.0.1:{gate_port}/");
+        post(victim_port, "hold", json!({ "url": url }), &[])
+    });
+    arrived
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the held run is in flight on the victim");
     let halfway = std::sync::Arc::new(std::sync::Barrier::new(3));
-    let resume = std::sync::Arc::new(std::sync::Barrier::new(3));
     let workers: Vec<_> = tenants
         .iter()
         .map(|tenant| {
             let tenant = tenant.to_string();
-            let (halfway, resume) = (halfway.clone(), resume.clone());
+            let halfway = halfway.clone();
             std::thread::spawn(move || {
                 let mut answered = 0u64;
                 let mut counts = Vec::new();
                 for i in 0..per_tenant {
                     if i == per_tenant / 2 {
                         halfway.wait();
-                        resume.wait();
                     }
                     if let Some((200, body)) = post(
                         front,
@@ -180,7 +195,9 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
     victim.child.kill().unwrap();
     victim.child.wait().unwrap();
     assert!(before_kill > 0, "the killed process had served no load");
-    resume.wait();
+    // The run in flight on it dies with it: no answer, nothing else lost.
+    assert_eq!(held.join().unwrap(), None, "the held run answered after the kill");
+    drop(open);
     for worker in workers {
         let (tenant, answered, counts) = worker.join().unwrap();
         // The others kept serving: (almost) every request was answered.
