@@ -306,7 +306,7 @@ impl JwtKeys {
                     .ok_or_else(|| format!("no key `{kid}` in the JWKS"))?;
                 (
                     DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?,
-                    vec![header.alg],
+                    jwk_algorithms(jwk)?,
                 )
             }
         };
@@ -318,6 +318,34 @@ impl JwtKeys {
         }
         Ok((key, algorithms))
     }
+}
+
+/// The algorithms a JWKS entry verifies: its declared `alg`, else those of
+/// its key type — never what the token's header asks for.
+fn jwk_algorithms(jwk: &jsonwebtoken::jwk::Jwk) -> Result<Vec<Algorithm>, String> {
+    use jsonwebtoken::jwk::AlgorithmParameters;
+    if let Some(declared) = jwk.common.key_algorithm {
+        let algorithm = declared
+            .to_string()
+            .parse::<Algorithm>()
+            .map_err(|_| format!("the JWKS key's `alg` {declared} does not sign JWTs"))?;
+        return Ok(vec![algorithm]);
+    }
+    Ok(match &jwk.algorithm {
+        AlgorithmParameters::OctetKey(_) => {
+            vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+        }
+        AlgorithmParameters::RSA(_) => vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        AlgorithmParameters::EllipticCurve(_) => vec![Algorithm::ES256, Algorithm::ES384],
+        AlgorithmParameters::OctetKeyPair(_) => vec![Algorithm::EdDSA],
+    })
 }
 
 #[derive(Debug, Deserialize)]

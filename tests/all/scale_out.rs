@@ -196,7 +196,11 @@ fn three_servers_behind_haproxy_share_conversations_and_survive_a_kill() {
     victim.child.wait().unwrap();
     assert!(before_kill > 0, "the killed process had served no load");
     // The run in flight on it dies with it: no answer, nothing else lost.
-    assert_eq!(held.join().unwrap(), None, "the held run answered after the kill");
+    assert_eq!(
+        held.join().unwrap(),
+        None,
+        "the held run answered after the kill"
+    );
     drop(open);
     for worker in workers {
         let (tenant, answered, counts) = worker.join().unwrap();

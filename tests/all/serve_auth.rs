@@ -569,3 +569,148 @@ fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
         "the slot is free again"
     );
 }
+
+/// RS256 with a PEM public key; a JWKS picked by `kid` (its own algorithm
+/// only, an unknown or missing `kid` refused); an HMAC secret under 32
+/// bytes refused at start.
+#[test]
+fn rs256_keys_jwks_by_kid_and_short_secrets() {
+    let dir = flows("auth-rs256-jwks");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (Debian: apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (private, public) = (dir.join("rsa.p8"), dir.join("rsa.pub.pem"));
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        private.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        private.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    let claims = json!({"tenant": "acme", "exp": now() + 300});
+    let status_with = |server: &Served, token: &str| {
+        let auth = format!("Bearer {token}");
+        call(
+            server,
+            "POST",
+            "/flows/counter",
+            "{}",
+            &[("authorization", auth.as_str())],
+        )
+        .0
+    };
+
+    let rsa = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "jwt",
+            "--jwt-key",
+            public.to_str().unwrap(),
+        ],
+    );
+    let signing = EncodingKey::from_rsa_pem(&std::fs::read(&private).unwrap()).unwrap();
+    let good = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &signing).unwrap();
+    assert_eq!(status_with(&rsa, &good), 200);
+    // The public key as an HMAC secret (algorithm confusion): refused.
+    assert_eq!(
+        status_with(&rsa, &jwt(&std::fs::read(&public).unwrap(), claims.clone())),
+        401
+    );
+    drop(rsa);
+
+    let (key_a, key_b) = (
+        b"kid-a-secret-of-at-least-32-bytes!!",
+        b"kid-b-secret-of-at-least-32-bytes!!",
+    );
+    let b64 = |k: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)
+    };
+    let jwks = dir.join("keys.jwks");
+    std::fs::write(
+        &jwks,
+        json!({"keys": [
+            {"kty": "oct", "kid": "a", "alg": "HS256", "k": b64(key_a)},
+            {"kty": "oct", "kid": "b", "alg": "HS512", "k": b64(key_b)},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "jwt",
+            "--jwks",
+            jwks.to_str().unwrap(),
+        ],
+    );
+    let signed = |kid: Option<&str>, algorithm: Algorithm, key: &[u8]| {
+        let mut header = Header::new(algorithm);
+        header.kid = kid.map(str::to_string);
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key)).unwrap()
+    };
+    assert_eq!(
+        status_with(&server, &signed(Some("a"), Algorithm::HS256, key_a)),
+        200
+    );
+    assert_eq!(
+        status_with(&server, &signed(Some("b"), Algorithm::HS512, key_b)),
+        200
+    );
+    // Another key than its kid's, no kid, an unknown kid, another algorithm.
+    assert_eq!(
+        status_with(&server, &signed(Some("a"), Algorithm::HS256, key_b)),
+        401
+    );
+    assert_eq!(
+        status_with(&server, &signed(None, Algorithm::HS256, key_a)),
+        401
+    );
+    assert_eq!(
+        status_with(&server, &signed(Some("zzz"), Algorithm::HS256, key_a)),
+        401
+    );
+    assert_eq!(
+        status_with(&server, &signed(Some("b"), Algorithm::HS256, key_b)),
+        401
+    );
+    drop(server);
+
+    let short = dir.join("short.key");
+    std::fs::write(&short, b"only-16-bytes!!!").unwrap();
+    let out = crate::support::host_shim(&[
+        "serve",
+        dir.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--auth",
+        "jwt",
+        "--jwt-key",
+        short.to_str().unwrap(),
+    ]);
+    crate::support::expect_failure(&out, 2, "shorter than 32 bytes");
+}
