@@ -363,6 +363,52 @@ print(run.stderr)
     assert!(peak_kib < 128 << 10, "peak RSS {peak_kib} KiB: {stderr}");
 }
 
+/// The archive limits, checked from its directory before anything is
+/// unpacked: more than 10,000 entries, or entries declaring more than 1 GiB
+/// together (two of 600 MiB of zeros, deflated to a few MiB), each refused
+/// naming the limit — though both archives have a manifest.
+#[test]
+fn archives_over_the_entry_or_size_limit_are_refused() {
+    let dir = scratch("pack-limits");
+    let script = r#"
+import sys, zipfile
+many, big = sys.argv[1:3]
+with zipfile.ZipFile(many, "w") as z:
+    z.writestr("manifest.cbor", b"")
+    for i in range(10000):
+        z.writestr(f"assets/{i}.txt", b"")
+with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("manifest.cbor", b"")
+    chunk = bytes(1 << 20)
+    for name in ("assets/a.bin", "assets/b.bin"):
+        with z.open(name, "w", force_zip64=True) as f:
+            for _ in range(600):
+                f.write(chunk)
+"#;
+    let (many, big) = (dir.join("many.gtpack"), dir.join("big.gtpack"));
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .args([&many, &big])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&big).unwrap().len() < 8 << 20);
+
+    let out = run(many.to_str().unwrap(), &[]);
+    expect_failure(&out, 2, "10001 entries, more than 10000");
+    let out = run(big.to_str().unwrap(), &[]);
+    expect_failure(&out, 2, "big.gtpack#assets/b.bin");
+    assert!(
+        out.stderr
+            .contains("the pack unpacks to more than 1073741824 bytes"),
+        "{out}"
+    );
+}
+
 /// Whoever can write the cache could inject code: an unpacked pack or a
 /// compiled artifact someone else could have written is not used.
 #[test]

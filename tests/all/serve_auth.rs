@@ -714,3 +714,91 @@ fn rs256_keys_jwks_by_kid_and_short_secrets() {
     ]);
     crate::support::expect_failure(&out, 2, "shorter than 32 bytes");
 }
+
+/// `--credential-max-concurrent` and `--credential-rps` apply to every
+/// credential that sets no limit of its own, each credential counted alone.
+#[test]
+fn server_wide_credential_limits_apply_to_each_credential() {
+    let dir = flows("auth-credential-flags");
+    std::fs::write(
+        dir.join("slow.ygtc"),
+        "id: slow\nnodes:\n  fetch:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
+    )
+    .unwrap();
+    let tokens = dir.join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "tokens:\n  - {{ name: a, sha256: \"{}\", tenant: acme }}\n  - {{ name: b, sha256: \"{}\", tenant: globex }}\n",
+            sha("a-secret"),
+            sha("b-secret")
+        ),
+    )
+    .unwrap();
+    let server = start(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "tokens",
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--allow-host",
+            "127.0.0.1:*",
+            "--credential-max-concurrent",
+            "1",
+            "--credential-rps",
+            "2",
+        ],
+    );
+    let a = ("authorization", "Bearer a-secret");
+    let (slow, open) = crate::serve::slow_run(&server, &[a]);
+    let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[a]);
+    assert_eq!(status, 429, "{body}");
+    assert!(metric(
+        &server,
+        r#"greentic_requests_denied_total{reason="credential_busy"} 1"#
+    ));
+    let b = ("authorization", "Bearer b-secret");
+    let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[b]);
+    assert_eq!(
+        (status, body["tenant"].clone()),
+        (200, json!("globex")),
+        "{body}"
+    );
+    open.send(()).unwrap();
+    assert_eq!(slow.join().unwrap().0, 200);
+    // b's 20 at once against 2 per second: most are shed for the rate.
+    let url = format!("{}/flows/counter", server.base);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| {
+            let (url, start) = (url.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                http("POST", &url, "{}", &[("authorization", "Bearer b-secret")])
+                    .expect("a response")
+                    .0
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    // (One of the few within the rate may also find b's run slot taken.)
+    let shed = statuses.iter().filter(|s| **s == 429).count() as u64;
+    let (_, text, _) = http("GET", &format!("{}/metrics", server.base), "", &[]).unwrap();
+    let denied = |reason: &str| -> u64 {
+        let prefix = format!("greentic_requests_denied_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    assert!(denied("credential_rate") >= 15, "{statuses:?}\n{text}");
+    assert_eq!(
+        denied("credential_rate") + denied("credential_busy"),
+        shed + 1,
+        "{text}"
+    );
+}

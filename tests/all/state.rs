@@ -615,3 +615,69 @@ fn a_binary_claiming_another_components_state_id_is_refused() {
     let out = run_flow(&alone, &["--profile", strict.to_str().unwrap()]);
     expect_failure(&out, 2, "profile `strict` requires state ids to be pinned");
 }
+
+/// A flow's own `state.get` / `state.set` need the profile to allow
+/// `flow:<its id>`, under `run` and `serve` alike: refused before any node
+/// runs otherwise, naming the flow.
+#[test]
+fn flow_state_is_gated_by_flow_id_under_run_and_serve() {
+    let dir = scratch("state-flow-gate");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(
+        flows.join("visits.ygtc"),
+        "id: visits\nnodes:\n  before:\n    state.get: { key: n, fallback: 0 }\n  save:\n    state.set: { key: n, value: \"{{node.before.value}}\" }\n  report:\n    echo: { saw: \"{{node.before.value}}\" }\n",
+    )
+    .unwrap();
+    let profile = |name: &str, allow: &[&str]| {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(
+            &path,
+            json!({"name": name, "state": {"allow": allow}}).to_string(),
+        )
+        .unwrap();
+        path
+    };
+    let (this_flow, other_flow) = (
+        profile("this", &["flow:visits"]),
+        profile("other", &["flow:reports"]),
+    );
+    let flow = flows.join("visits.ygtc");
+    let ok = run_flow(&flow, &["--profile", this_flow.to_str().unwrap()]);
+    assert_eq!(ok.code, 0, "{ok}");
+    assert_eq!(ok.json(), json!({"saw": 0}), "{ok}");
+    let refused = run_flow(&flow, &["--profile", other_flow.to_str().unwrap()]);
+    expect_failure(
+        &refused,
+        2,
+        "flow `visits` uses `state.get`/`state.set` but may not use state: profile `other`",
+    );
+
+    for (profile, expected) in [(&this_flow, 200), (&other_flow, 500)] {
+        let server = crate::support::serve(
+            &flows,
+            &[
+                "--addr",
+                "127.0.0.1:0",
+                "--state",
+                "memory",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        );
+        let (status, body, _) = crate::support::http(
+            "POST",
+            &format!("{}/flows/visits", server.base),
+            "{}",
+            &[("content-type", "application/json")],
+        )
+        .unwrap();
+        assert_eq!(status, expected, "{body}");
+        if expected == 500 {
+            assert!(
+                body.contains("flow `visits` uses `state.get`/`state.set` but may not use state"),
+                "{body}"
+            );
+        }
+    }
+}
