@@ -1,5 +1,9 @@
 //! The `.gtpack` reader: arbitrary archives never panic, never write outside
 //! the cache directory, and a pack that unpacks opens (or is refused) cleanly.
+//! The cache sits twelve directories deep in the scratch root that is
+//! walked after each input, so an entry climbing out of it with `..` lands
+//! where the walk sees it (an absolute path is caught the same way: the
+//! archive's names are all under the cache or nowhere).
 #![no_main]
 
 use std::path::{Path, PathBuf};
@@ -28,7 +32,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 fuzz_target!(|data: &[u8]| {
     let root = scratch();
     let _ = std::fs::remove_dir_all(root);
-    let inside = root.join("inside");
+    let inside = (0..12).fold(root.join("inside"), |dir, n| dir.join(n.to_string()));
     let cache = inside.join("cache");
     std::fs::create_dir_all(&cache).unwrap();
     let archive = root.join("fuzz.gtpack");
