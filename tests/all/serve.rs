@@ -184,6 +184,8 @@ fn serve_sheds_load_and_limits_bodies() {
         &[
             "--max-concurrent",
             "1",
+            "--max-queue",
+            "1",
             "--max-body",
             "256",
             "--allow-host",
@@ -191,7 +193,15 @@ fn serve_sheds_load_and_limits_bodies() {
         ],
     );
     let (slow, open) = slow_run(&server, &[]);
-    // The one run allowed is in progress: the next request is shed at once.
+    // The one run allowed is in progress: the next request waits in the
+    // queue (one place) ...
+    let base = server.base.clone();
+    let input = std::fs::read_to_string(workspace().join("examples/hello/input.json")).unwrap();
+    let queued = std::thread::spawn(move || {
+        http("POST", &format!("{base}/flows/hello"), &input, &[]).expect("a response")
+    });
+    crate::support::wait_for_metric(&server, "greentic_runs_queued 1");
+    // ... and the one after it, with the queue full, is shed at once.
     let (status, body, headers) = post(&server, "/flows/hello", "{}", &[]);
     assert_eq!(status, 429, "{body}");
     assert!(headers.iter().any(|(k, v)| k == "retry-after" && v == "1"));
@@ -202,6 +212,10 @@ fn serve_sheds_load_and_limits_bodies() {
         serde_json::from_str::<Value>(&body).unwrap()["body"],
         "open"
     );
+    // The queued request ran once the slot came free.
+    let (status, body, _) = queued.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Welcome back, Ada Lovelace!"), "{body}");
     // Bodies over the limit are refused before any run.
     let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(300));
     assert_eq!(post(&server, "/flows/hello", &big, &[]).0, 413);

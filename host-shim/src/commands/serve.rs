@@ -63,9 +63,16 @@ pub struct ServeArgs {
     /// Maximum node executions per run.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u32>,
-    /// Runs in progress at most; more get 429 with `Retry-After`.
+    /// Runs in progress at most; more wait in the queue.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_concurrent: usize,
+    /// Requests waiting for a run slot at most; more get 429 with
+    /// `Retry-After` (0: none wait, every request beyond the slots is shed).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_queue: usize,
+    /// How long a request waits in the queue for a slot; then 429.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub queue_timeout: std::time::Duration,
     /// Largest request body, in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub max_body: usize,
@@ -308,6 +315,8 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         credential_max_concurrent: args.credential_max_concurrent,
         credential_rps: args.credential_rps,
         max_concurrent: args.max_concurrent,
+        max_queue: args.max_queue,
+        queue_timeout: args.queue_timeout,
         max_body: args.max_body,
         run_timeout: args.run_timeout,
         shutdown_timeout: args.shutdown_timeout,

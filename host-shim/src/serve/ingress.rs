@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::respond::error_response;
+use super::respond::{busy_response, error_response};
 use super::runs::RUN_TIMEOUT_BACKSTOP;
 use super::server::Server;
 use crate::host::{Failure, SessionSettings};
@@ -111,13 +111,12 @@ impl Server {
                 ),
             );
         };
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            self.metrics.webhook(channel, tenant, "busy", 1);
-            let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "busy; try again");
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
+        let permit = match self.slots.acquire().await {
+            Ok(permit) => permit,
+            Err(no_slot) => {
+                self.metrics.webhook(channel, tenant, no_slot.label(), 1);
+                return busy_response(no_slot, self.options.max_concurrent, self.options.max_queue);
+            }
         };
         let webhook = Webhook {
             method: parts.method.to_string(),

@@ -30,6 +30,8 @@ pub(super) struct Metrics {
     node_calls: Family<RunLabels, Counter>,
     node_seconds: Family<FlowLabels, Histogram>,
     pub(super) in_flight: Gauge,
+    /// Requests waiting for a run slot (set when scraped).
+    pub(super) queued: Gauge,
     auth_denied: Family<ReasonLabels, Counter>,
     webhooks: Family<ChannelLabels, Counter>,
     replies: Family<ChannelLabels, Counter>,
@@ -61,6 +63,7 @@ impl Metrics {
             node_calls: Family::default(),
             node_seconds: Family::new_with_constructor(seconds_histogram),
             in_flight: Gauge::default(),
+            queued: Gauge::default(),
             auth_denied: Family::default(),
             webhooks: Family::default(),
             replies: Family::default(),
@@ -104,6 +107,11 @@ impl Metrics {
             "runs_in_progress",
             "Runs being executed",
             metrics.in_flight.clone(),
+        );
+        registry.register(
+            "runs_queued",
+            "Requests waiting for a run slot (at most --max-queue)",
+            metrics.queued.clone(),
         );
         metrics
     }

@@ -26,6 +26,7 @@ mod options;
 mod respond;
 mod runs;
 mod server;
+mod slots;
 
 pub use options::ServeOptions;
 

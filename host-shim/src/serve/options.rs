@@ -26,8 +26,12 @@ pub struct ServeOptions {
     pub credential_max_concurrent: Option<usize>,
     /// Requests per second per credential, unless its own entry says otherwise.
     pub credential_rps: Option<u32>,
-    /// Runs in progress at most; beyond: 429.
+    /// Runs in progress at most; beyond, requests wait in the queue.
     pub max_concurrent: usize,
+    /// Requests waiting for a run slot at most; beyond: 429.
+    pub max_queue: usize,
+    /// How long a request waits in the queue; then 429.
+    pub queue_timeout: Duration,
     /// Largest request body.
     pub max_body: usize,
     /// A run still going after this gets 504.

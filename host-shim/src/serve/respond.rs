@@ -8,6 +8,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use std::time::Duration;
 
+use super::slots::NoSlot;
 use crate::auth::Denied;
 use crate::host::Failure;
 use crate::runner::ErrorKind;
@@ -138,4 +139,25 @@ pub(super) fn linger(mut body: Incoming, limit: usize) {
         };
         let _ = tokio::time::timeout(LINGER, drain).await;
     });
+}
+
+/// 429 with `Retry-After: 1` for a request that got no run slot.
+pub(super) fn busy_response(
+    no_slot: NoSlot,
+    max_concurrent: usize,
+    max_queue: usize,
+) -> Response<Full<Bytes>> {
+    let message = match no_slot {
+        NoSlot::QueueFull => format!(
+            "{max_concurrent} runs are in progress and {max_queue} requests wait; try again"
+        ),
+        NoSlot::Waited => {
+            format!("no run slot came free in time ({max_concurrent} runs in progress); try again")
+        }
+    };
+    let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, &message);
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }

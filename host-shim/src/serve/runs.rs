@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use super::respond::{
-    error_response, invalid_input_record, is_json, json_response, linger, single_header, status_of,
+    busy_response, error_response, invalid_input_record, is_json, json_response, linger,
+    single_header, status_of,
 };
 use super::server::Server;
 use crate::auth::{Denied, Principal};
@@ -80,19 +80,12 @@ impl Server {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            self.metrics.rejected(&flow_id, "busy");
-            let mut response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "{} runs are in progress; try again",
-                    self.options.max_concurrent
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
+        let permit = match self.slots.acquire().await {
+            Ok(permit) => permit,
+            Err(no_slot) => {
+                self.metrics.rejected(&flow_id, no_slot.label());
+                return busy_response(no_slot, self.options.max_concurrent, self.options.max_queue);
+            }
         };
         let entry = match std::str::from_utf8(&body) {
             Ok(text) if text.trim().is_empty() => "{}".to_string(),

@@ -26,7 +26,7 @@ pub(super) struct Server {
     pub(super) shared_store: Arc<dyn greentic_state::StateStore>,
     /// One binding of state ids to binaries for all the hosts.
     pub(super) state_bindings: Arc<crate::caps::state::bindings::StateBindings>,
-    pub(super) slots: Arc<tokio::sync::Semaphore>,
+    pub(super) slots: super::slots::RunSlots,
     pub(super) metrics: Arc<Metrics>,
     pub(super) registry: Registry,
     pub(super) stopping: AtomicBool,
@@ -63,7 +63,11 @@ impl Server {
         let messaging = MessagingHost::new(&options, shared_store.clone())?;
         Ok(Server {
             messaging,
-            slots: Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1))),
+            slots: super::slots::RunSlots::new(
+                options.max_concurrent,
+                options.max_queue,
+                options.queue_timeout,
+            ),
             catalog,
             hosts: Mutex::new(vec![host]),
             shared_store,
@@ -99,6 +103,7 @@ impl Server {
                 if let Err(denied) = self.metrics_allowed(&request) {
                     return self.refuse(denied, "/metrics");
                 }
+                self.metrics.queued.set(self.slots.waiting() as i64);
                 let mut text = String::new();
                 prometheus_client::encoding::text::encode(&mut text, &self.registry)
                     .expect("writing metrics to a String cannot fail");
