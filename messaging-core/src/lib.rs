@@ -16,7 +16,7 @@ mod verify;
 
 pub use answer::{OpFailed, SEND_ATTEMPTS, SEND_FIRST_DELAY_MS, read_answer};
 pub use channel::ChannelKind;
-pub use pipeline::{Answer, BadAnswer, Host, Op, Report, Webhook, ingest};
+pub use pipeline::{Answer, BadAnswer, Failed, Host, Op, Report, Webhook, ingest};
 pub use replies::{Reply, replies};
 pub use verify::{
     BOT_FRAMEWORK_ISSUER, BearerCheck, SLACK_WINDOW_SECS, Unverified, secret_key, verify,

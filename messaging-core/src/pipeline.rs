@@ -106,6 +106,18 @@ pub enum BadAnswer {
     NotSent(String),
 }
 
+/// A failure told in words, for a host whose failures are text (the
+/// composed bot's front).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Failed(pub String);
+
+impl From<BadAnswer> for Failed {
+    fn from(e: BadAnswer) -> Self {
+        Failed(e.to_string())
+    }
+}
+
 /// What the pipeline needs from its host.
 pub trait Host {
     /// Why a call or a run failed.
@@ -286,21 +298,6 @@ mod tests {
         seen: HashSet<String>,
         fail_runs: bool,
         forgotten: Vec<String>,
-    }
-
-    #[derive(Debug)]
-    struct Failed(String);
-
-    impl std::fmt::Display for Failed {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-
-    impl From<BadAnswer> for Failed {
-        fn from(e: BadAnswer) -> Self {
-            Failed(e.to_string())
-        }
     }
 
     fn event(id: &str, text: &str, bot: bool) -> Value {

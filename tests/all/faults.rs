@@ -197,79 +197,10 @@ fn kill_9_inside_a_session_snapshot_write_leaves_the_previous_snapshot() {
     assert_eq!(last.json(), json!([{"color": "green"}]), "{last}");
 }
 
-/// A `redis-server` of this test alone, keeping every write on disk (AOF,
-/// fsync always) in `dir`, so a restart after `kill -9` has what was
-/// committed.
-struct DurableRedis {
-    child: std::process::Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl DurableRedis {
-    fn start(dir: &Path, port: u16) -> DurableRedis {
-        std::fs::create_dir_all(dir).unwrap();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        DurableRedis {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// `kill -9`, then a new server on the same port and files.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn restart(&mut self) {
-        *self = DurableRedis::start(&self.dir, self.port);
-    }
-}
-
-impl Drop for DurableRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_redis_server_killed_mid_run_fails_the_run_and_keeps_what_was_committed() {
     let dir = scratch("fault-redis-killed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = DurableRedis::start(&dir.join("redis"), port);
+    let mut server = crate::support::DurableRedis::start(&dir.join("redis"));
     let url = server.url();
     // Increment, wait on a gate (the server is killed meanwhile), increment.
     let flow = dir.join("bump-hold-bump.yaml");

@@ -198,22 +198,12 @@ fn bearer_tokens_decide_the_tenant_and_the_flows() {
     assert_eq!(done, json!({"hello": "Ada", "tenant": "acme"}));
 
     // A credential over its requests per second is shed: 20 sent at once
-    // (released together by a barrier) against 1/s.
-    let url = format!("{}/flows/counter", server.base);
-    let start = std::sync::Arc::new(std::sync::Barrier::new(20));
-    let statuses: Vec<u16> = (0..20)
-        .map(|_| {
-            let (url, start) = (url.clone(), start.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                let chatty = [("authorization", "Bearer chatty-secret")];
-                http("POST", &url, "{}", &chatty).expect("a response").0
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().unwrap())
-        .collect();
+    // against 1/s.
+    let statuses = at_once(
+        &format!("{}/flows/counter", server.base),
+        ("authorization", "Bearer chatty-secret"),
+        20,
+    );
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(metric(
         &server,
@@ -508,9 +498,11 @@ fn es256_jwts_verify_with_a_public_key_and_algorithm_confusion_is_refused() {
     );
 }
 
-#[test]
-fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
-    let dir = flows("auth-concurrency");
+/// Serves the counter and a `slow` flow (its node waits on a gate) to two
+/// tokens: `a` (tenant acme, with `a_limits` in its entry) and `b` (globex),
+/// with `flags`.
+fn credential_server(name: &str, a_limits: &str, flags: &[&str]) -> Served {
+    let dir = flows(name);
     std::fs::write(
         dir.join("slow.ygtc"),
         "id: slow\nnodes:\n  fetch:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
@@ -520,42 +512,40 @@ fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
     std::fs::write(
         &tokens,
         format!(
-            "tokens:\n  - {{ name: busy, sha256: \"{}\", tenant: acme, max_concurrent: 1 }}\n  - {{ name: other, sha256: \"{}\", tenant: globex }}\n",
-            sha("busy-secret"),
-            sha("other-secret")
+            "tokens:\n  - {{ name: a, sha256: \"{}\", tenant: acme{a_limits} }}\n  - {{ name: b, sha256: \"{}\", tenant: globex }}\n",
+            sha("a-secret"),
+            sha("b-secret")
         ),
     )
     .unwrap();
-    let server = start(
-        &dir,
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--auth",
-            "tokens",
-            "--tokens",
-            tokens.to_str().unwrap(),
-            "--allow-host",
-            "127.0.0.1:*",
-        ],
-    );
-    let busy = ("authorization", "Bearer busy-secret");
-    let (slow, open) = crate::serve::slow_run(&server, &[busy]);
-    // The credential's one run is in progress: its next request is shed ...
-    let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[busy]);
+    let mut args = vec![
+        "--addr",
+        "127.0.0.1:0",
+        "--auth",
+        "tokens",
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--allow-host",
+        "127.0.0.1:*",
+    ];
+    args.extend_from_slice(flags);
+    start(&dir, &args)
+}
+
+const A: (&str, &str) = ("authorization", "Bearer a-secret");
+const B: (&str, &str) = ("authorization", "Bearer b-secret");
+
+/// With `a` allowed one run: while its run is in progress, its next request
+/// is shed and `b`'s is served; then `a` is served again.
+fn one_run_for_a(server: &Served) {
+    let (slow, open) = crate::serve::slow_run(server, &[A]);
+    let (status, body, _) = call(server, "POST", "/flows/counter", "{}", &[A]);
     assert_eq!(status, 429, "{body}");
     assert!(metric(
-        &server,
+        server,
         r#"greentic_requests_denied_total{reason="credential_busy"} 1"#
     ));
-    // ... while another tenant's is served.
-    let (status, body, _) = call(
-        &server,
-        "POST",
-        "/flows/counter",
-        "{}",
-        &[("authorization", "Bearer other-secret")],
-    );
+    let (status, body, _) = call(server, "POST", "/flows/counter", "{}", &[B]);
     assert_eq!(
         (status, body["tenant"].clone()),
         (200, json!("globex")),
@@ -564,10 +554,34 @@ fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
     open.send(()).unwrap();
     assert_eq!(slow.join().unwrap().0, 200);
     assert_eq!(
-        call(&server, "POST", "/flows/counter", "{}", &[busy]).0,
+        call(server, "POST", "/flows/counter", "{}", &[A]).0,
         200,
         "the slot is free again"
     );
+}
+
+/// The statuses of `n` requests to `url` with `header`, sent at once
+/// (released together by a barrier).
+fn at_once(url: &str, header: (&'static str, &'static str), n: usize) -> Vec<u16> {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    (0..n)
+        .map(|_| {
+            let (url, start) = (url.to_string(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                http("POST", &url, "{}", &[header]).expect("a response").0
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
+    let server = credential_server("auth-concurrency", ", max_concurrent: 1", &[]);
+    one_run_for_a(&server);
 }
 
 /// RS256 with a PEM public key; a JWKS picked by `kid` (its own algorithm
@@ -719,74 +733,16 @@ fn rs256_keys_jwks_by_kid_and_short_secrets() {
 /// credential that sets no limit of its own, each credential counted alone.
 #[test]
 fn server_wide_credential_limits_apply_to_each_credential() {
-    let dir = flows("auth-credential-flags");
-    std::fs::write(
-        dir.join("slow.ygtc"),
-        "id: slow\nnodes:\n  fetch:\n    component.exec: { component: http-fetch, input: { url: \"{{in.url}}\" } }\n",
-    )
-    .unwrap();
-    let tokens = dir.join("tokens.yaml");
-    std::fs::write(
-        &tokens,
-        format!(
-            "tokens:\n  - {{ name: a, sha256: \"{}\", tenant: acme }}\n  - {{ name: b, sha256: \"{}\", tenant: globex }}\n",
-            sha("a-secret"),
-            sha("b-secret")
-        ),
-    )
-    .unwrap();
-    let server = start(
-        &dir,
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--auth",
-            "tokens",
-            "--tokens",
-            tokens.to_str().unwrap(),
-            "--allow-host",
-            "127.0.0.1:*",
-            "--credential-max-concurrent",
-            "1",
-            "--credential-rps",
-            "2",
-        ],
+    let server = credential_server(
+        "auth-credential-flags",
+        "",
+        // a's three requests in a row fit 3/s.
+        &["--credential-max-concurrent", "1", "--credential-rps", "3"],
     );
-    let a = ("authorization", "Bearer a-secret");
-    let (slow, open) = crate::serve::slow_run(&server, &[a]);
-    let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[a]);
-    assert_eq!(status, 429, "{body}");
-    assert!(metric(
-        &server,
-        r#"greentic_requests_denied_total{reason="credential_busy"} 1"#
-    ));
-    let b = ("authorization", "Bearer b-secret");
-    let (status, body, _) = call(&server, "POST", "/flows/counter", "{}", &[b]);
-    assert_eq!(
-        (status, body["tenant"].clone()),
-        (200, json!("globex")),
-        "{body}"
-    );
-    open.send(()).unwrap();
-    assert_eq!(slow.join().unwrap().0, 200);
-    // b's 20 at once against 2 per second: most are shed for the rate.
-    let url = format!("{}/flows/counter", server.base);
-    let start = std::sync::Arc::new(std::sync::Barrier::new(20));
-    let statuses: Vec<u16> = (0..20)
-        .map(|_| {
-            let (url, start) = (url.clone(), start.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                http("POST", &url, "{}", &[("authorization", "Bearer b-secret")])
-                    .expect("a response")
-                    .0
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().unwrap())
-        .collect();
-    // (One of the few within the rate may also find b's run slot taken.)
+    one_run_for_a(&server);
+    // b's 20 at once against 3 per second: most are shed for the rate (one
+    // of the few within it may find b's one run slot taken).
+    let statuses = at_once(&format!("{}/flows/counter", server.base), B, 20);
     let shed = statuses.iter().filter(|s| **s == 429).count() as u64;
     let (_, text, _) = http("GET", &format!("{}/metrics", server.base), "", &[]).unwrap();
     let denied = |reason: &str| -> u64 {

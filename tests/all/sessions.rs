@@ -352,56 +352,22 @@ fn a_waiting_run_survives_a_redis_restart_and_an_outage_is_a_clear_error() {
     // A Redis of its own that persists every write (AOF, fsync always), so it
     // can be killed and started again on the same data.
     let dir = scratch("sessions-redis-restart");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let start_redis = || {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--dir",
-                dir.to_str().unwrap(),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server (tests/run installs it)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        child
-    };
-    let url = format!("redis://127.0.0.1:{port}/");
+    let mut redis = crate::support::DurableRedis::start(&dir.join("redis"));
+    let url = redis.url();
     let state = ["--state", url.as_str()];
     let f = flow(&dir, "ask.ygtc", ASK);
-    let mut redis = start_redis();
     assert_eq!(
         turn(&f, "r1", json!({}), &state).json()["status"],
         "waiting"
     );
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.kill();
     // Backend down: a clear error, exit 2, nothing half-done.
     let down = turn(&f, "r1", json!({"text": "Ada"}), &state);
     expect_failure(&down, 2, "cannot reach the Redis state store");
     // Back up: the run still waits where it was.
-    let mut redis = start_redis();
+    redis.restart();
     let resumed = turn(&f, "r1", json!({"text": "Ada"}), &state);
     assert_eq!(resumed.json()["text"], "hello Ada", "{resumed}");
-    redis.kill().unwrap();
-    redis.wait().unwrap();
 }
 
 /// A failed first turn leaves no record: neither the tenant itself nor any

@@ -313,3 +313,79 @@ pub fn gate_seen() -> (
     });
     (port, open, arrived)
 }
+
+/// A `redis-server` of one test alone, keeping every write on disk (AOF,
+/// fsync always) in `dir`, so it can be killed (`kill -9`) and started again
+/// on the same port and data.
+pub struct DurableRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl DurableRedis {
+    /// Starts one on a free port, its files in `dir`.
+    pub fn start(dir: &Path) -> DurableRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        DurableRedis::start_on(dir, port)
+    }
+
+    fn start_on(dir: &Path, port: u16) -> DurableRedis {
+        std::fs::create_dir_all(dir).unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (tests/run installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        DurableRedis {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// A new server on the same port and files.
+    pub fn restart(&mut self) {
+        *self = DurableRedis::start_on(&self.dir, self.port);
+    }
+}
+
+impl Drop for DurableRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

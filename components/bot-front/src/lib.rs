@@ -25,7 +25,7 @@ use front_kit::bindings::greentic::runner::run::{RunOutcome, Tenant};
 use front_kit::http::Response;
 use front_kit::{AppFront, BotSettings, wire};
 use greentic_messaging_core::{
-    self as core, BadAnswer, ChannelKind, ChannelMessageEnvelope, Op, SEND_ATTEMPTS,
+    self as core, ChannelKind, ChannelMessageEnvelope, Failed, Op, SEND_ATTEMPTS,
     SEND_FIRST_DELAY_MS, TenantCtx, Webhook,
 };
 use serde_json::{Value, json};
@@ -176,22 +176,6 @@ fn tenant_ctx(env: &str, tenant: &str, team: Option<&str>) -> Result<TenantCtx, 
         ));
     }
     Ok(ctx)
-}
-
-/// A provider op or a run that failed.
-#[derive(Debug)]
-struct Failed(String);
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<BadAnswer> for Failed {
-    fn from(e: BadAnswer) -> Self {
-        Failed(e.to_string())
-    }
 }
 
 /// One webhook's turns in this instance.
