@@ -1,5 +1,6 @@
 //! The flows a server serves, by id: scanned at start, rescanned (debounced)
-//! when a request names an id it does not know.
+//! when a request names an id it does not know. A known file is read again
+//! only when it changed (length or modification time), not per request.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,51 @@ use std::time::{Duration, Instant};
 use compose::pack::{flow_id_of, flow_type_of};
 use prometheus_client::metrics::counter::Counter;
 
+/// A flow file as it was when its id was read.
+#[derive(Debug, Clone)]
+struct Known {
+    file: PathBuf,
+    stamp: Option<Stamp>,
+}
+
+/// What tells a file changed without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: std::time::SystemTime,
+}
+
+impl Stamp {
+    fn of(file: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(file).ok()?;
+        Some(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+        })
+    }
+}
+
+impl Known {
+    /// The file, if it still holds flow `id`: unchanged since read, or read
+    /// again (and remembered) when it changed.
+    fn check(&mut self, id: &str) -> Option<PathBuf> {
+        let now = Stamp::of(&self.file);
+        if now.is_some() && now == self.stamp {
+            return Some(self.file.clone());
+        }
+        if flow_id_of(&self.file).as_deref() == Some(id) {
+            self.stamp = now;
+            return Some(self.file.clone());
+        }
+        None
+    }
+}
+
 /// The flows served, by id.
 pub(super) struct Catalog {
     target: PathBuf,
-    /// Flow id -> file, rebuilt by a rescan.
-    known: Mutex<HashMap<String, PathBuf>>,
+    /// Flow id -> file (and the file as last read), rebuilt by a rescan.
+    known: Mutex<HashMap<String, Known>>,
     /// When the last rescan ended; held while one runs, so there is one at a time.
     last_scan: tokio::sync::Mutex<Instant>,
     /// A lookup that misses rescans only if the last rescan is this old: a
@@ -68,11 +109,14 @@ impl Catalog {
     /// may have been edited), else after a rescan on the blocking pool if the
     /// last one is older than `rescan_every`.
     pub(super) async fn find(&self, id: &str) -> Option<PathBuf> {
-        let hit = self.known.lock().expect("catalog").get(id).cloned();
-        if let Some(file) = hit
-            && flow_id_of(&file).as_deref() == Some(id)
-        {
-            return Some(file);
+        let hit = self
+            .known
+            .lock()
+            .expect("catalog")
+            .get_mut(id)
+            .and_then(|known| known.check(id));
+        if hit.is_some() {
+            return hit;
         }
         let mut last = self.last_scan.lock().await;
         if last.elapsed() >= self.rescan_every {
@@ -84,8 +128,11 @@ impl Catalog {
             *last = Instant::now();
         }
         drop(last);
-        let hit = self.known.lock().expect("catalog").get(id).cloned();
-        hit.filter(|file| flow_id_of(file).as_deref() == Some(id))
+        self.known
+            .lock()
+            .expect("catalog")
+            .get_mut(id)
+            .and_then(|known| known.check(id))
     }
 }
 
@@ -102,7 +149,7 @@ impl Catalog {
             .lock()
             .expect("catalog")
             .values()
-            .cloned()
+            .map(|known| known.file.clone())
             .collect();
         let mut messaging = files
             .into_iter()
@@ -115,7 +162,7 @@ impl Catalog {
 }
 
 /// Flow id -> file for every flow of `target` (a pack, a directory, a file).
-fn scan(target: &Path) -> HashMap<String, PathBuf> {
+fn scan(target: &Path) -> HashMap<String, Known> {
     use compose::pack::{Pack, Target};
     let target = match Pack::open_dir(target) {
         Ok(pack) => Target::Pack(pack, None),
@@ -124,8 +171,10 @@ fn scan(target: &Path) -> HashMap<String, PathBuf> {
     let files = target.flow_files().unwrap_or_default();
     let mut found = HashMap::new();
     for file in files {
+        // Stamped before reading: a change while reading is seen next time.
+        let stamp = Stamp::of(&file);
         if let Some(id) = flow_id_of(&file) {
-            found.entry(id).or_insert(file);
+            found.entry(id).or_insert(Known { file, stamp });
         }
     }
     found
