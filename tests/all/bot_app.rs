@@ -274,6 +274,59 @@ fn the_composed_bot_verifies_routes_and_retries_like_serve() {
     );
 }
 
+/// `--provider PACK`: the provider of a greentic provider pack (found by its
+/// `greentic.provider-extension.v1`, gated by the manifest it ships) is the
+/// bot's, as in a bundle under `serve`.
+#[test]
+fn a_bot_is_composed_from_a_provider_pack() {
+    let dir = scratch("bot-app-pack");
+    let pack = dir.join("messaging-telegram.gtpack");
+    crate::messaging::telegram_provider_pack(&pack);
+    let api = ChannelApi::plain(&[200]);
+    let from_pack = dir.join("bot-from-pack.wasm");
+    let (config, host) = config_for(&dir, &api);
+    let flow = dir.join("default.ygtc");
+    std::fs::write(&flow, GREETER).unwrap();
+    let out = host_shim(&[
+        "compose",
+        flow.to_str().unwrap(),
+        "-o",
+        from_pack.to_str().unwrap(),
+        "--http",
+        "--tenant",
+        TENANT,
+        "--provider",
+        pack.to_str().unwrap(),
+        "--channel-config",
+        config.to_str().unwrap(),
+        "--allow-host",
+        &host,
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("telegram bot <- "), "{out}");
+    assert!(
+        out.stderr
+            .contains("secrets from the environment: [TELEGRAM_BOT_TOKEN]"),
+        "{out}"
+    );
+    let bot = wasmtime_serve(&from_pack, &BOT_ENV);
+    assert_eq!(
+        post(
+            &bot.base,
+            TENANT,
+            Some(WEBHOOK_SECRET),
+            &update(3, 42, "hi")
+        ),
+        200
+    );
+    let sent = api.received(1, Duration::from_secs(30));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        essentials(&sent[0]).3,
+        json!({"chat_id": "42", "text": "What is your name, 7?"})
+    );
+}
+
 /// A bot needs --http, a provider that is one, and a flow node is not one.
 #[test]
 fn a_bot_is_composed_only_from_a_provider_with_http() {

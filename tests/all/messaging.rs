@@ -552,7 +552,7 @@ fn channels_without_a_verifier_are_refused_at_start() {
 /// A provider pack as greentic-messaging-providers ships one: the provider
 /// component (here `bot-telegram`) under the pack's own id, its manifest as
 /// CBOR, and `greentic.provider-extension.v1` naming it.
-fn telegram_provider_pack(path: &Path) {
+pub(crate) fn telegram_provider_pack(path: &Path) {
     let built = Path::new(host_shim::BUILT_COMPONENTS_DIR);
     let wasm = std::fs::read(built.join("bot-telegram.wasm")).unwrap();
     let manifest: Value =
