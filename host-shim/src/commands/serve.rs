@@ -307,6 +307,9 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
             let mut options =
                 host_options(&common, state.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
             options.on_miss = OnMiss::Optimize;
+            // Every run instantiates its nodes afresh: slots reserved once
+            // spare the mmap/munmap (and TLB shootdowns) of each instance.
+            options.pooling_allocator = true;
             Ok(options)
         }),
         settings,
