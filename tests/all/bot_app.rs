@@ -221,7 +221,13 @@ fn the_composed_bot_under_wasmtime_serve_calls_the_channel_api_as_serve_does() {
         200
     );
     let by_bot = api.received(1, Duration::from_secs(30));
-    assert_eq!(by_bot.len(), 1, "{by_bot:?}");
+    let log: Vec<String> = bot.log.try_iter().collect();
+    assert_eq!(
+        by_bot.len(),
+        1,
+        "{by_bot:?}\nthe bot said:\n{}",
+        log.join("\n")
+    );
     assert_eq!(essentials(&by_bot[0]), essentials(&by_serve[0]));
     assert_eq!(
         essentials(&by_bot[0]),

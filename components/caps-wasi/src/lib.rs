@@ -238,8 +238,15 @@ fn write_all(
 ) -> Result<(), (&'static str, String)> {
     stream
         .write_all(bytes)
-        .and_then(|()| std::io::Write::flush(&mut stream))
-        .map_err(|e| ("unavailable", format!("sending the body: {e}")))
+        .map_err(|e| ("unavailable", format!("sending the body: {e}")))?;
+    // With a content-length, the host may close the body as soon as its last
+    // byte is written (the request is then complete): a flush finding the
+    // stream closed is success — calling it a failure would have the request
+    // sent again (seen under load: the channel got every reply twice).
+    match stream.blocking_flush() {
+        Ok(()) | Err(wasip2::io::streams::StreamError::Closed) => Ok(()),
+        Err(e) => Err(("unavailable", format!("sending the body: {e:?}"))),
+    }
 }
 
 fn read_body(body: Result<IncomingBody, ()>, max: u64) -> Result<Vec<u8>, (&'static str, String)> {

@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// On SIGTERM / Ctrl-C: how long to let runs in progress finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,
+    /// After SIGTERM, keep accepting and serving this long while `/healthz`
+    /// answers 503, so a load balancer takes the process out first.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub drain: std::time::Duration,
     /// How long a waiting run (`x-greentic-session`) is kept after its last turn.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub session_ttl: std::time::Duration,
@@ -323,6 +327,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         max_body: args.max_body,
         run_timeout: args.run_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        drain: args.drain,
         session_ttl: args.session_ttl,
         session_wait: args.session_wait,
         io_threads: args.io_threads,

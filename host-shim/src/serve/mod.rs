@@ -71,7 +71,24 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
         );
     }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut stop = std::pin::pin!(shutdown_signal());
+    // On SIGTERM/SIGINT: `/healthz` answers 503 at once, and for `--drain`
+    // the server still accepts and serves (a load balancer sees it leave
+    // before its connections are refused); then it stops accepting.
+    let drain = state.options.drain;
+    let mut stop = std::pin::pin!({
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            state.stopping.store(true, Ordering::SeqCst);
+            if !drain.is_zero() {
+                eprintln!(
+                    "host-shim: stopping: /healthz answers 503; serving {} ms more before closing the listener",
+                    drain.as_millis()
+                );
+                tokio::time::sleep(drain).await;
+            }
+        }
+    });
     let cap = connection_cap(state.options.max_connections);
     if cap < state.options.max_connections {
         eprintln!(

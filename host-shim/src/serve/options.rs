@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub run_timeout: Duration,
     /// How long shutdown waits for runs in progress.
     pub shutdown_timeout: Duration,
+    /// How long a stopping server still accepts (answering `/healthz` 503).
+    pub drain: Duration,
     /// Session TTL and how long a turn waits for its session.
     pub session_ttl: Duration,
     /// See [`SessionSettings::wait`].
