@@ -34,22 +34,6 @@ impl Stamp {
     }
 }
 
-impl Known {
-    /// The file, if it still holds flow `id`: unchanged since read, or read
-    /// again (and remembered) when it changed.
-    fn check(&mut self, id: &str) -> Option<PathBuf> {
-        let now = Stamp::of(&self.file);
-        if now.is_some() && now == self.stamp {
-            return Some(self.file.clone());
-        }
-        if flow_id_of(&self.file).as_deref() == Some(id) {
-            self.stamp = now;
-            return Some(self.file.clone());
-        }
-        None
-    }
-}
-
 /// The flows served, by id.
 pub(super) struct Catalog {
     target: PathBuf,
@@ -109,14 +93,8 @@ impl Catalog {
     /// may have been edited), else after a rescan on the blocking pool if the
     /// last one is older than `rescan_every`.
     pub(super) async fn find(&self, id: &str) -> Option<PathBuf> {
-        let hit = self
-            .known
-            .lock()
-            .expect("catalog")
-            .get_mut(id)
-            .and_then(|known| known.check(id));
-        if hit.is_some() {
-            return hit;
+        if let Some(hit) = self.check(id) {
+            return Some(hit);
         }
         let mut last = self.last_scan.lock().await;
         if last.elapsed() >= self.rescan_every {
@@ -128,11 +106,24 @@ impl Catalog {
             *last = Instant::now();
         }
         drop(last);
-        self.known
-            .lock()
-            .expect("catalog")
-            .get_mut(id)
-            .and_then(|known| known.check(id))
+        self.check(id)
+    }
+
+    /// The file of known flow `id` if it still holds that flow: unchanged
+    /// since read, or read again (outside the lock) and remembered.
+    fn check(&self, id: &str) -> Option<PathBuf> {
+        let known = self.known.lock().expect("catalog").get(id).cloned()?;
+        let now = Stamp::of(&known.file);
+        if now.is_some() && now == known.stamp {
+            return Some(known.file);
+        }
+        if flow_id_of(&known.file).as_deref() != Some(id) {
+            return None;
+        }
+        if let Some(entry) = self.known.lock().expect("catalog").get_mut(id) {
+            entry.stamp = now;
+        }
+        Some(known.file)
     }
 }
 
