@@ -410,6 +410,19 @@ fn off_loopback_serving_needs_credentials_and_metrics_its_token() {
     );
 }
 
+/// Runs `openssl` with `args` (key generation for the signed-JWT tests).
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl (Debian: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn es256_jwts_verify_with_a_public_key_and_algorithm_confusion_is_refused() {
     let dir = flows("auth-es256");
@@ -418,17 +431,6 @@ fn es256_jwts_verify_with_a_public_key_and_algorithm_confusion_is_refused() {
         dir.join("ec.p8"),
         dir.join("ec.pub.pem"),
     );
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl (Debian: apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     openssl(&[
         "ecparam",
         "-name",
@@ -590,17 +592,6 @@ fn a_credential_at_its_concurrent_runs_is_shed_and_the_others_are_not() {
 #[test]
 fn rs256_keys_jwks_by_kid_and_short_secrets() {
     let dir = flows("auth-rs256-jwks");
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl (Debian: apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let (private, public) = (dir.join("rsa.p8"), dir.join("rsa.pub.pem"));
     openssl(&[
         "genpkey",
