@@ -155,7 +155,7 @@ fn main() {
     );
 }
 
-/// Compiles the runner ahead of time for host-shim's engine, so that a first run
+/// Compiles the runner ahead of time for host-shim's runner engine, so that a first run
 /// on an empty cache (a fresh container, a CI job) deserializes it instead of
 /// spending most of a second in Cranelift. host-shim uses the artifact only for
 /// runner bytes with the recorded SHA-256, and only if its engine accepts it
@@ -163,7 +163,7 @@ fn main() {
 fn precompile_runner(runner: &Path) {
     use sha2::{Digest, Sha256};
     let bytes = fs::read(runner).unwrap();
-    let engine = wasmtime::Engine::new(&greentic_runner_engine::config())
+    let engine = wasmtime::Engine::new(&greentic_runner_engine::runner_config())
         .expect("creating host-shim's engine in the build script");
     let artifact = engine
         .precompile_component(&bytes)

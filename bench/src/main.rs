@@ -20,8 +20,9 @@
 //!   inside the runner component;
 //! - B5 a composed flow, one run (a whole process) under Wasmtime (host-shim),
 //!   V8 (jco, Node.js) and wasmtime-py;
-//! - B6 `host-shim serve` under load, and (when a `wasmtime` CLI is found) the
-//!   same flow composed with `--http` under `wasmtime serve`.
+//! - B6 `host-shim serve` under load (wrk when installed), and (when a
+//!   `wasmtime` CLI is found) the same flow composed with `--http` under
+//!   `wasmtime serve` (`serve_load.rs`).
 //!
 //! `--write` also writes the table to `bench/RESULTS.md`; `bench --help` lists the rest.
 
@@ -34,6 +35,7 @@ use serde_json::Value;
 
 mod hot;
 mod measure;
+mod serve_load;
 
 /// Benchmarks of the runner against the native runner-core baseline.
 #[derive(clap::Parser)]
@@ -88,7 +90,7 @@ fn main() -> Result<()> {
     }
     if args.only_b6 {
         let bin = root.join("target/release/host-shim");
-        rows.extend(b6(&bin, &scratch)?);
+        rows.extend(serve_load::b6(&root, &bin, &scratch)?);
         println!("{}", render(&rows));
         return Ok(());
     }
@@ -135,7 +137,7 @@ fn main() -> Result<()> {
         )),
     }
 
-    match b6(&bin, &scratch) {
+    match serve_load::b6(&root, &bin, &scratch) {
         Ok(figures) => rows.extend(figures),
         Err(e) => rows.push(Row::new(
             "B6",
@@ -158,7 +160,7 @@ fn main() -> Result<()> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         let doc = format!(
-            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim -p greentic-bench && target/release/bench --write`, all in one run. B1, B2 and B4: {processes} processes, each sampling every contender 30 times interleaved with its native baseline (paired ratios per round); a figure is the median of the processes' medians, (min–max) of those medians, and the interquartile range inside a process; B3 medians with min–max; B5 the best of three processes; B6 the median of three 2-second runs with their min–max, the load generator on the same 2 cores as the server.\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
+            "# Benchmark results\n\nMeasured {date} on {machine}, by `cargo build --release -p host-shim -p greentic-bench && target/release/bench --write`, all in one run. B1, B2 and B4: {processes} processes, each sampling every contender 30 times interleaved with its native baseline (paired ratios per round); a figure is the median of the processes' medians, (min–max) of those medians, and the interquartile range inside a process; B3 medians with min–max; B5 the best of three processes; B6 the median of three 2-second runs with their min–max, the load generator (wrk when installed, this process's own as a cross-check) on the same 2 cores as the server.\n\n{table}\nThe native baseline is the same flow run by `runner-core` compiled natively, with a native echo. host-shim figures use its library in-process (B1, B2, B4) or its release binary (B3, B5).\n"
         );
         std::fs::write(root.join("bench/RESULTS.md"), doc)?;
         eprintln!("wrote bench/RESULTS.md");
@@ -640,216 +642,4 @@ fn machine() -> String {
         .map(|n| n.get())
         .unwrap_or(0);
     format!("{cores} cores ({cpu}), {}", std::env::consts::OS)
-}
-
-/// B6: `host-shim serve` (release) answering a 3-node echo flow over HTTP/1.1
-/// keep-alive, from a load generator in this process: requests/s and latency
-/// percentiles at 1, 8 and 64 connections, and at 8 with 1 or 2 I/O threads.
-/// Side by side, when a `wasmtime` CLI is found (`GREENTIC_WASMTIME`, else
-/// PATH): the same flow composed with `--http` under `wasmtime serve`.
-fn b6(bin: &Path, scratch: &Path) -> Result<Vec<Row>> {
-    let dir = scratch.join("b6");
-    std::fs::create_dir_all(&dir)?;
-    let flow = dir.join("three.ygtc");
-    std::fs::write(
-        &flow,
-        "id: three\nnodes:\n  a:\n    component.exec: { component: echo, input: { v: \"{{in.v}}\" } }\n  b:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\" } }\n  c:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\", done: true } }\n",
-    )?;
-    let mut rows = Vec::new();
-    for (connections, io_threads) in [(1, 2), (8, 2), (64, 2), (8, 1)] {
-        let figures = median_of_three(|| {
-            let mut cmd = Command::new(bin);
-            cmd.args(["serve", dir.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-                .args(["--max-concurrent", "64", "-q"])
-                .args(["--io-threads", &io_threads.to_string()])
-                .env("GREENTIC_CACHE_DIR", scratch.join("cache"));
-            load(Server::start(cmd)?, connections)
-        })?;
-        rows.push(Row::new(
-            "B6",
-            &format!("serve, 3-node flow, {connections} connection(s), {io_threads} I/O thread(s): requests/s (p50 / p99 latency)"),
-            figures,
-            "—",
-            "",
-        ));
-    }
-    let wasmtime = std::env::var_os("GREENTIC_WASMTIME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| which("wasmtime"));
-    let Some(wasmtime) = wasmtime else {
-        rows.push(Row::new(
-            "B6",
-            "the same flow composed with --http under `wasmtime serve`",
-            "skipped: no `wasmtime` CLI (GREENTIC_WASMTIME or PATH; cargo install wasmtime-cli --version 45.0.3 --locked)".into(),
-            "—",
-            "",
-        ));
-        return Ok(rows);
-    };
-    let app = dir.join("three-http.wasm");
-    let composed = Command::new(bin)
-        .args([
-            "compose",
-            flow.to_str().unwrap(),
-            "-o",
-            app.to_str().unwrap(),
-        ])
-        .args(["--http", "-q"])
-        .status()?;
-    anyhow::ensure!(composed.success(), "composing the --http app failed");
-    let version = Command::new(&wasmtime).arg("--version").output()?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
-    for connections in [1, 8, 64] {
-        let figures = median_of_three(|| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let mut cmd = Command::new(&wasmtime);
-            cmd.args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
-                .arg(&app);
-            load(Server::start(cmd)?, connections)
-        })?;
-        rows.push(Row::new(
-            "B6",
-            &format!("{version} `serve` of the same flow composed with --http, {connections} connection(s): requests/s (p50 / p99 latency)"),
-            figures,
-            "—",
-            "",
-        ));
-    }
-    Ok(rows)
-}
-
-/// Three load runs: the median's figures, with the min–max of requests/s.
-fn median_of_three(mut once: impl FnMut() -> Result<LoadFigures>) -> Result<String> {
-    let mut runs = Vec::new();
-    for _ in 0..3 {
-        runs.push(once()?);
-    }
-    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    let median = &runs[1];
-    Ok(format!(
-        "{:.0} (min–max {:.0}–{:.0}); p50 {} p99 {}; {} non-200",
-        median.rps,
-        runs[0].rps,
-        runs[2].rps,
-        fmt_dur(median.p50),
-        fmt_dur(median.p99),
-        median.failed
-    ))
-}
-
-struct LoadFigures {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    failed: u64,
-}
-
-/// A server process under load, killed on drop.
-struct Server {
-    child: std::process::Child,
-    /// `http://127.0.0.1:PORT`
-    base: String,
-}
-
-impl Server {
-    /// Starts `cmd` and waits for the stderr line that names its URL.
-    fn start(mut cmd: Command) -> Result<Server> {
-        use std::io::BufRead;
-        let mut child = cmd
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()?;
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let Some(line) = lines.next() else {
-                let _ = child.kill();
-                anyhow::bail!("the server exited before listening")
-            };
-            let line = line?;
-            if let Some(at) = line.find("http://") {
-                break line[at..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .trim_end_matches('/')
-                    .to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Server { child, base })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// 2 seconds of `connections` keep-alive clients posting to the server's
-/// `/flows/three`, after a warm-up.
-fn load(server: Server, connections: usize) -> Result<LoadFigures> {
-    let url = format!("{}/flows/three", server.base);
-    let agent = || -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into()
-    };
-    // Warm-up: every host the pool will make, compiled and linked.
-    for _ in 0..50 {
-        agent()
-            .post(&url)
-            .header("content-type", "application/json")
-            .send("{\"v\": 1}")?;
-    }
-    let until = Instant::now() + Duration::from_secs(2);
-    let workers: Vec<_> = (0..connections)
-        .map(|_| {
-            let (url, agent) = (url.clone(), agent());
-            std::thread::spawn(move || {
-                let mut latencies = Vec::new();
-                let mut failed = 0u64;
-                while Instant::now() < until {
-                    let start = Instant::now();
-                    match agent
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .send("{\"v\": 1}")
-                    {
-                        Ok(mut r) if r.status() == 200 => {
-                            let _ = r.body_mut().read_to_string();
-                            latencies.push(start.elapsed());
-                        }
-                        _ => failed += 1,
-                    }
-                }
-                (latencies, failed)
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    let mut all = Vec::new();
-    let mut failed = 0;
-    for w in workers {
-        let (l, f) = w
-            .join()
-            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
-        all.extend(l);
-        failed += f;
-    }
-    let elapsed = started.elapsed().max(Duration::from_secs(2));
-    drop(server);
-    all.sort();
-    anyhow::ensure!(!all.is_empty(), "no request succeeded");
-    let pick = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
-    Ok(LoadFigures {
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pick(0.5),
-        p99: pick(0.99),
-        failed,
-    })
 }

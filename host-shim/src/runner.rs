@@ -184,9 +184,11 @@ impl RunnerComponent {
             },
         );
         store.limiter(|s| &mut s.limiter);
-        // The runner is ours: no fuel metering. It stops for its run's
-        // deadline and for a Ctrl-C that its nodes did not honour.
-        store.set_fuel(UNMETERED)?;
+        // The runner is ours: no fuel metering (its engine has none; a
+        // composed app's, which holds nodes, does: their limits are
+        // theirs). It stops for its run's deadline and for a Ctrl-C that
+        // its nodes did not honour.
+        unmetered(&mut store)?;
         store.epoch_deadline_callback(|ctx| {
             if let Some(stop) = ctx.data().run.deadline.passed() {
                 return Err(stop.into());
@@ -205,6 +207,14 @@ impl RunnerComponent {
             .context("instantiating the runner")?;
         Ok(RunnerInstance { store, runner })
     }
+}
+
+/// All the fuel there is, on an engine that meters fuel; nothing otherwise.
+fn unmetered(store: &mut Store<RunnerState>) -> Result<()> {
+    if store.get_fuel().is_ok() {
+        store.set_fuel(UNMETERED)?;
+    }
+    Ok(())
 }
 
 /// One instance of the runner and the node slots it calls.
@@ -261,6 +271,6 @@ impl RunnerInstance {
     /// flows it has planned, can serve another run, of any tenant.
     pub fn clear_run(&mut self) -> Result<()> {
         self.store.data_mut().run = RunParts::default();
-        self.store.set_fuel(UNMETERED)
+        unmetered(&mut self.store)
     }
 }

@@ -79,6 +79,40 @@ fn flows_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A flow is made ready once and kept while its files stay as they were: a
+/// component file replaced under a running server (a deploy's rename) is
+/// linked anew for the next request, like an edited flow.
+#[test]
+fn a_replaced_component_file_is_served_anew() {
+    let dir = scratch("serve-component-swap");
+    std::fs::copy(built_component("echo"), dir.join("part.wasm")).unwrap();
+    std::fs::write(
+        dir.join("swap.ygtc"),
+        "id: swap\nnodes:\n  shout:\n    component.exec: { component: ./part.wasm, operation: upper, input: { v: \"{{in.v}}\" } }\n",
+    )
+    .unwrap();
+    let server = start(&dir, &[]);
+    let answer = |server: &Served| {
+        let (status, body, _) = post(server, "/flows/swap", r#"{"v": "ab"}"#, &[]);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    assert_eq!(answer(&server), json!({"v": "ab"}), "echo answers as is");
+    assert_eq!(
+        answer(&server),
+        json!({"v": "ab"}),
+        "and again, made ready once"
+    );
+    let next = dir.join("part.wasm.next");
+    std::fs::copy(built_component("text"), &next).unwrap();
+    std::fs::rename(&next, dir.join("part.wasm")).unwrap();
+    assert_eq!(
+        answer(&server),
+        json!({"v": "AB"}),
+        "the new component answers"
+    );
+}
+
 #[test]
 fn serve_answers_resumes_sessions_and_counts() {
     let dir = flows_dir("serve-basic");

@@ -32,7 +32,9 @@ pub(super) fn compile(args: CompileArgs) -> Result<(), Failure> {
         ..HostOptions::default()
     })
     .map_err(Failure::Invalid)?;
-    let mut components = vec![PathBuf::from(crate::BUILT_RUNNER)];
+    let runner = std::fs::canonicalize(crate::BUILT_RUNNER)
+        .unwrap_or_else(|_| PathBuf::from(crate::BUILT_RUNNER));
+    let mut components = vec![runner.clone()];
     let mut failed = 0usize;
     for target in &args.targets {
         match compile_target_components(&host, target) {
@@ -50,9 +52,14 @@ pub(super) fn compile(args: CompileArgs) -> Result<(), Failure> {
         .collect();
     components.sort();
     components.dedup();
-    let cache = host.component_cache();
     let (mut compiled, mut there) = (0usize, 0usize);
     for component in &components {
+        // The runner has an engine (and artifacts) of its own.
+        let cache = if *component == runner {
+            host.runner_cache()
+        } else {
+            host.component_cache()
+        };
         match cache.fill(component) {
             Ok(Filled::Compiled) => {
                 compiled += 1;
@@ -79,7 +86,9 @@ pub(super) fn compile(args: CompileArgs) -> Result<(), Failure> {
         eprintln!(
             "{} components: {compiled} compiled, {there} already compiled; cache {}",
             components.len(),
-            cache.dir().map_or("-".into(), |d| d.display().to_string())
+            host.component_cache()
+                .dir()
+                .map_or("-".into(), |d| d.display().to_string())
         );
     }
     if failed > 0 {

@@ -2,7 +2,7 @@
 
 use super::setup::{channel_config, host_options, pack_channels, state_backend, target};
 use crate::engine::OnMiss;
-use crate::{Failure, RunSettings};
+use crate::{Failure, HostOptions, RunSettings};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -277,7 +277,6 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     if state == crate::caps::state::StateBackend::Memory && !args.common.quiet {
         eprintln!("note: --state memory: state and sessions live as long as this server");
     }
-    let common = args.common;
     let settings = RunSettings {
         scope: args.scope.tenant(),
         max_steps: args.max_steps,
@@ -286,7 +285,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         ..RunSettings::default()
     };
     // Checked once here so a bad flag fails at start, not per request.
-    let checked = host_options(&common, state.clone())?;
+    let checked = host_options(&args.common, state)?;
     let bot_framework_keys = match &args.bot_framework_jwks {
         None => None,
         Some(source) => {
@@ -302,20 +301,20 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
             ))
         }
     };
-    let secrets = std::sync::Arc::new(checked.secrets);
+    let secrets = std::sync::Arc::new(checked.secrets.clone());
+    let host = HostOptions {
+        // A server lives long: its components get optimised code from the start.
+        on_miss: OnMiss::Optimize,
+        // Every run instantiates its nodes afresh: slots reserved once
+        // spare the mmap/munmap (and TLB shootdowns) of each instance.
+        pooling_allocator: true,
+        ..checked
+    };
     crate::serve::serve(crate::serve::ServeOptions {
         target,
         addr: args.addr,
         // A server lives long: its components get optimised code from the start.
-        host: Box::new(move || {
-            let mut options =
-                host_options(&common, state.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
-            options.on_miss = OnMiss::Optimize;
-            // Every run instantiates its nodes afresh: slots reserved once
-            // spare the mmap/munmap (and TLB shootdowns) of each instance.
-            options.pooling_allocator = true;
-            Ok(options)
-        }),
+        host,
         settings,
         auth,
         metrics_token,

@@ -102,6 +102,7 @@ pub(super) fn host_options(
         strict_templating: common.templating.map(|t| t == Templating::Strict),
         shared_state: None,
         pooling_allocator: false,
+        concurrent_runs: 1,
         fresh_runner_per_run: common.fresh_runner,
     })
 }

@@ -60,7 +60,7 @@ pub struct Precompiled {
 
 impl Precompiled {
     /// The runner the build compiled, precompiled by the build for
-    /// [`greentic_runner_engine::config`].
+    /// [`greentic_runner_engine::runner_config`].
     pub fn built_runner() -> Precompiled {
         Precompiled {
             source_sha256: crate::BUILT_RUNNER_SHA256.to_string(),
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn the_build_artifact_serves_its_own_bytes_and_no_others() {
         let dir = scratch("own-bytes");
-        let engine = new_engine().unwrap();
+        let engine = new_engine(crate::engine::EngineFor::Nodes).unwrap();
         let runner = component("(component (core module))");
         let other = component("(component (core module (func)))");
         let artifact = engine.precompile_component(&runner).unwrap();
@@ -429,8 +429,12 @@ mod tests {
             .precompile_component(&runner)
             .unwrap();
         for artifact in [foreign, b"not an artifact".to_vec()] {
-            let cache = ComponentCache::new(new_engine().unwrap(), None, true)
-                .with_precompiled(precompiled(&dir, &runner, &artifact));
+            let cache = ComponentCache::new(
+                new_engine(crate::engine::EngineFor::Nodes).unwrap(),
+                None,
+                true,
+            )
+            .with_precompiled(precompiled(&dir, &runner, &artifact));
             cache.load_bytes("runner", &runner).unwrap();
             assert_eq!(cache.compiled_count(), 1, "the foreign artifact was used");
         }
@@ -441,22 +445,34 @@ mod tests {
         let dir = scratch("baseline");
         let path = dir.join("c.wasm");
         std::fs::write(&path, component("(component (core module (func)))")).unwrap();
-        let cached = ComponentCache::new(new_engine().unwrap(), Some(dir.join("cache")), true)
-            .on_miss(OnMiss::Baseline);
+        let cached = ComponentCache::new(
+            new_engine(crate::engine::EngineFor::Nodes).unwrap(),
+            Some(dir.join("cache")),
+            true,
+        )
+        .on_miss(OnMiss::Baseline);
         cached.load(&path).unwrap();
         assert_eq!(cached.take_baseline_compiled(), vec![path.clone()]);
         assert!(cached.take_baseline_compiled().is_empty());
         assert_eq!(cached.fill(&path).unwrap(), Filled::Compiled);
         assert_eq!(cached.fill(&path).unwrap(), Filled::AlreadyThere);
         // Now the optimised artifact is found: nothing compiled, nothing remembered.
-        let again = ComponentCache::new(new_engine().unwrap(), Some(dir.join("cache")), true)
-            .on_miss(OnMiss::Baseline);
+        let again = ComponentCache::new(
+            new_engine(crate::engine::EngineFor::Nodes).unwrap(),
+            Some(dir.join("cache")),
+            true,
+        )
+        .on_miss(OnMiss::Baseline);
         again.load(&path).unwrap();
         assert_eq!(again.compiled_count(), 0);
         assert!(again.take_baseline_compiled().is_empty());
         // Without a cache there is nothing to fill later.
-        let uncached =
-            ComponentCache::new(new_engine().unwrap(), None, true).on_miss(OnMiss::Baseline);
+        let uncached = ComponentCache::new(
+            new_engine(crate::engine::EngineFor::Nodes).unwrap(),
+            None,
+            true,
+        )
+        .on_miss(OnMiss::Baseline);
         uncached.load(&path).unwrap();
         assert!(uncached.take_baseline_compiled().is_empty());
     }
@@ -466,7 +482,11 @@ mod tests {
         let dir = scratch("lock");
         let path = dir.join("c.wasm");
         std::fs::write(&path, component("(component)")).unwrap();
-        let cache = ComponentCache::new(new_engine().unwrap(), Some(dir.join("cache")), true);
+        let cache = ComponentCache::new(
+            new_engine(crate::engine::EngineFor::Nodes).unwrap(),
+            Some(dir.join("cache")),
+            true,
+        );
         let bytes = std::fs::read(&path).unwrap();
         let artifact = cache.artifact_path(&bytes).unwrap();
         let held = FillLock::take(&artifact).unwrap().expect("free");

@@ -16,6 +16,7 @@ use crate::caps::http::HttpCtx;
 use crate::caps::secrets::SecretsCtx;
 use crate::caps::state::StateCtx;
 use crate::caps::telemetry::TelemetryCtx;
+use crate::limits::RunDeadline;
 use crate::runner::{FlowSource, Linking, RunnerComponent, RunnerInstance};
 use compose::policy::Grant;
 use compose::policy::{Capability, capability_of};
@@ -101,7 +102,11 @@ impl Host {
         .map_err(|e| invalid(e, format!("`{}` is not a composed flow", app.display())))?;
         // The composition was approved when it was made; the components that
         // use the app's state import share one namespace, named after the app file.
-        let scope = self.scope(settings, flow)?;
+        let scope = self.scope(
+            settings,
+            super::prepare::assets_dir(flow),
+            RunDeadline::after(settings.time_limit),
+        )?;
         let scope_deadline = scope.deadline;
         let stem = app.file_stem().and_then(|s| s.to_str()).unwrap_or("app");
         let id: String = stem

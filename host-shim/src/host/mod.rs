@@ -4,13 +4,15 @@
 //!
 //! Rooms: `options` (how a host is set up, how a run is made), `outcome`
 //! (turns and failures), `setup` (the [`Host`] and its engine), `prepare`
-//! (planning, resolving, linking, gating), `turns` (runs and conversation
+//! (planning, resolving, linking, gating), `ready` (what was made ready,
+//! kept per version of the files), `turns` (runs and conversation
 //! turns), `composed` (composed apps).
 
 mod composed;
 mod options;
 mod outcome;
 mod prepare;
+mod ready;
 mod setup;
 mod turns;
 

@@ -43,6 +43,11 @@ pub struct HostOptions {
     /// Instances from Wasmtime's pooling allocator
     /// ([`crate::engine::new_pooling_engine`]) instead of fresh mappings.
     pub pooling_allocator: bool,
+    /// Runs at once on this host and its [`Host::sibling`]s (they share its
+    /// engine): what the pooling allocator is sized for.
+    ///
+    /// [`Host::sibling`]: super::Host::sibling
+    pub concurrent_runs: usize,
     /// A new runner instance for every run. Off by default: node instances
     /// are always new per run, but the runner (our code, no tenant data kept
     /// between runs: [`crate::runner::RunnerInstance::clear_run`]) is kept
@@ -75,6 +80,7 @@ impl Default for HostOptions {
             secrets: SecretSource::default(),
             shared_state: None,
             pooling_allocator: false,
+            concurrent_runs: 1,
             fresh_runner_per_run: false,
             runner_memory_bytes: crate::limits::RUNNER_MEMORY_BYTES,
             state_bindings: Default::default(),

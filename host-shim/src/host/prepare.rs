@@ -3,9 +3,11 @@
 
 use super::options::RunSettings;
 use super::outcome::{CheckReport, Failure};
+use super::ready::{FileStamps, ReadyFlow, Stamp};
 use super::setup::Host;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use compose::{ComponentRef, FlowSet};
@@ -132,24 +134,79 @@ pub(super) fn plan_set(
 }
 
 impl Host {
-    /// Plans the flow at `path` and the flows it calls on a fresh runner
-    /// instance, resolves and links every component they use into slots, and
-    /// gates the flows' own state.
+    /// The flow at `path` ready to run for `settings`: made ready (or taken
+    /// as made for the same files), its slots filled with fresh node slots
+    /// for this run, on the host's spare runner instance or a new one.
     pub(super) fn prepare(
         &mut self,
         path: &Path,
         settings: &RunSettings,
     ) -> Result<Prepared, Failure> {
-        let scope = self.scope(settings, path)?;
+        let deadline = RunDeadline::after(settings.time_limit);
+        let ready = match self.ready.current(path) {
+            Some(ready) => ready,
+            None => {
+                let ready = Arc::new(self.make_ready(path, deadline)?);
+                self.ready.keep(path, ready.clone());
+                ready
+            }
+        };
+        let scope = self.scope(settings, ready.assets.clone(), deadline)?;
+        let mut instance = match self.spare_runner.take() {
+            Some(instance) => instance,
+            None => self
+                .runner
+                .instantiate(Vec::new(), StateCtx::none())
+                .map_err(|e| Failure::Internal(e.into()))?,
+        };
+        instance.set_deadline(deadline);
+        instance.set_slots(
+            ready
+                .components
+                .iter()
+                .map(|component| Some(NodeSlot::new(component.clone(), scope.clone())))
+                .collect(),
+        );
+        let grant = if ready.uses_flow_state {
+            Grant::ALL
+        } else {
+            Grant::default()
+        };
+        instance.set_state(StateCtx::for_flows(scope.store, scope.tenant, grant));
+        Ok(Prepared {
+            instance,
+            flow: ready.flow.clone(),
+            library: ready.library.clone(),
+            bindings: ready.bindings.clone(),
+            report: ready.report.clone(),
+        })
+    }
+
+    /// Plans the flow at `path` and the flows it calls (on the spare runner
+    /// instance, kept for the run), resolves and links every component they
+    /// use into slots, and gates the flows' own state; records every file it
+    /// read.
+    fn make_ready(&mut self, path: &Path, deadline: RunDeadline) -> Result<ReadyFlow, Failure> {
         let spare = self.spare_runner.take();
-        let (mut instance, set) = plan_set(
+        let (instance, set) = plan_set(
             &self.runner,
             spare,
             path,
             self.strict_templating,
             StateCtx::none(),
-            scope.deadline,
+            deadline,
         )?;
+        self.spare_runner = Some(instance);
+        let mut files = FileStamps::default();
+        for (flow_file, _, _) in set.flows() {
+            files.add(flow_file);
+            files.add(&compose::sidecar_path(flow_file));
+            files.add(&compose::summary_sidecar_path(flow_file));
+        }
+        if !set.missing.is_empty() {
+            // A called flow's file may appear: the directory changes then.
+            files.add(path.parent().unwrap_or(Path::new(".")));
+        }
         let mut report = CheckReport {
             plan: set.main.2.clone(),
             calls: set.library.iter().map(|(p, _, _)| p.clone()).collect(),
@@ -172,10 +229,27 @@ impl Host {
                 components.len()
             )));
         }
+        // A component file rewritten since it was linked is linked anew.
+        let stamps: Vec<Stamp> = components
+            .iter()
+            .map(|(_, _, resolved)| Stamp::of(&resolved.path))
+            .collect();
+        for ((_, _, resolved), stamp) in components.iter().zip(&stamps) {
+            if self
+                .nodes
+                .get(&resolved.path)
+                .is_some_and(|(linked, _)| linked != stamp)
+            {
+                self.nodes.remove(&resolved.path);
+            }
+        }
         let mut compiled = self.compile_new(components.iter().map(|(_, _, r)| &r.path));
-        let mut slots = Vec::with_capacity(components.len());
+        let mut linked = Vec::with_capacity(components.len());
         let mut bindings = Vec::with_capacity(components.len());
-        for (slot, (flow_file, node, resolved)) in components.iter().enumerate() {
+        for (slot, ((flow_file, node, resolved), stamp)) in
+            components.iter().zip(stamps).enumerate()
+        {
+            files.add_stamped(&resolved.path, stamp.clone());
             if resolved.stub {
                 report.stubbed.push(format!(
                     "{}: node `{}`: component `{}`",
@@ -185,7 +259,7 @@ impl Host {
                 ));
             }
             let component = match self.nodes.get(&resolved.path) {
-                Some(c) => c.clone(),
+                Some((_, c)) => c.clone(),
                 None => {
                     let component = compiled
                         .remove(&resolved.path)
@@ -205,36 +279,35 @@ impl Host {
                                 node.component
                             )))
                         })?;
-                    self.nodes.insert(resolved.path.clone(), loaded.clone());
+                    self.nodes
+                        .insert(resolved.path.clone(), (stamp, loaded.clone()));
                     loaded
                 }
             };
-            slots.push(Some(NodeSlot::new(component, scope.clone())));
+            linked.push(component);
             bindings.push(SlotBinding {
                 component: node.component.clone(),
                 slot: slot as u32,
             });
         }
-        instance.set_slots(slots);
-        instance.set_state(self.flow_state(&set, &scope)?);
+        let uses_flow_state = self.flows_use_state(&set)?;
         let wit = |source: &runner_core::FlowSource| to_wit_source(source);
-        Ok(Prepared {
-            instance,
+        Ok(ReadyFlow {
+            files,
             flow: wit(&set.main.1),
             library: set.library.iter().map(|(_, s, _)| wit(s)).collect(),
             bindings,
+            components: linked,
+            uses_flow_state,
+            assets: assets_dir(path),
             report,
         })
     }
 
-    /// The state context of the flows' own `state.get` / `state.set` nodes:
+    /// Whether the flows' own `state.get` / `state.set` nodes are used:
     /// every flow of the set that uses them must be allowed by the profile
     /// (`flow:<id>`), or the run is refused before any node runs.
-    pub(super) fn flow_state(
-        &self,
-        set: &FlowSet<FlowPlan>,
-        scope: &RunScope,
-    ) -> Result<StateCtx, Failure> {
+    pub(super) fn flows_use_state(&self, set: &FlowSet<FlowPlan>) -> Result<bool, Failure> {
         let mut used = false;
         for (path, _, plan) in set.flows() {
             if !plan
@@ -253,12 +326,7 @@ impl Host {
                 ))
             })?;
         }
-        let grant = if used { Grant::ALL } else { Grant::default() };
-        Ok(StateCtx::for_flows(
-            scope.store.clone(),
-            scope.tenant.clone(),
-            grant,
-        ))
+        Ok(used)
     }
 
     /// The distinct components of a flow set (keyed by reference, in slot
@@ -314,8 +382,13 @@ impl Host {
         }
     }
 
-    /// What the node instances of one run of the flow at `flow` share.
-    pub(super) fn scope(&self, settings: &RunSettings, flow: &Path) -> Result<RunScope, Failure> {
+    /// What the node instances of one run share.
+    pub(super) fn scope(
+        &self,
+        settings: &RunSettings,
+        assets: Option<PathBuf>,
+        deadline: RunDeadline,
+    ) -> Result<RunScope, Failure> {
         let tenant = settings.run_tenant()?;
         Ok(RunScope {
             store: self.state_store.clone(),
@@ -324,8 +397,8 @@ impl Host {
             observer: settings.observer.clone(),
             secrets: self.secrets.clone(),
             http: self.http_client(),
-            assets: assets_dir(flow),
-            deadline: RunDeadline::after(settings.time_limit),
+            assets,
+            deadline,
         })
     }
 

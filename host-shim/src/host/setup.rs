@@ -1,6 +1,7 @@
 //! The [`Host`]: one engine, the linked runner, the compiled node components.
 
 use super::options::HostOptions;
+use super::ready::{ReadyFlows, Stamp};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use wasmtime::Engine;
 use crate::caps::http::{ConnectTo, TrustedRoots};
 use crate::caps::secrets::SecretSource;
 use crate::caps::state::bindings::StateBindings;
-use crate::engine::{ComponentCache, Precompiled, new_engine, new_pooling_engine};
+use crate::engine::{ComponentCache, EngineFor, Precompiled, new_engine, new_pooling_engine};
 use crate::limits::NodeLimits;
 use crate::nodes::NodeComponent;
 use crate::runner::{Linking, RunnerComponent, RunnerInstance};
@@ -19,14 +20,19 @@ use compose::policy::Profile;
 
 /// Runs flows from files.
 pub struct Host {
-    pub(super) cache: ComponentCache,
-    pub(super) runner: RunnerComponent,
+    pub(super) cache: std::sync::Arc<ComponentCache>,
+    pub(super) runner: std::sync::Arc<RunnerComponent>,
+    /// The runner's engine's compiled-component cache.
+    pub(super) runner_cache: std::sync::Arc<ComponentCache>,
     pub(super) secrets: std::sync::Arc<SecretSource>,
     pub(super) state_store: std::sync::Arc<dyn greentic_state::StateStore>,
     pub(super) profile: Profile,
     pub(super) node_limits: NodeLimits,
     pub(super) resolver: ComponentResolver,
-    pub(super) nodes: HashMap<PathBuf, NodeComponent>,
+    /// Linked node components by file, with the file as it was linked.
+    pub(super) nodes: HashMap<PathBuf, (Stamp, NodeComponent)>,
+    /// Flows made ready, by file.
+    pub(super) ready: ReadyFlows,
     pub(super) strict_templating: Option<bool>,
     pub(super) quiet: bool,
     /// The runner instance of the last run, cleared, for the next
@@ -45,27 +51,35 @@ pub struct Host {
 }
 
 impl Host {
-    /// Creates the engine and compiles (or loads from cache) and links the runner.
+    /// Creates the engines (one for node components, one for the runner) and
+    /// compiles (or loads from cache) and links the runner.
     pub fn new(options: HostOptions) -> anyhow::Result<Host> {
-        let engine: Engine = if options.pooling_allocator {
-            new_pooling_engine()?
-        } else {
-            new_engine()?
+        let engine = |kind| -> anyhow::Result<Engine> {
+            Ok(if options.pooling_allocator {
+                new_pooling_engine(kind, options.concurrent_runs)?
+            } else {
+                new_engine(kind)?
+            })
         };
         let cache_dir = if options.cache {
             ComponentCache::default_dir()
         } else {
             None
         };
-        let cache = ComponentCache::new(engine.clone(), cache_dir, options.quiet)
-            .with_precompiled(Precompiled::built_runner())
-            .on_miss(options.on_miss);
+        let cache =
+            ComponentCache::new(engine(EngineFor::Nodes)?, cache_dir.clone(), options.quiet)
+                .on_miss(options.on_miss);
+        // The runner on an engine of its own (no fuel), from the build's artifact.
+        let runner_cache =
+            ComponentCache::new(engine(EngineFor::Runner)?, cache_dir, options.quiet)
+                .with_precompiled(Precompiled::built_runner())
+                .on_miss(options.on_miss);
         let runner_path = options
             .runner
             .clone()
             .unwrap_or_else(|| PathBuf::from(crate::BUILT_RUNNER));
         let runner_memory = options.runner_memory_bytes;
-        let runner = cache
+        let runner = runner_cache
             .load(&runner_path)
             .and_then(|c| RunnerComponent::new(&c, Linking::Slots, runner_memory))
             .map_err(anyhow::Error::from)
@@ -75,8 +89,9 @@ impl Host {
             .stub_missing
             .then(|| Path::new(crate::BUILT_COMPONENTS_DIR).join("echo.wasm"));
         Ok(Host {
-            cache,
-            runner,
+            cache: std::sync::Arc::new(cache),
+            runner: std::sync::Arc::new(runner),
+            runner_cache: std::sync::Arc::new(runner_cache),
             secrets: std::sync::Arc::new(options.secrets),
             state_store: match options.shared_state {
                 Some(store) => store,
@@ -86,6 +101,7 @@ impl Host {
             node_limits: options.node_limits,
             resolver: ComponentResolver::new(dirs).with_stub(stub),
             nodes: HashMap::new(),
+            ready: ReadyFlows::default(),
             strict_templating: options.strict_templating,
             quiet: options.quiet,
             spare_runner: None,
@@ -95,6 +111,37 @@ impl Host {
             http_roots: options.http_roots,
             http_connect_to: options.http_connect_to,
         })
+    }
+
+    /// Another host on the same engine, runner, store and settings, with
+    /// nothing linked or made ready yet: a server runs one per run slot
+    /// (each keeps its own runner instance) on one engine, one allocator pool.
+    pub fn sibling(&self) -> Host {
+        Host {
+            cache: self.cache.clone(),
+            runner: self.runner.clone(),
+            runner_cache: self.runner_cache.clone(),
+            secrets: self.secrets.clone(),
+            state_store: self.state_store.clone(),
+            profile: self.profile.clone(),
+            node_limits: self.node_limits,
+            resolver: self.resolver.clone(),
+            nodes: HashMap::new(),
+            ready: ReadyFlows::default(),
+            strict_templating: self.strict_templating,
+            quiet: self.quiet,
+            spare_runner: None,
+            reuse_runner: self.reuse_runner,
+            runner_memory_bytes: self.runner_memory_bytes,
+            state_bindings: self.state_bindings.clone(),
+            http_roots: self.http_roots.clone(),
+            http_connect_to: self.http_connect_to.clone(),
+        }
+    }
+
+    /// The cache the runner is loaded through (its engine has no fuel).
+    pub fn runner_cache(&self) -> &ComponentCache {
+        &self.runner_cache
     }
 
     /// The compiled-component cache this host loads components through.

@@ -524,7 +524,7 @@ mod tests {
 
     #[test]
     fn newer_wasi_patch_versions_and_insecure_seed_link() {
-        let engine = crate::engine::new_engine().unwrap();
+        let engine = crate::engine::new_engine(crate::engine::EngineFor::Nodes).unwrap();
         let component = importer(
             &engine,
             r#"
@@ -548,7 +548,7 @@ mod tests {
     fn ungranted_capabilities_are_not_linked_but_telemetry_is() {
         // Imports with a deliberately wrong signature: linking fails either way,
         // with "implementation is missing" only when the host lacks the name.
-        let engine = crate::engine::new_engine().unwrap();
+        let engine = crate::engine::new_engine(crate::engine::EngineFor::Nodes).unwrap();
         let wrong = |name: &str| {
             importer(
                 &engine,

@@ -14,8 +14,9 @@ pub struct ServeOptions {
     pub target: PathBuf,
     /// Where to listen.
     pub addr: SocketAddr,
-    /// Makes the hosts runs are made on (all share one state store).
-    pub host: Box<dyn Fn() -> anyhow::Result<HostOptions> + Send + Sync>,
+    /// How the hosts runs are made on are set up (they share one engine and
+    /// one state store).
+    pub host: HostOptions,
     /// Limits of runs (tenant, `session` and `observer` are per request).
     pub settings: RunSettings,
     /// Who a request acts for.

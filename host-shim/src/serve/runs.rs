@@ -16,7 +16,7 @@ use super::respond::{
 };
 use super::server::Server;
 use crate::auth::{Denied, Principal};
-use crate::host::{Failure, Host, HostOptions, RunSettings, SessionSettings, Turn};
+use crate::host::{Failure, Host, RunSettings, SessionSettings, Turn};
 use crate::nodes::NodeObserver;
 
 /// How much longer than `--run-timeout` serve waits for a run that was
@@ -89,7 +89,10 @@ impl Server {
         };
         let entry = match std::str::from_utf8(&body) {
             Ok(text) if text.trim().is_empty() => "{}".to_string(),
-            Ok(text) if serde_json::from_str::<serde_json::Value>(text).is_ok() => text.to_string(),
+            // Checked, not built: the runner reads the entry itself.
+            Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+                text.to_string()
+            }
             _ => {
                 self.metrics.rejected(&flow_id, "bad_input");
                 return json_response(
@@ -184,7 +187,7 @@ impl Server {
         })
     }
 
-    /// `work` on a pooled host (a new one when all are busy), given back after.
+    /// `work` on a pooled host (a new sibling when all are busy), given back after.
     pub(super) fn on_a_host<T>(
         &self,
         work: impl FnOnce(&mut Host) -> Result<T, Failure>,
@@ -192,15 +195,7 @@ impl Server {
         let pooled = self.hosts.lock().expect("host pool").pop();
         let mut host = match pooled {
             Some(host) => host,
-            None => {
-                let options = (self.options.host)().map_err(Failure::Invalid)?;
-                Host::new(HostOptions {
-                    shared_state: Some(self.shared_store.clone()),
-                    state_bindings: self.state_bindings.clone(),
-                    ..options
-                })
-                .map_err(Failure::Internal)?
-            }
+            None => self.seed.lock().expect("seed host").sibling(),
         };
         let result = work(&mut host);
         self.hosts.lock().expect("host pool").push(host);

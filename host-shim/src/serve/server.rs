@@ -22,10 +22,10 @@ use crate::host::{Host, HostOptions};
 pub(super) struct Server {
     pub(super) options: ServeOptions,
     pub(super) catalog: Catalog,
+    /// Hosts not running now: one per run slot at most, made on demand as
+    /// siblings of `seed` (one engine, one allocator pool, one runner).
     pub(super) hosts: Mutex<Vec<Host>>,
-    pub(super) shared_store: Arc<dyn greentic_state::StateStore>,
-    /// One binding of state ids to binaries for all the hosts.
-    pub(super) state_bindings: Arc<crate::caps::state::bindings::StateBindings>,
+    pub(super) seed: Mutex<Host>,
     pub(super) slots: super::slots::RunSlots,
     pub(super) metrics: Arc<Metrics>,
     pub(super) registry: Registry,
@@ -45,12 +45,12 @@ pub(super) struct CredentialLimits {
 impl Server {
     pub(super) fn new(options: ServeOptions) -> anyhow::Result<Server> {
         let catalog = Catalog::new(&options.target, options.rescan_every)?;
-        let first = (options.host)()?;
+        let first = options.host.clone();
         let shared_store = first.state.open()?;
-        let state_bindings = first.state_bindings.clone();
         // One host made at start: a broken runner or engine fails here.
-        let host = Host::new(HostOptions {
+        let seed = Host::new(HostOptions {
             shared_state: Some(shared_store.clone()),
+            concurrent_runs: options.max_concurrent.max(1),
             ..first
         })?;
         let mut registry = Registry::with_prefix("greentic");
@@ -69,9 +69,8 @@ impl Server {
                 options.queue_timeout,
             ),
             catalog,
-            hosts: Mutex::new(vec![host]),
-            shared_store,
-            state_bindings,
+            hosts: Mutex::new(vec![seed.sibling()]),
+            seed: Mutex::new(seed),
             metrics,
             registry,
             stopping: AtomicBool::new(false),
