@@ -21,14 +21,18 @@ use super::{Row, fmt_dur, which};
 const FLOW: &str = "id: three\nnodes:\n  a:\n    component.exec: { component: echo, input: { v: \"{{in.v}}\" } }\n  b:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\" } }\n  c:\n    component.exec: { component: echo, input: { v: \"{{prev.v}}\", done: true } }\n";
 
 /// `wasmtime serve` options that give the composed app what `host-shim
-/// serve` gives its runs: pooled instance slots whose pages stay resident.
-pub const WASMTIME_POOLING: [&str; 6] = [
+/// serve` gives its runs: pooled instance slots whose pages stay resident,
+/// reset by `PAGEMAP_SCAN` (without it Wasmtime `memset`s the whole
+/// keep-resident size of every memory per request: a quarter of its time).
+pub const WASMTIME_POOLING: [&str; 8] = [
     "-O",
     "pooling-allocator=y",
     "-O",
     "pooling-memory-keep-resident=8388608",
     "-O",
     "pooling-table-keep-resident=8388608",
+    "-O",
+    "pooling-pagemap-scan=y",
 ];
 
 pub fn b6(root: &Path, bin: &Path, scratch: &Path) -> Result<Vec<Row>> {
@@ -228,31 +232,38 @@ end
     }
 
     /// 2 seconds of `connections` keep-alive clients posting to the
-    /// server's `/flows/three`, after a warm-up.
+    /// server's `/flows/three`, after a second of the same as warm-up (what
+    /// the server compiles, links and makes ready for each run slot).
     fn load(&self, server: Server, connections: usize) -> Result<LoadFigures> {
         let url = format!("{}/flows/three", server.base);
-        // Warm-up: what the server compiles, links and makes ready.
-        let agent = own_agent();
-        for _ in 0..50 {
-            agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send("{\"v\": 1}")?;
-        }
-        let figures = match self {
-            Generator::Wrk(wrk, script) => wrk_load(wrk, script, &url, connections),
-            Generator::Own => own_load(&url, connections),
+        let run = |seconds| match self {
+            Generator::Wrk(wrk, script) => wrk_load(wrk, script, &url, connections, seconds),
+            Generator::Own => own_load(&url, connections, seconds),
         };
+        run(1)?;
+        let figures = run(2);
         drop(server);
         figures
     }
 }
 
-fn wrk_load(wrk: &Path, script: &Path, url: &str, connections: usize) -> Result<LoadFigures> {
+fn wrk_load(
+    wrk: &Path,
+    script: &Path,
+    url: &str,
+    connections: usize,
+    seconds: u64,
+) -> Result<LoadFigures> {
     let threads = connections.clamp(1, 2);
     let out = Command::new(wrk)
         .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
-        .args(["-d", "2s", "-s", script.to_str().unwrap(), url])
+        .args([
+            "-d",
+            &format!("{seconds}s"),
+            "-s",
+            script.to_str().unwrap(),
+            url,
+        ])
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -281,8 +292,8 @@ fn own_agent() -> ureq::Agent {
         .into()
 }
 
-fn own_load(url: &str, connections: usize) -> Result<LoadFigures> {
-    let until = Instant::now() + Duration::from_secs(2);
+fn own_load(url: &str, connections: usize, seconds: u64) -> Result<LoadFigures> {
+    let until = Instant::now() + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             let (url, agent) = (url.to_string(), own_agent());
@@ -317,7 +328,7 @@ fn own_load(url: &str, connections: usize) -> Result<LoadFigures> {
         all.extend(l);
         failed += f;
     }
-    let elapsed = started.elapsed().max(Duration::from_secs(2));
+    let elapsed = started.elapsed().max(Duration::from_secs(seconds));
     all.sort();
     anyhow::ensure!(!all.is_empty(), "no request succeeded");
     let pick = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
