@@ -28,10 +28,9 @@ use compose::policy::{
 /// A flow set planned by the runner, with slots ready to bind.
 pub(super) struct Prepared {
     pub(super) instance: RunnerInstance,
-    pub(super) flow: FlowSource,
-    pub(super) library: Vec<FlowSource>,
-    pub(super) bindings: Vec<SlotBinding>,
-    pub(super) report: CheckReport,
+    /// What the run is made of (shared with the host's cache: a run clones
+    /// only what its request owns).
+    pub(super) ready: Arc<ReadyFlow>,
 }
 
 /// A manifest's `world` that names an ABI the binary does not export: the
@@ -173,13 +172,7 @@ impl Host {
             Grant::default()
         };
         instance.set_state(StateCtx::for_flows(scope.store, scope.tenant, grant));
-        Ok(Prepared {
-            instance,
-            flow: ready.flow.clone(),
-            library: ready.library.clone(),
-            bindings: ready.bindings.clone(),
-            report: ready.report.clone(),
-        })
+        Ok(Prepared { instance, ready })
     }
 
     /// Plans the flow at `path` and the flows it calls (on the spare runner

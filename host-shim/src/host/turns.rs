@@ -136,7 +136,7 @@ impl Host {
     pub fn check_file(&mut self, path: &Path) -> Result<CheckReport, Failure> {
         let prepared = self.prepare(path, &RunSettings::default())?;
         self.keep_runner(prepared.instance, &[]);
-        Ok(prepared.report)
+        Ok(prepared.ready.report.clone())
     }
 
     /// Runs the flow at `path` with the entry payload `entry_json`, `repeat`
@@ -169,13 +169,14 @@ impl Host {
         settings: &RunSettings,
     ) -> Result<WarmRun, Failure> {
         let prepared = self.prepare(path, settings)?;
-        self.print_notes(&prepared.report);
+        let ready = &prepared.ready;
+        self.print_notes(&ready.report);
         Ok(WarmRun {
             request: request(
-                prepared.flow,
-                prepared.library,
+                ready.flow.clone(),
+                ready.library.clone(),
                 entry_json,
-                prepared.bindings,
+                ready.bindings.clone(),
                 settings,
             ),
             instance: prepared.instance,
