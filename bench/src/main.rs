@@ -22,7 +22,9 @@
 //!   V8 (jco, Node.js) and wasmtime-py;
 //! - B6 `host-shim serve` under load (wrk when installed), and (when a
 //!   `wasmtime` CLI is found) the same flow composed with `--http` under
-//!   `wasmtime serve` (`serve_load.rs`).
+//!   `wasmtime serve` (`serve_load.rs`);
+//! - B8 one more node in a one-shot `host-shim run` (plan and run), and in
+//!   planning alone (`one_shot.rs`).
 //!
 //! `--write` also writes the table to `bench/RESULTS.md`; `bench --help` lists the rest.
 
@@ -35,6 +37,7 @@ use serde_json::Value;
 
 mod hot;
 mod measure;
+mod one_shot;
 mod serve_load;
 
 /// Benchmarks of the runner against the native runner-core baseline.
@@ -48,14 +51,17 @@ struct Args {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     processes: u32,
     /// Only B1, B2 and B4.
-    #[arg(long, conflicts_with_all = ["only_b3", "only_b6", "profile"])]
+    #[arg(long, conflicts_with_all = ["only_b3", "only_b6", "only_b8", "profile"])]
     only_hot: bool,
     /// Only B3 (whole processes of the release binary).
-    #[arg(long, conflicts_with_all = ["only_b6", "profile"])]
+    #[arg(long, conflicts_with_all = ["only_b6", "only_b8", "profile"])]
     only_b3: bool,
     /// Only B6 (`serve` under load).
-    #[arg(long, conflicts_with = "profile")]
+    #[arg(long, conflicts_with_all = ["only_b8", "profile"])]
     only_b6: bool,
+    /// Only B8 (one more node in a one-shot run).
+    #[arg(long, conflicts_with = "profile")]
+    only_b8: bool,
     /// Runs one contender alone for 20 s, for `perf record`: b1-native,
     /// b1-host, b1-composed, b2-fresh, b2-fresh-runner, b2-fresh-runner-pooled or
     /// b4-<typed|typed-literal|string|string-literal>-<native|host>.
@@ -88,6 +94,12 @@ fn main() -> Result<()> {
         println!("{}", render(&rows));
         return Ok(());
     }
+    if args.only_b8 {
+        let bin = root.join("target/release/host-shim");
+        rows.extend(one_shot::b8(&root, &bin, &scratch)?);
+        println!("{}", render(&rows));
+        return Ok(());
+    }
     if args.only_b6 {
         let bin = root.join("target/release/host-shim");
         rows.extend(serve_load::b6(&root, &bin, &scratch)?);
@@ -114,6 +126,18 @@ fn main() -> Result<()> {
 
     // B3: whole processes of the release binary.
     rows.extend(b3(&root, &bin, &scratch)?);
+
+    // B8: one more node in a one-shot run.
+    match one_shot::b8(&root, &bin, &scratch) {
+        Ok(figures) => rows.extend(figures),
+        Err(e) => rows.push(Row::new(
+            "B8",
+            "one-shot per node",
+            format!("not measured: {e:#}"),
+            "—",
+            "",
+        )),
+    }
 
     // B5: one composed flow, one process per engine.
     match b5(&root, &bin, &scratch) {

@@ -14,7 +14,9 @@
 //!
 //! Every template is compiled once, when the flow loads.
 
-use handlebars::{Context, Handlebars, Template};
+use std::sync::OnceLock;
+
+use handlebars::{Context, Handlebars, RenderContext, Renderable, StringOutput, Template};
 use serde_json::Value;
 
 use crate::context::ContextNeeds;
@@ -27,7 +29,7 @@ use helpers::{
     DEFAULT_HELPER, SECTION_HELPER, SectionItems, TYPED_HELPER, default_helper,
     describe_render_error, liquid_filter, mentions_root, mustache_sections, typed_value_helper,
 };
-use plain::{Piece, lookup, plain_pieces, render_plain, simple_path, single_path_expression};
+use plain::{Piece, lookup, render_plain, scan_plain, simple_path, single_path_expression};
 
 /// A compiled node input.
 #[derive(Debug, Clone)]
@@ -50,23 +52,35 @@ pub(crate) enum InputTemplate {
     },
     /// Any other string with `{{`: renders to a string. `plain` is set when
     /// it is only literal text and plain paths (`Hi {{entry.name}}!`): then it
-    /// renders by direct lookup, and through handlebars only if a path is missing.
+    /// renders by direct lookup, and through handlebars only if a path is
+    /// missing; handlebars compiles such a text (`source`) only then.
     Text {
-        name: String,
         field: String,
         expr: String,
         plain: Option<Vec<Piece>>,
+        source: String,
+        compiled: OnceLock<Box<Template>>,
     },
     Array(Vec<InputTemplate>),
     Object(Vec<(String, InputTemplate)>),
 }
 
 impl InputTemplate {
+    fn is_literal(&self) -> bool {
+        matches!(self, InputTemplate::Literal(_))
+    }
+
     /// The literal string under the first of `keys` present in an object
     /// template (e.g. a `flow.call`'s `flow` when it is not templated).
     pub(crate) fn literal_field(&self, keys: &[&str]) -> Option<String> {
-        let InputTemplate::Object(entries) = self else {
-            return None;
+        let entries = match self {
+            InputTemplate::Object(entries) => entries,
+            InputTemplate::Literal(Value::Object(map)) => {
+                return keys
+                    .iter()
+                    .find_map(|key| map.get(*key).and_then(Value::as_str).map(str::to_string));
+            }
+            _ => return None,
         };
         keys.iter().find_map(|key| {
             entries.iter().find_map(|(k, t)| match t {
@@ -131,22 +145,53 @@ impl Templates {
         field: &str,
         value: &Value,
     ) -> Result<InputTemplate, TemplateError> {
-        Ok(match value {
+        let compiled = match value {
             Value::String(s) if s.contains("{{") => self.compile_string(node, field, s)?,
             Value::Array(items) => InputTemplate::Array(
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| self.compile(node, &format!("{field}[{i}]"), v))
+                    .map(|(i, v)| self.compile_within(node, v, || format!("{field}[{i}]")))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(map) => InputTemplate::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.compile(node, &format!("{field}.{k}"), v)?)))
+                    .map(|(k, v)| {
+                        let compiled = self.compile_within(node, v, || format!("{field}.{k}"))?;
+                        Ok((k.clone(), compiled))
+                    })
                     .collect::<Result<_, TemplateError>>()?,
             ),
             other => InputTemplate::Literal(other.clone()),
+        };
+        // A tree without templates renders as one copy of itself.
+        let literal = match &compiled {
+            InputTemplate::Array(items) => items.iter().all(InputTemplate::is_literal),
+            InputTemplate::Object(entries) => entries.iter().all(|(_, t)| t.is_literal()),
+            _ => false,
+        };
+        Ok(if literal {
+            InputTemplate::Literal(value.clone())
+        } else {
+            compiled
         })
+    }
+
+    /// Compiles a part of an input; its path is only spelled out when the
+    /// part may hold a template (most leaves are literals).
+    fn compile_within(
+        &mut self,
+        node: &str,
+        value: &Value,
+        field: impl FnOnce() -> String,
+    ) -> Result<InputTemplate, TemplateError> {
+        match value {
+            Value::String(s) if !s.contains("{{") => Ok(InputTemplate::Literal(value.clone())),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {
+                Ok(InputTemplate::Literal(value.clone()))
+            }
+            _ => self.compile(node, &field(), value),
+        }
     }
 
     fn compile_string(
@@ -169,20 +214,18 @@ impl Templates {
                 "`{expr}` uses a `|` filter (Liquid/Jinja style), which Handlebars does not have; write `{{{{default x \"fallback\"}}}}` or `{{{{#if x}}}}{{{{x}}}}{{{{else}}}}fallback{{{{/if}}}}`"
             )));
         }
-        let compiled = Template::compile(&rewritten).map_err(|e| {
-            let at = e
-                .pos()
-                .map(|(l, c)| format!(" at {l}:{c}"))
-                .unwrap_or_default();
-            // pest lists every rule it expected; the position says more.
-            let reason = e.reason().to_string();
-            let reason = reason
-                .split(": expected")
-                .next()
-                .unwrap_or(&reason)
-                .to_string();
-            error(format!("syntax error{at}: {reason}"))
-        })?;
+        // Most templates are plain paths in text: no parser needed.
+        if let Some(mut pieces) = scan_plain(&rewritten) {
+            return Ok(match pieces.as_mut_slice() {
+                [Piece::Path(path)] => InputTemplate::Lookup {
+                    path: std::mem::take(path),
+                    field: field.to_string(),
+                    expr: text.to_string(),
+                },
+                _ => text_template(field, text, &rewritten, Some(pieces), None),
+            });
+        }
+        let compiled = compile_handlebars(&rewritten).map_err(error)?;
         let name = format!("{node}{field}");
         if let Some(path) = single_path_expression(&rewritten, &compiled) {
             if let Some(segments) = simple_path(&path) {
@@ -201,14 +244,7 @@ impl Templates {
                 expr: text.to_string(),
             })
         } else {
-            let plain = plain_pieces(&rewritten, &compiled);
-            self.registry.register_template(&name, compiled);
-            Ok(InputTemplate::Text {
-                name,
-                field: field.to_string(),
-                expr: text.to_string(),
-                plain,
-            })
+            Ok(text_template(field, text, &rewritten, None, Some(compiled)))
         }
     }
 
@@ -235,15 +271,16 @@ impl Templates {
                     .map_err(|e| self.render_error(node, field, expr, e.to_string()))?
             }
             InputTemplate::Text {
-                name,
                 field,
                 expr,
                 plain,
+                source,
+                compiled,
             } => match plain.as_deref().and_then(|p| render_plain(p, ctx.data())) {
                 Some(text) => Value::String(text),
                 // A missing path: handlebars says what that means (an error
                 // in strict mode, empty text otherwise).
-                None => Value::String(self.render_named(node, name, field, expr, ctx)?),
+                None => Value::String(self.render_text(node, field, expr, source, compiled, ctx)?),
             },
             InputTemplate::Array(items) => Value::Array(
                 items
@@ -273,6 +310,32 @@ impl Templates {
             .map_err(|e| self.render_error(node, field, expr, describe_render_error(&e)))
     }
 
+    /// Renders a text template through handlebars, compiling it first if
+    /// it was read as plain pieces (it compiles: its pieces are all plain).
+    fn render_text(
+        &self,
+        node: &str,
+        field: &str,
+        expr: &str,
+        source: &str,
+        compiled: &OnceLock<Box<Template>>,
+        ctx: &Context,
+    ) -> Result<String, TemplateError> {
+        let template = match compiled.get() {
+            Some(template) => template,
+            None => {
+                let template = compile_handlebars(source)
+                    .map_err(|reason| self.render_error(node, field, expr, reason))?;
+                compiled.get_or_init(|| Box::new(template))
+            }
+        };
+        let mut out = StringOutput::new();
+        template
+            .render(&self.registry, ctx, &mut RenderContext::new(None), &mut out)
+            .and_then(|()| out.into_string().map_err(Into::into))
+            .map_err(|e| self.render_error(node, field, expr, describe_render_error(&e)))
+    }
+
     fn render_error(&self, node: &str, field: &str, expr: &str, reason: String) -> TemplateError {
         TemplateError {
             file: self.file.clone(),
@@ -281,6 +344,41 @@ impl Templates {
             expr: expr.to_string(),
             reason,
         }
+    }
+}
+
+/// Compiles `source` with handlebars; a syntax error as a message with its
+/// line and column.
+fn compile_handlebars(source: &str) -> Result<Template, String> {
+    Template::compile(source).map_err(|e| {
+        let at = e
+            .pos()
+            .map(|(l, c)| format!(" at {l}:{c}"))
+            .unwrap_or_default();
+        // pest lists every rule it expected; the position says more.
+        let reason = e.reason().to_string();
+        let reason = reason.split(": expected").next().unwrap_or(&reason);
+        format!("syntax error{at}: {reason}")
+    })
+}
+
+/// A text template; `compiled` is handlebars' reading when it was needed to
+/// tell what the text is, else it is compiled on first use.
+fn text_template(
+    field: &str,
+    text: &str,
+    source: &str,
+    plain: Option<Vec<Piece>>,
+    compiled: Option<Template>,
+) -> InputTemplate {
+    InputTemplate::Text {
+        field: field.to_string(),
+        expr: text.to_string(),
+        plain,
+        source: source.to_string(),
+        compiled: compiled
+            .map(|t| OnceLock::from(Box::new(t)))
+            .unwrap_or_default(),
     }
 }
 
@@ -301,19 +399,37 @@ pub fn render_both_ways(
         .compile("n", ".f", &Value::String(text.into()))
         .ok()?;
     let InputTemplate::Text {
-        name,
         field,
         expr,
         plain,
+        source,
+        ..
     } = &compiled
     else {
         return None;
     };
     let fast = plain.as_deref().and_then(|p| render_plain(p, data));
+    // Handlebars' own reading, compiled here: a plain text holds none yet.
+    let handlebars = compile_handlebars(source);
+    if let (Some(pieces), Ok(template)) = (plain, &handlebars)
+        && !plain::same_as_compiled(pieces, template)
+    {
+        let differs = format!("handlebars reads `{source}` as other pieces than the plain scan");
+        return Some((fast, Err(differs)));
+    }
     let ctx = Context::from(data.clone());
-    let slow = templates
-        .render_named("n", name, field, expr, &ctx)
-        .map_err(|e| e.reason);
+    let slow = handlebars.and_then(|template| {
+        templates
+            .render_text(
+                "n",
+                field,
+                expr,
+                source,
+                &OnceLock::from(Box::new(template)),
+                &ctx,
+            )
+            .map_err(|e| e.reason)
+    });
     Some((fast, slow))
 }
 
@@ -378,5 +494,59 @@ mod tests {
                 "`{text}` is not plain: {compiled:?}"
             );
         }
+    }
+
+    /// The plain scan reads a text without handlebars' parser: whatever it
+    /// accepts, handlebars must read as the same pieces, and the tricky
+    /// neighbours of a tag are refused (left to handlebars).
+    #[test]
+    fn the_plain_scan_accepts_only_what_handlebars_reads_the_same() {
+        let accepted = [
+            "{{entry.a}}",
+            "{{{ entry.a }}}",
+            "x {{ entry.a\n}} y {{prev}}",
+            "a }} b {{entry.name}} }",
+            "{{entry.a-b.0}}{{state.step}}",
+        ];
+        let refused = [
+            "{{entry.a}}}",
+            "{{{entry.a}}}}",
+            "{{{{entry.a}}}}",
+            "x{{{entry.a}}",
+            "{ {{entry.a}}",
+            "{{entry.a}} {",
+            "{{\u{a0}entry.a}}",
+            "{{entry..a}}",
+            "{{entry.a.}}",
+            "{{entry/a}}",
+            "{{else}}",
+            "{{name}}",
+            "{{entry.a",
+            "{{~entry.a}}",
+            "\\{{entry.a}}",
+        ];
+        for text in accepted {
+            let pieces = plain::scan_plain(text).unwrap_or_else(|| panic!("`{text}` is plain"));
+            let compiled = Template::compile(text).expect("handlebars compiles it");
+            assert!(
+                plain::same_as_compiled(&pieces, &compiled),
+                "`{text}`: {pieces:?} vs {:?}",
+                compiled.elements
+            );
+        }
+        for text in refused {
+            assert!(
+                plain::scan_plain(text).is_none(),
+                "`{text}` is left to handlebars"
+            );
+        }
+        // A plain text with a missing path is compiled when it is rendered,
+        // and says where the path is.
+        let data = json!({"entry": {"a": 1}});
+        let (fast, slow) = both("x\n {{entry.b}}", &data, true);
+        assert_eq!(fast, None);
+        assert_eq!(slow.unwrap_err(), "missing variable `entry.b` at 2:2");
+        let (fast, slow) = both("x\n {{entry.b}}", &data, false);
+        assert_eq!((fast, slow.unwrap()), (None, "x\n ".to_string()));
     }
 }

@@ -41,51 +41,92 @@ pub(super) fn single_path_expression(text: &str, compiled: &Template) -> Option<
     Some(path.to_string())
 }
 
-/// `text` as literal pieces and plain paths, when that is all it is: every
+/// `text` as literal pieces and plain paths, when that is all it is, read
+/// without handlebars' parser (which costs most of a flow's planning): every
 /// `{{...}}` / `{{{...}}}` a [`simple_path`] from a context root, no escapes,
-/// whitespace control or comments, and handlebars compiled it to exactly
-/// those pieces (so rendering them directly gives what handlebars would).
-pub(super) fn plain_pieces(text: &str, compiled: &Template) -> Option<Vec<Piece>> {
+/// whitespace control, comments or stray braces next to a tag. Conservative:
+/// anything else is left to handlebars. Tests and the `template` fuzz target
+/// check that handlebars reads an accepted text as the same pieces
+/// ([`same_as_compiled`]).
+pub(super) fn scan_plain(text: &str) -> Option<Vec<Piece>> {
     if text.contains('\\') || text.contains('~') {
         return None;
     }
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
-        if open > 0 {
-            pieces.push(Piece::Text(rest[..open].to_string()));
+        let literal = &rest[..open];
+        if literal.contains('{') {
+            return None;
         }
-        let after = &rest[open..];
-        let (inner_start, close) = if after.starts_with("{{{") {
+        if !literal.is_empty() {
+            pieces.push(Piece::Text(literal.to_string()));
+        }
+        let tag = &rest[open..];
+        let (inner_start, close) = if tag.starts_with("{{{") {
             (3, "}}}")
         } else {
             (2, "}}")
         };
-        let end = after.find(close)?;
-        let path = simple_path(after[inner_start..end].trim())?;
+        let end = tag.find(close)?;
+        // `{{{{` opens a raw block; a brace right after the close would be
+        // read as part of the tag.
+        let after = &tag[end + close.len()..];
+        if tag[inner_start..].starts_with('{') || after.starts_with('}') {
+            return None;
+        }
+        // Handlebars' whitespace is ASCII only.
+        let inner = tag[inner_start..end].trim_matches([' ', '\t', '\n', '\r']);
+        let path = simple_path(inner)?;
         // A root is never a helper's name: `{{root...}}` is a value, not a call.
         if !crate::context::ROOTS.contains(&path[0].as_str()) {
             return None;
         }
         pieces.push(Piece::Path(path));
-        rest = &after[end + close.len()..];
+        rest = after;
+    }
+    if rest.contains('{') {
+        return None;
     }
     if !rest.is_empty() {
         pieces.push(Piece::Text(rest.to_string()));
     }
-    let same = pieces.len() == compiled.elements.len()
+    Some(pieces)
+}
+
+/// Whether handlebars compiled `compiled` to exactly `pieces`: literal text
+/// for text, a plain expression (no helper, parameters or block) for a path.
+#[cfg(any(test, fuzzing))]
+pub(super) fn same_as_compiled(pieces: &[Piece], compiled: &Template) -> bool {
+    pieces.len() == compiled.elements.len()
         && pieces
             .iter()
             .zip(&compiled.elements)
             .all(|(piece, element)| match (piece, element) {
                 (Piece::Text(a), TemplateElement::RawString(b)) => a == b,
                 (
-                    Piece::Path(_),
+                    Piece::Path(path),
                     TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h),
-                ) => h.params.is_empty() && h.hash.is_empty() && !h.block,
+                ) => h.params.is_empty() && h.hash.is_empty() && !h.block && names(&h.name, path),
                 _ => false,
-            });
-    same.then_some(pieces)
+            })
+}
+
+/// Whether a helper name is the plain path `path` (a name for one segment).
+#[cfg(any(test, fuzzing))]
+fn names(name: &Parameter, path: &[String]) -> bool {
+    use handlebars::{Path, PathSeg};
+    match name {
+        Parameter::Name(n) => path.len() == 1 && *n == path[0],
+        Parameter::Path(Path::Relative((segments, _))) => {
+            segments.len() == path.len()
+                && segments
+                    .iter()
+                    .zip(path)
+                    .all(|(s, p)| matches!(s, PathSeg::Named(n) if n == p))
+        }
+        _ => false,
+    }
 }
 
 /// Renders plain pieces as handlebars would (values as `JsonRender` writes
