@@ -10,7 +10,9 @@
 //!   `kill -9`) inside the file-backend write whose key contains TEXT, after
 //!   the record is written and before the transaction commits;
 //! - `session-lease-secs=N` — a session turn's lease lasts N seconds instead
-//!   of [`crate::sessions::LEASE_SECS`] (what a dead turn leaves behind).
+//!   of [`crate::sessions::LEASE_SECS`] (what a dead turn leaves behind);
+//! - `die-holding-tick=N` — `serve` kills itself (SIGKILL) right after
+//!   claiming its Nth scheduled tick, before running it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +23,7 @@ pub struct Faults {
     file_write_fails_after: Option<usize>,
     kill_in_file_write: Option<String>,
     session_lease_secs: Option<u64>,
+    die_holding_tick: Option<u64>,
 }
 
 /// What a file-backend write should do.
@@ -54,6 +57,7 @@ impl Faults {
                 }
                 "kill-in-file-write" => faults.kill_in_file_write = Some(value.to_string()),
                 "session-lease-secs" => faults.session_lease_secs = Some(number()?),
+                "die-holding-tick" => faults.die_holding_tick = Some(number()?),
                 other => return Err(format!("unknown fault `{other}`")),
             }
         }
@@ -113,6 +117,16 @@ pub fn session_lease_secs(default: u32) -> u32 {
     active()
         .session_lease_secs
         .map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Dies (SIGKILL) if this is the tick `die-holding-tick` names.
+pub fn maybe_die_holding_a_tick() {
+    static CLAIMED: AtomicU64 = AtomicU64::new(0);
+    if let Some(n) = active().die_holding_tick
+        && CLAIMED.fetch_add(1, Ordering::SeqCst) + 1 == n
+    {
+        kill_self();
+    }
 }
 
 /// Dies as `kill -9` would make it: no destructors, no flushing, no exit code.

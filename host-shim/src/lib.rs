@@ -28,6 +28,7 @@ mod messaging;
 mod nodes;
 mod redact;
 mod runner;
+mod schedules;
 mod serve;
 mod sessions;
 

@@ -15,6 +15,7 @@ mod limits;
 mod messaging;
 mod packs;
 mod scale_out;
+mod schedules;
 mod serve;
 mod serve_auth;
 mod serve_hardening;

@@ -170,10 +170,16 @@ impl Drop for Served {
 /// Starts `host-shim serve TARGET EXTRA…` (EXTRA has `--addr`, port 0 for
 /// any) and waits for the line saying where it listens.
 pub fn serve(target: &Path, extra: &[&str]) -> Served {
+    serve_env(target, extra, &[])
+}
+
+/// [`serve`] with more environment variables.
+pub fn serve_env(target: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_host-shim"))
         .args(["serve", target.to_str().unwrap()])
         .args(extra)
+        .envs(env.iter().copied())
         .current_dir(workspace())
         .env(
             "GREENTIC_CACHE_DIR",

@@ -9,6 +9,7 @@ mod check;
 mod compile;
 mod compose;
 mod run;
+mod schedules;
 mod serve;
 mod setup;
 
@@ -16,6 +17,7 @@ use check::check;
 use compile::compile;
 use compose::compose;
 use run::run;
+use schedules::schedules;
 use serve::serve;
 
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ use check::CheckArgs;
 use compile::CompileArgs;
 use compose::ComposeArgs;
 use run::RunArgs;
+use schedules::SchedulesArgs;
 use serve::ServeArgs;
 
 /// Runs greentic flows: YAML flows whose nodes are WebAssembly components.
@@ -56,6 +59,9 @@ pub enum Command {
     /// component files into the cache ahead of time (e.g. in a container
     /// image), so no run compiles them.
     Compile(CompileArgs),
+    /// List the schedules (a bindings file's `timers`) of a directory of
+    /// flows or a pack, with their next fire times.
+    Schedules(SchedulesArgs),
 }
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
@@ -90,6 +96,7 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
         Command::Check(args) => check(args),
         Command::Compose(args) => compose(args),
         Command::Compile(args) => compile(args),
+        Command::Schedules(args) => schedules(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -135,6 +135,16 @@ pub struct ServeArgs {
     /// of `type: messaging` (greentic-start's fallback).
     #[arg(long, value_name = "FLOW_ID", default_value = "default")]
     pub messaging_flow: String,
+    /// The bindings file whose `timers` (flows on a cron schedule) this
+    /// server runs and whose `tenant` they run for; default: `bindings.yaml`
+    /// in the served directory or pack, when there is one.
+    #[arg(long, value_name = "FILE")]
+    pub bindings: Option<PathBuf>,
+    /// How long a server holds a scheduled tick it claimed: a server that
+    /// dies holding one leaves it to the others after this. Longer than
+    /// --run-timeout (default: --run-timeout + 30s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub tick_lease: Option<std::time::Duration>,
     /// Take this channel's webhooks without verifying them (only behind a
     /// gateway that does); repeatable.
     #[arg(long = "unverified-channel", value_name = "KIND", value_parser = parse_channel_kind)]
@@ -277,6 +287,18 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     if state == crate::caps::state::StateBackend::Memory && !args.common.quiet {
         eprintln!("note: --state memory: state and sessions live as long as this server");
     }
+    let schedules = crate::schedules::Schedules::for_target(&target, args.bindings.as_deref())
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    let tick_lease = args
+        .tick_lease
+        .unwrap_or(args.run_timeout + std::time::Duration::from_secs(30));
+    if tick_lease <= args.run_timeout {
+        return Err(invalid(format!(
+            "--tick-lease ({} ms) must be longer than --run-timeout ({} ms): a tick still running must not be taken over",
+            tick_lease.as_millis(),
+            args.run_timeout.as_millis()
+        )));
+    }
     let settings = RunSettings {
         scope: args.scope.tenant(),
         max_steps: args.max_steps,
@@ -341,6 +363,8 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         unverified: args.unverified_channels,
         bot_framework_keys,
         secrets,
+        schedules,
+        tick_lease,
     })
     .map_err(Failure::Invalid)
 }

@@ -35,6 +35,19 @@ pub(super) struct Metrics {
     auth_denied: Family<ReasonLabels, Counter>,
     webhooks: Family<ChannelLabels, Counter>,
     replies: Family<ChannelLabels, Counter>,
+    schedule_runs: Family<ScheduleLabels, Counter>,
+    schedule_lateness: Family<ScheduleOnly, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScheduleLabels {
+    schedule: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScheduleOnly {
+    schedule: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,7 +80,19 @@ impl Metrics {
             auth_denied: Family::default(),
             webhooks: Family::default(),
             replies: Family::default(),
+            schedule_runs: Family::default(),
+            schedule_lateness: Family::new_with_constructor(seconds_histogram),
         };
+        registry.register(
+            "schedule_runs",
+            "Scheduled ticks this server ran, by outcome (completed, waiting, failed, timeout, unknown_flow)",
+            metrics.schedule_runs.clone(),
+        );
+        registry.register(
+            "schedule_lateness_seconds",
+            "How long after its tick a scheduled run started",
+            metrics.schedule_lateness.clone(),
+        );
         registry.register(
             "messaging_webhooks",
             "Channel webhook requests and their events, by outcome (unverified, refused, failed; per event: ran, duplicate, from_bot, run_failed)",
@@ -164,6 +189,21 @@ impl Metrics {
                 outcome: outcome.into(),
             })
             .inc_by(n as u64);
+    }
+
+    /// A tick of `schedule` ran here, `late` after its time.
+    pub(super) fn ticked(&self, schedule: &str, outcome: &str, late: Duration) {
+        self.schedule_runs
+            .get_or_create(&ScheduleLabels {
+                schedule: schedule.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.schedule_lateness
+            .get_or_create(&ScheduleOnly {
+                schedule: schedule.into(),
+            })
+            .observe(late.as_secs_f64());
     }
 
     pub(super) fn rejected(&self, flow: &str, reason: &str) {

@@ -27,6 +27,7 @@ mod respond;
 mod runs;
 mod server;
 mod slots;
+mod ticker;
 
 pub use options::ServeOptions;
 
@@ -70,6 +71,7 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
             state.options.messaging_flow
         );
     }
+    start_schedules(&state)?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // On SIGTERM/SIGINT: `/healthz` answers 503 at once, and for `--drain`
     // the server still accepts and serves (a load balancer sees it leave
@@ -151,5 +153,40 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
             eprintln!("host-shim: stopped after {} ms with runs still in progress", deadline.as_millis());
         }
     }
+    Ok(())
+}
+
+/// Starts the clock of the served schedules, if any.
+fn start_schedules(state: &Arc<Server>) -> anyhow::Result<()> {
+    let schedules = state.options.schedules.clone();
+    if schedules.timers.is_empty() {
+        return Ok(());
+    }
+    let mut scope = state.options.settings.scope.clone();
+    if let Some(tenant) = &schedules.tenant {
+        scope.tenant = tenant.clone();
+    }
+    let tenant = crate::caps::state::scope::RunTenant::new(
+        &scope.env,
+        &scope.tenant,
+        scope.team.as_deref(),
+        None,
+    )?;
+    let claims = Arc::new(crate::schedules::claims::TickClaims::new(
+        state.store.clone(),
+        tenant,
+        state.options.tick_lease,
+    ));
+    let file = schedules
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "host-shim: {} schedule(s) of {file} run for tenant `{}`",
+        schedules.timers.len(),
+        scope.tenant
+    );
+    tokio::spawn(state.clone().tick(schedules, claims, scope));
     Ok(())
 }

@@ -71,4 +71,8 @@ pub struct ServeOptions {
     pub bot_framework_keys: Option<std::sync::Arc<crate::messaging::bearer::BotFrameworkKeys>>,
     /// Where webhook verification secrets come from (the hosts' secrets).
     pub secrets: std::sync::Arc<crate::caps::secrets::SecretSource>,
+    /// Flows run on a clock (a bindings file's `timers`) and their tenant.
+    pub schedules: crate::schedules::Schedules,
+    /// How long a claimed tick is held (see `TickClaims`).
+    pub tick_lease: Duration,
 }

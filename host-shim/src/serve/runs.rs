@@ -24,6 +24,21 @@ use crate::nodes::NodeObserver;
 /// outbound request) that epoch interruption cannot cut short.
 pub(super) const RUN_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(5);
 
+/// How a run in the blocking pool ended: past its backstop, panicked, or
+/// with the host's answer.
+pub(super) type RunOutcome =
+    Result<Result<Result<Turn, Failure>, tokio::task::JoinError>, tokio::time::error::Elapsed>;
+
+/// The metrics label of a run's outcome.
+pub(super) fn outcome_label(outcome: &RunOutcome) -> &'static str {
+    match outcome {
+        Err(_) | Ok(Ok(Err(Failure::RunTimeout(_)))) => "timeout",
+        Ok(Ok(Ok(Turn::Waiting { .. }))) => "waiting",
+        Ok(Ok(Ok(_))) => "completed",
+        Ok(Err(_)) | Ok(Ok(Err(_))) => "failed",
+    }
+}
+
 impl Server {
     pub(super) async fn run(
         self: &Arc<Self>,
@@ -101,13 +116,50 @@ impl Server {
                 );
             }
         };
-        let server = self.clone();
         let started = Instant::now();
+        let outcome = self
+            .run_blocking(flow, entry, settings, (permit, credential_permit))
+            .await;
+        let mut label = outcome_label(&outcome);
+        let (status, body) = match outcome {
+            Err(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                json!({"error": {"kind": "host", "message": format!("the run took longer than {} ms", self.options.run_timeout.as_millis())}}).to_string(),
+            ),
+            Ok(Err(join)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"kind": "host", "message": format!("the run panicked: {join}")}}).to_string(),
+            ),
+            Ok(Ok(Ok(turn))) => match turn.to_json() {
+                Ok(value) => (StatusCode::OK, value.to_string()),
+                Err(failure) => {
+                    label = "failed";
+                    (StatusCode::INTERNAL_SERVER_ERROR, self.public(&flow_id, &failure))
+                }
+            },
+            Ok(Ok(Err(failure @ Failure::RunTimeout(_)))) => {
+                (StatusCode::GATEWAY_TIMEOUT, self.public(&flow_id, &failure))
+            }
+            Ok(Ok(Err(failure))) => (status_of(&failure), self.public(&flow_id, &failure)),
+        };
+        self.metrics.finished(&flow_id, label, started.elapsed());
+        json_response(status, body)
+    }
+
+    /// Runs `entry` on a pooled host in the blocking pool, holding `permits`
+    /// until it ends, under --run-timeout (and its backstop).
+    pub(super) async fn run_blocking<P: Send + 'static>(
+        self: &Arc<Self>,
+        flow: std::path::PathBuf,
+        entry: String,
+        settings: RunSettings,
+        permits: P,
+    ) -> RunOutcome {
+        let server = self.clone();
         self.metrics.in_flight.inc();
         let job = tokio::task::spawn_blocking(move || {
             let turn = server.run_on_a_host(&flow, &entry, &settings);
-            drop(permit);
-            drop(credential_permit);
+            drop(permits);
             turn
         });
         // The run stops itself at --run-timeout (RunSettings::time_limit);
@@ -115,31 +167,7 @@ impl Server {
         let outcome =
             tokio::time::timeout(self.options.run_timeout + RUN_TIMEOUT_BACKSTOP, job).await;
         self.metrics.in_flight.dec();
-        let (status, body, label) = match outcome {
-            Err(_) => (
-                StatusCode::GATEWAY_TIMEOUT,
-                json!({"error": {"kind": "host", "message": format!("the run took longer than {} ms", self.options.run_timeout.as_millis())}}).to_string(),
-                "timeout",
-            ),
-            Ok(Err(join)) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": {"kind": "host", "message": format!("the run panicked: {join}")}}).to_string(),
-                "failed",
-            ),
-            Ok(Ok(Ok(turn))) => {
-                let label = if matches!(turn, Turn::Waiting { .. }) { "waiting" } else { "completed" };
-                match turn.to_json() {
-                    Ok(value) => (StatusCode::OK, value.to_string(), label),
-                    Err(failure) => (StatusCode::INTERNAL_SERVER_ERROR, self.public(&flow_id, &failure), "failed"),
-                }
-            }
-            Ok(Ok(Err(failure @ Failure::RunTimeout(_)))) => {
-                (StatusCode::GATEWAY_TIMEOUT, self.public(&flow_id, &failure), "timeout")
-            }
-            Ok(Ok(Err(failure))) => (status_of(&failure), self.public(&flow_id, &failure), "failed"),
-        };
-        self.metrics.finished(&flow_id, label, started.elapsed());
-        json_response(status, body)
+        outcome
     }
 
     /// A failure's record for the client: logged in full, sent without the

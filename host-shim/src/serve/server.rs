@@ -34,6 +34,8 @@ pub(super) struct Server {
     pub(super) credentials: Mutex<HashMap<String, CredentialLimits>>,
     /// Channels served, when any.
     pub(super) messaging: Option<MessagingHost>,
+    /// The state backend all hosts share (scheduled ticks are claimed in it).
+    pub(super) store: std::sync::Arc<dyn greentic_state::StateStore>,
 }
 
 /// What one credential may still do.
@@ -62,6 +64,7 @@ impl Server {
         );
         let messaging = MessagingHost::new(&options, shared_store.clone())?;
         Ok(Server {
+            store: shared_store,
             messaging,
             slots: super::slots::RunSlots::new(
                 options.max_concurrent,

@@ -1,0 +1,239 @@
+//! Schedules: a bindings file's `timers` run by `serve`, each tick exactly
+//! once across servers sharing one Redis, and a tick whose server died
+//! holding it run by another after the lease. Each tick's run writes the key
+//! `tick-<now>` with create-if-absent: a second run of a tick finds it taken
+//! and raises a `duplicate` mark instead, so "once" is checked tick by tick.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
+use serde_json::Value;
+
+use crate::support::*;
+
+const TENANT: &str = "sched";
+const TICKS: i64 = 10;
+
+/// A directory with the `tick` flow, a state-probe with a manifest, and a
+/// bindings file whose one timer fires every second for [`TICKS`] seconds
+/// from `first` (a seven-field cron: seconds first, the year last).
+fn scheduled_dir(name: &str, first: DateTime<Utc>) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
+    std::fs::write(
+        dir.join("state-probe.manifest.json"),
+        r#"{"id": "test.state-probe", "name": "state-probe", "version": "0.1.0", "world": "greentic:component/component@0.6.0", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tick.ygtc"),
+        "id: tick\nnodes:\n  mark:\n    component.exec: { component: ./state-probe.wasm, operation: write-if-absent, input: { key: \"tick-{{entry.now}}\", bytes: [1] } }\n    routing:\n      - to: again\n        condition: out.created == false\n      - to: count\n  count:\n    component.exec: { component: counter, operation: increment, input: {} }\n    routing:\n      - out: true\n  again:\n    component.exec: { component: ./state-probe.wasm, operation: write, input: { key: duplicate, bytes: [1] } }\n",
+    )
+    .unwrap();
+    let last = first + chrono::Duration::seconds(TICKS - 1);
+    assert_eq!(
+        first.minute(),
+        last.minute(),
+        "the window stays in one minute"
+    );
+    let cron = format!(
+        "{}-{} {} {} {} {} * {}",
+        first.second(),
+        last.second(),
+        first.minute(),
+        first.hour(),
+        first.day(),
+        first.month(),
+        first.year()
+    );
+    std::fs::write(
+        dir.join("bindings.yaml"),
+        format!("tenant: {TENANT}\ntimers:\n  - flow_id: tick\n    schedule_id: every-second\n    cron: \"{cron}\"\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The first tick of a window starting `lead` from now, moved to the next
+/// minute when the window would cross one.
+fn window_start(lead: Duration) -> DateTime<Utc> {
+    let first = (Utc::now() + chrono::Duration::from_std(lead).unwrap()).trunc_subsecs(0)
+        + chrono::Duration::seconds(1);
+    if first.second() as i64 + TICKS - 1 > 59 {
+        first.with_second(0).unwrap() + chrono::Duration::minutes(1)
+    } else {
+        first
+    }
+}
+
+fn sleep_until(at: DateTime<Utc>) {
+    if let Ok(wait) = (at - Utc::now()).to_std() {
+        std::thread::sleep(wait);
+    }
+}
+
+fn serve_scheduled(dir: &Path, redis: &str, faults: Option<&str>) -> Served {
+    let args = vec![
+        "--addr",
+        "127.0.0.1:0",
+        "--state",
+        redis,
+        "--run-timeout",
+        "2s",
+        "--tick-lease",
+        "3s",
+        "-q",
+    ];
+    let env: Vec<(&str, &str)> = faults.map(|f| ("GREENTIC_FAULTS", f)).into_iter().collect();
+    serve_env(dir, &args, &env)
+}
+
+/// What the window left in state: which ticks ran (by their keys), the
+/// count of runs, and whether any tick ran twice.
+fn outcome(dir: &Path, redis: &str, first: DateTime<Utc>) -> (Vec<bool>, u64, bool) {
+    let mut flow = String::from("id: readback\nnodes:\n");
+    for i in 0..TICKS {
+        let now = (first + chrono::Duration::seconds(i))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        flow.push_str(&format!(
+            "  t{i}:\n    component.exec: {{ component: ./state-probe.wasm, operation: read, input: {{ key: \"tick-{now}\" }} }}\n"
+        ));
+    }
+    flow.push_str("  dup:\n    component.exec: { component: ./state-probe.wasm, operation: read, input: { key: duplicate } }\n");
+    flow.push_str(
+        "  count:\n    component.exec: { component: counter, operation: get, input: {} }\n",
+    );
+    flow.push_str("  all:\n    echo: { count: \"{{node.count.count}}\", dup: \"{{node.dup.ok}}\"");
+    for i in 0..TICKS {
+        flow.push_str(&format!(", t{i}: \"{{{{node.t{i}.ok}}}}\""));
+    }
+    flow.push_str(" }\n");
+    let file = dir.join("readback.ygtc");
+    std::fs::write(&file, flow).unwrap();
+    let out = host_shim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--state",
+        redis,
+        "--tenant",
+        TENANT,
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let v = out.json();
+    let ran = (0..TICKS)
+        .map(|i| v[format!("t{i}")] == Value::Bool(true))
+        .collect();
+    (
+        ran,
+        v["count"].as_u64().unwrap(),
+        v["dup"] == Value::Bool(true),
+    )
+}
+
+#[test]
+fn three_servers_on_one_redis_run_each_tick_once() {
+    let redis = redis();
+    let first = window_start(Duration::from_secs(5));
+    let dir = scheduled_dir("schedules-three", first);
+    let servers: Vec<Served> = (0..3)
+        .map(|_| serve_scheduled(&dir, &redis.url, None))
+        .collect();
+    sleep_until(first + chrono::Duration::seconds(TICKS) + chrono::Duration::milliseconds(1500));
+    drop(servers);
+    let (ran, count, duplicate) = outcome(&dir, &redis.url, first);
+    assert_eq!(ran, vec![true; TICKS as usize], "every tick ran");
+    assert_eq!((count, duplicate), (TICKS as u64, false), "and only once");
+}
+
+#[test]
+fn a_tick_whose_server_died_holding_it_runs_once_after_the_lease() {
+    let redis = redis();
+    let first = window_start(Duration::from_secs(3));
+    let dir = scheduled_dir("schedules-died", first);
+    // Alone, the doomed server claims the first tick and dies holding it.
+    let mut doomed = serve_scheduled(&dir, &redis.url, Some("die-holding-tick=1"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = doomed.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the doomed server never claimed a tick"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    // Two servers come up while that tick is still held.
+    let up = Utc::now();
+    let survivors: Vec<Served> = (0..2)
+        .map(|_| serve_scheduled(&dir, &redis.url, None))
+        .collect();
+    let ready = Utc::now();
+    assert!(
+        ready - up < chrono::Duration::seconds(3),
+        "servers took too long to start: the lease ran out first"
+    );
+    sleep_until(first + chrono::Duration::seconds(TICKS) + chrono::Duration::milliseconds(1500));
+    drop(survivors);
+    let (ran, count, duplicate) = outcome(&dir, &redis.url, first);
+    assert!(ran[0], "the abandoned tick ran after its lease: {ran:?}");
+    // Ticks after the survivors were up all ran; none twice.
+    for (i, ran) in ran.iter().enumerate() {
+        if first + chrono::Duration::seconds(i as i64) > ready {
+            assert!(ran, "tick {i} ran: {ran:?}");
+        }
+    }
+    let ran_count = ran.iter().filter(|r| **r).count() as u64;
+    assert_eq!((count, duplicate), (ran_count, false));
+}
+
+#[test]
+fn schedules_lists_fire_times_and_refuses_unknown_flows() {
+    let dir = scratch("schedules-list");
+    std::fs::write(
+        dir.join("digest.ygtc"),
+        "id: digest\nnodes:\n  a:\n    echo: {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bindings.yaml"),
+        "tenant: acme\ntimers:\n  - flow_id: digest\n    cron: \"30 9 * * Mon-Fri\"\n    timezone: Europe/Zurich\n",
+    )
+    .unwrap();
+    let out = host_shim(&[
+        "schedules",
+        dir.to_str().unwrap(),
+        "--from",
+        "2026-12-04T12:00:00Z",
+        "-n",
+        "2",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    // Friday 4 December, then Monday 7 (09:30 in Zurich is 08:30 UTC).
+    assert!(out.stdout.contains("2026-12-07T08:30:00Z"), "{out}");
+    assert!(out.stdout.contains("2026-12-08T08:30:00Z"), "{out}");
+    assert!(out.stdout.contains("for tenant `acme`"), "{out}");
+    std::fs::write(
+        dir.join("bindings.yaml"),
+        "timers:\n  - flow_id: nightly\n    cron: \"0 2 * * *\"\n",
+    )
+    .unwrap();
+    let out = host_shim(&["schedules", dir.to_str().unwrap()]);
+    expect_failure(&out, 2, "schedules name flows");
+    std::fs::write(
+        dir.join("bindings.yaml"),
+        "timers:\n  - flow_id: digest\n    cron: \"0 25 * * *\"\n",
+    )
+    .unwrap();
+    let out = host_shim(&["schedules", dir.to_str().unwrap()]);
+    expect_failure(
+        &out,
+        2,
+        "bindings.yaml:3: timer `digest`: cron `0 25 * * *` is not a valid schedule",
+    );
+}
