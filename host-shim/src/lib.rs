@@ -20,6 +20,7 @@
 mod auth;
 mod caps;
 mod commands;
+mod deadlines;
 mod engine;
 mod faults;
 mod host;

@@ -243,12 +243,8 @@ impl RunContext {
 
 /// `{iso, epoch_ms, date}` for this instant (UTC, millisecond precision).
 fn now() -> Value {
-    let now = std::time::SystemTime::now();
-    let epoch_ms = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let iso = humantime::format_rfc3339_millis(now).to_string();
+    let epoch_ms = crate::clock::now_ms();
+    let iso = crate::clock::rfc3339_ms(epoch_ms);
     let date = iso.get(..10).unwrap_or_default().to_string();
     json!({"iso": iso, "epoch_ms": epoch_ms, "date": date})
 }

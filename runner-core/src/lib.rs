@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod cbor;
+mod clock;
 mod condition;
 mod context;
 mod error;
@@ -48,10 +49,10 @@ pub use flow::{
 };
 pub use run::{
     DEFAULT_MAX_REDIRECTS, MAX_CALL_DEPTH, NodeCall, NodeFailure, NodeInvoker, RunOptions,
-    RunOutcome,
+    RunOutcome, TIMEOUT_CALL_KEY,
 };
 pub use snapshot::{
-    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError,
+    MAX_SNAPSHOT_BYTES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotError, WaitDeadline,
 };
 #[cfg(fuzzing)]
 pub use template::render_both_ways;

@@ -56,6 +56,21 @@ pub struct Snapshot {
     pub redirects: u32,
     /// What the waiting turn emitted (`emit.*`), already returned to the caller.
     pub egress: Vec<Value>,
+    /// A `session.wait` with `timeout` / `until`: when it times out and
+    /// where the run goes then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<WaitDeadline>,
+}
+
+/// The deadline of a wait: past it, the next resume takes the wait's
+/// `status: timeout` route instead of the message's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitDeadline {
+    /// Unix milliseconds.
+    pub at_ms: u64,
+    /// The node the timeout route goes to; `None`: the flow ends.
+    pub node: Option<String>,
 }
 
 /// A snapshot document that cannot be resumed.
@@ -149,6 +164,10 @@ mod tests {
             steps: 3,
             redirects: 0,
             egress: vec![json!("hi")],
+            deadline: Some(WaitDeadline {
+                at_ms: 1_800_000_000_000,
+                node: None,
+            }),
         }
     }
 

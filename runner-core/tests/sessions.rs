@@ -352,3 +352,111 @@ fn the_step_limit_applies_to_each_turn() {
     }
     assert_eq!(snapshot.steps, 11);
 }
+
+const REMIND: &str = r#"
+id: remind
+nodes:
+  wait:
+    session.wait: { reason: "answer", timeout: "{{entry.wait}}" }
+    routing:
+      - to: answer
+      - to: reminder
+        status: timeout
+  answer:
+    component.exec: { component: echo, input: { got: "{{in.text}}" } }
+    routing: [{ out: true }]
+  reminder:
+    component.exec: { component: echo, input: { timed_out: "{{entry.timed_out}}", late: "{{#if entry.message}}{{entry.message.text}}{{/if}}" } }
+"#;
+
+/// A wait with a deadline: a message in time takes the normal route; past
+/// the deadline any resume takes the `status: timeout` route (a host's
+/// timeout call before it is refused), and the snapshot says when.
+#[test]
+fn a_wait_with_a_deadline_takes_its_timeout_route_once_it_passes() {
+    let flow = load(REMIND);
+    let mut echo = Echo::default();
+    let options = RunOptions::default();
+    let call = json!({ runner_core::TIMEOUT_CALL_KEY: 0 });
+
+    let (_, snapshot) = waiting(
+        flow.start(json!({"wait": "1h"}), &mut echo, &options)
+            .unwrap(),
+    );
+    let deadline = snapshot
+        .deadline
+        .clone()
+        .expect("the snapshot records the deadline");
+    assert_eq!(deadline.node.as_deref(), Some("reminder"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(deadline.at_ms > now + 3_500_000 && deadline.at_ms <= now + 3_600_000);
+    let early = flow
+        .resume(&snapshot, call.clone(), &mut echo, &options)
+        .unwrap_err();
+    assert!(early.to_string().contains("has not passed"), "{early}");
+    let out = completed(
+        flow.resume(&snapshot, json!({"text": "hi"}), &mut echo, &options)
+            .unwrap(),
+    );
+    assert_eq!(out, json!({"got": "hi"}));
+
+    // A deadline already passed: the timeout route, with or without a message.
+    let (_, snapshot) = waiting(flow.start(json!({"wait": 0}), &mut echo, &options).unwrap());
+    let out = completed(flow.resume(&snapshot, call, &mut echo, &options).unwrap());
+    assert_eq!(out["timed_out"], json!(true), "{out}");
+    let out = completed(
+        flow.resume(&snapshot, json!({"text": "late"}), &mut echo, &options)
+            .unwrap(),
+    );
+    assert_eq!(out, json!({"timed_out": true, "late": "late"}));
+}
+
+#[test]
+fn deadlines_and_timeout_routes_are_checked() {
+    let bad_route = "id: f\nnodes:\n  a:\n    echo: {}\n    routing:\n      - to: b\n        status: timeout\n  b:\n    echo: {}\n";
+    let e = Flow::load(&FlowSource {
+        name: "f.ygtc".into(),
+        yaml: bad_route.into(),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`status: timeout` routes only follow a `session.wait`"),
+        "{e}"
+    );
+    let no_route = "id: f\nnodes:\n  w:\n    session.wait: { timeout: 10m }\n    routing: [{ to: b }]\n  b:\n    echo: {}\n";
+    let flow = load(no_route);
+    let e = flow
+        .start(json!({}), &mut Echo::default(), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a route for it"), "{e}");
+    let bad_timeout = "id: f\nnodes:\n  w:\n    session.wait: { timeout: soon }\n    routing: [{ to: b }, { out: true, status: timeout }]\n  b:\n    echo: {}\n";
+    let e = load(bad_timeout)
+        .start(json!({}), &mut Echo::default(), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`timeout: soon`"), "{e}");
+    // `{out: true, status: timeout}`: past the deadline the run ends as it stood.
+    let ends = "id: f\nnodes:\n  w:\n    session.wait: { until: \"2000-01-01T00:00:00Z\" }\n    routing: [{ to: b }, { out: true, status: timeout }]\n  b:\n    echo: {}\n";
+    let flow = load(ends);
+    let (_, snapshot) = waiting(
+        flow.start(json!({}), &mut Echo::default(), &RunOptions::default())
+            .unwrap(),
+    );
+    assert_eq!(snapshot.deadline.as_ref().unwrap().node, None);
+    let out = completed(
+        flow.resume(
+            &snapshot,
+            json!({"text": "x"}),
+            &mut Echo::default(),
+            &RunOptions::default(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(out, json!({"waiting": true, "reason": null}));
+}

@@ -8,6 +8,7 @@ mod capabilities;
 mod cli;
 mod compose;
 mod concurrency;
+mod deadlines;
 mod faults;
 mod flows;
 mod http_app;

@@ -109,6 +109,7 @@ pub(super) fn run(mut args: RunArgs) -> Result<(), Failure> {
             ttl: args.session_ttl,
             wait: args.session_wait,
             restart: args.new_session,
+            fire_deadline: None,
         }),
         vars,
         // A CLI run is stopped by Ctrl-C; each node has its own budget.

@@ -50,7 +50,9 @@ impl Host {
         repeat: u32,
     ) -> Vec<Result<Turn, Failure>> {
         match self.warm_composed(app, flow, entry_json, settings) {
-            Ok(mut warm) => self.run_turns(&mut warm.instance, warm.request, settings, repeat),
+            Ok(mut warm) => {
+                self.run_turns(&mut warm.instance, warm.request, settings, repeat, None)
+            }
             Err(failure) => vec![Err(failure)],
         }
     }

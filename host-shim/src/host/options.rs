@@ -158,4 +158,7 @@ pub struct SessionSettings {
     pub wait: std::time::Duration,
     /// Forget a waiting run first and start the flow anew.
     pub restart: bool,
+    /// Fire this deadline (Unix ms) of the waiting run: resume it on its
+    /// timeout route, if it still waits on exactly that deadline.
+    pub fire_deadline: Option<u64>,
 }

@@ -152,6 +152,11 @@ impl Failure {
         matches!(self, Failure::Internal(e) if e.downcast_ref::<crate::sessions::SessionBusy>().is_some())
     }
 
+    /// Whether a fired deadline found its session no longer waiting on it.
+    pub fn is_not_due(&self) -> bool {
+        matches!(self, Failure::Invalid(e) if e.downcast_ref::<super::turns::NotDue>().is_some())
+    }
+
     /// The runner's error record, for `Flow` failures.
     pub fn run_error(&self) -> Option<&RunError> {
         match self {

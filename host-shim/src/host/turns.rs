@@ -10,11 +10,19 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use crate::caps::state::StateCtx;
+use crate::deadlines::{self, Deadlines, DueWait};
 use crate::limits::RunDeadline;
 use crate::runner::{
     ErrorKind, FlowSource, RunOutcome, RunRequest, RunnerInstance, SlotBinding, Tenant,
 };
 use crate::sessions::Sessions;
+use serde_json::json;
+
+/// A deadline fired for a session that no longer waits on it (a later turn
+/// answered it, or the session expired): nothing to do.
+#[derive(Debug, thiserror::Error)]
+#[error("session `{0}` no longer waits on that deadline")]
+pub struct NotDue(pub String);
 
 /// A planned and linked flow on live instances: each [`WarmRun::run`] is one
 /// more run on them (no planning, linking or instantiation).
@@ -151,7 +159,13 @@ impl Host {
     ) -> Vec<Result<Turn, Failure>> {
         match self.warm_run(path, entry_json, settings) {
             Ok(mut warm) => {
-                let turns = self.run_turns(&mut warm.instance, warm.request, settings, repeat);
+                let turns = self.run_turns(
+                    &mut warm.instance,
+                    warm.request,
+                    settings,
+                    repeat,
+                    Some(path),
+                );
                 self.keep_runner(warm.instance, &turns);
                 turns
             }
@@ -199,13 +213,16 @@ impl Host {
         }
     }
 
-    /// Runs `request` `repeat` times, or once as a turn of the settings' session.
+    /// Runs `request` `repeat` times, or once as a turn of the settings'
+    /// session; `flow` is the file a session's deadline is fired with (none
+    /// for a composed app: its deadlines take effect at the next message).
     pub(super) fn run_turns(
         &self,
         instance: &mut RunnerInstance,
         request: RunRequest,
         settings: &RunSettings,
         repeat: u32,
+        flow: Option<&Path>,
     ) -> Vec<Result<Turn, Failure>> {
         let Some(session) = &settings.session else {
             return run_repeatedly(instance, request, repeat);
@@ -215,7 +232,7 @@ impl Host {
                 "--session runs one turn per invocation; drop --repeat"
             )))];
         }
-        vec![self.run_session_turn(instance, request, settings, session)]
+        vec![self.run_session_turn(instance, request, settings, session, flow)]
     }
 
     /// One turn of a conversation: claims the session, resumes its waiting
@@ -227,6 +244,7 @@ impl Host {
         mut request: RunRequest,
         settings: &RunSettings,
         session: &SessionSettings,
+        flow: Option<&Path>,
     ) -> Result<Turn, Failure> {
         let tenant = settings.run_tenant()?;
         crate::sessions::check_id(&session.id).map_err(Failure::Invalid)?;
@@ -234,9 +252,18 @@ impl Host {
         let lease = sessions
             .claim(&session.id, session.wait)
             .map_err(Failure::Internal)?;
+        let previous = lease.snapshot().map_err(Failure::Internal)?;
+        let before = previous.as_deref().and_then(deadlines::of_snapshot);
+        if let Some(due) = session.fire_deadline {
+            // Firing a deadline: only while the session still waits on it.
+            if before != Some(due) {
+                return Err(Failure::Invalid(NotDue(session.id.clone()).into()));
+            }
+            request.entry_json = json!({ runner_core::TIMEOUT_CALL_KEY: due }).to_string();
+        }
         if session.restart {
             lease.clear().map_err(Failure::Internal)?;
-        } else if let Some(snapshot) = lease.snapshot().map_err(Failure::Internal)? {
+        } else if let Some(snapshot) = previous {
             request.resume_snapshot = snapshot;
         }
         request.trace_id = trace_id();
@@ -254,6 +281,26 @@ impl Host {
             None => lease.clear(),
         }
         .map_err(Failure::Internal)?;
+        let after = snapshot.as_deref().and_then(deadlines::of_snapshot);
+        if before != after
+            && let Some(flow) = flow
+        {
+            let wait = DueWait {
+                tenant: settings.scope.clone(),
+                session: session.id.clone(),
+                // Absolute: a server started elsewhere fires it.
+                flow: std::fs::canonicalize(flow).unwrap_or_else(|_| flow.to_path_buf()),
+                at_ms: 0,
+            };
+            // The run waits as saved either way; without the index entry
+            // its deadline takes effect at the next message only.
+            if let Err(e) = Deadlines::new(self.state_store.clone()).set(&wait, after) {
+                tracing::warn!(
+                    "session `{}`: the wait's deadline is not indexed: {e:#}",
+                    session.id
+                );
+            }
+        }
         Ok(match turn {
             Turn::Waiting {
                 node,

@@ -37,6 +37,13 @@ pub(super) struct Metrics {
     replies: Family<ChannelLabels, Counter>,
     schedule_runs: Family<ScheduleLabels, Counter>,
     schedule_lateness: Family<ScheduleOnly, Histogram>,
+    timeouts: Family<OutcomeOnly, Counter>,
+    timeout_lateness: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeOnly {
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,7 +89,19 @@ impl Metrics {
             replies: Family::default(),
             schedule_runs: Family::default(),
             schedule_lateness: Family::new_with_constructor(seconds_histogram),
+            timeouts: Family::default(),
+            timeout_lateness: seconds_histogram(),
         };
+        registry.register(
+            "wait_timeouts",
+            "Wait deadlines this server fired, by outcome (completed, waiting, failed, timeout, not_due: answered or fired elsewhere)",
+            metrics.timeouts.clone(),
+        );
+        registry.register(
+            "wait_timeout_lateness_seconds",
+            "How long after its deadline a wait was fired",
+            metrics.timeout_lateness.clone(),
+        );
         registry.register(
             "schedule_runs",
             "Scheduled ticks this server ran, by outcome (completed, waiting, failed, timeout, unknown_flow)",
@@ -204,6 +223,16 @@ impl Metrics {
                 schedule: schedule.into(),
             })
             .observe(late.as_secs_f64());
+    }
+
+    /// A wait deadline fired here with `outcome`, `late` after it.
+    pub(super) fn timed_out(&self, outcome: &str, late: Duration) {
+        self.timeouts
+            .get_or_create(&OutcomeOnly {
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.timeout_lateness.observe(late.as_secs_f64());
     }
 
     pub(super) fn rejected(&self, flow: &str, reason: &str) {

@@ -28,6 +28,7 @@ mod runs;
 mod server;
 mod slots;
 mod ticker;
+mod timeouts;
 
 pub use options::ServeOptions;
 
@@ -72,6 +73,7 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
         );
     }
     start_schedules(&state)?;
+    tokio::spawn(state.clone().fire_deadlines());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // On SIGTERM/SIGINT: `/healthz` answers 503 at once, and for `--drain`
     // the server still accepts and serves (a load balancer sees it leave

@@ -192,6 +192,7 @@ impl Server {
             ttl: self.options.session_ttl,
             wait: self.options.session_wait,
             restart: false,
+            fire_deadline: None,
         });
         settings.observer = Some(self.metrics.clone() as Arc<dyn NodeObserver>);
         Ok(settings)

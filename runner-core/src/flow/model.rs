@@ -231,6 +231,9 @@ pub(crate) enum RouteWhen {
     Condition(String, Condition),
     /// `status: ok` (success) or `status: error` (failure).
     Status(bool),
+    /// `status: timeout`: on a `session.wait` with a deadline, where the run
+    /// goes when the deadline passes without a message (never otherwise).
+    Timeout,
 }
 
 /// What a host needs to know to run a flow: which components to provide.

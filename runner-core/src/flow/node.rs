@@ -191,10 +191,23 @@ impl Loader<'_> {
                 on_message: false,
             }]
         });
-        if matches!(action, Action::Native(Native::Wait)) && routes.iter().all(|r| r.to.is_none()) {
+        let waits = matches!(action, Action::Native(Native::Wait));
+        let timeout_route = |r: &Route| matches!(r.when, RouteWhen::Timeout);
+        if waits
+            && routes
+                .iter()
+                .filter(|r| !timeout_route(r))
+                .all(|r| r.to.is_none())
+        {
             return Err(self.invalid(
                 Some(id),
                 "`session.wait` needs a route to the node the run resumes at (`routing: [{to: <node>}]`)",
+            ));
+        }
+        if !waits && routes.iter().any(timeout_route) {
+            return Err(self.invalid(
+                Some(id),
+                "`status: timeout` routes only follow a `session.wait` (with a `timeout` or `until`)",
             ));
         }
         let mentions = |event: &str| {
@@ -403,18 +416,19 @@ impl Loader<'_> {
                         when = RouteWhen::Condition(text.clone(), parsed);
                     }
                     ("status", Yaml::String(s)) => {
-                        when = RouteWhen::Status(match s.as_str() {
-                            "ok" | "success" => true,
-                            "error" | "failure" | "failed" => false,
+                        when = match s.as_str() {
+                            "ok" | "success" => RouteWhen::Status(true),
+                            "error" | "failure" | "failed" => RouteWhen::Status(false),
+                            "timeout" => RouteWhen::Timeout,
                             other => {
                                 return Err(self.invalid(
                                     Some(id),
                                     format!(
-                                        "routing entry {i}: `status: {other}`: use `ok` or `error`"
+                                        "routing entry {i}: `status: {other}`: use `ok`, `error` or (after `session.wait`) `timeout`"
                                     ),
                                 ));
                             }
-                        });
+                        };
                     }
                     ("next", _) => {
                         return Err(self.invalid(Some(id), format!("routing entry {i}: `next:` is an older spelling that greentic-flow no longer accepts (and older runners ignored, ending the flow); YGTC v2 writes `to: <node>`")));

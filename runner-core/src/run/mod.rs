@@ -24,7 +24,7 @@ pub use api::{
 };
 use walk::{FlowRef, Run, Start, seed_vars};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::error::RunError;
 use crate::flow::Flow;
@@ -126,10 +126,46 @@ impl Flow {
                 snapshot.flow, snapshot.flow_hash, flow.content_hash
             )));
         }
-        let at = flow.node_index(&snapshot.node).ok_or_else(|| {
+        // Past a wait's deadline the run takes its timeout route, whatever
+        // the message; a host's timeout call before it is refused.
+        let mut resume_at = snapshot.node.clone();
+        let mut message = message;
+        let late = snapshot
+            .deadline
+            .as_ref()
+            .filter(|d| crate::clock::now_ms() >= d.at_ms);
+        match (late, &snapshot.deadline) {
+            (Some(deadline), _) => {
+                let timed_out = json!({
+                    "timed_out": true,
+                    "deadline": crate::clock::rfc3339_ms(deadline.at_ms),
+                    "reason": snapshot.reason,
+                    "message": if is_timeout_call(&message) { Value::Null } else { message },
+                });
+                match &deadline.node {
+                    Some(node) => {
+                        resume_at = node.clone();
+                        message = timed_out;
+                    }
+                    // `{out: true, status: timeout}`: the run ends as it stood.
+                    None => return Ok(RunOutcome::Completed(snapshot.prev.clone())),
+                }
+            }
+            (None, Some(deadline)) if is_timeout_call(&message) => {
+                return Err(refused(format!(
+                    "the wait's deadline ({}) has not passed",
+                    crate::clock::rfc3339_ms(deadline.at_ms)
+                )));
+            }
+            (None, None) if is_timeout_call(&message) => {
+                return Err(refused("the run waits without a deadline".into()));
+            }
+            _ => {}
+        }
+        let at = flow.node_index(&resume_at).ok_or_else(|| {
             refused(format!(
                 "flow `{}` has no node `{}`",
-                snapshot.flow, snapshot.node
+                snapshot.flow, resume_at
             ))
         })?;
         let mut vars = snapshot.vars.clone();
@@ -140,11 +176,23 @@ impl Flow {
         let mut egress = Vec::new();
         let start = Start::Resume {
             at,
-            redispatch: snapshot.redispatch,
+            redispatch: snapshot.redispatch && resume_at == snapshot.node,
             nodes: snapshot.nodes.clone(),
             prev: snapshot.prev.clone(),
         };
         let ended = run.flow(flow, message, vars, start, 0, &mut egress)?;
         Ok(run.outcome(ended, egress))
     }
+}
+
+/// The entry a host resumes a run with when it fires a wait's deadline:
+/// `{"greentic_wait_deadline": <Unix ms>}`. A client sending it gains
+/// nothing: before the deadline it is refused, after it any message times
+/// the wait out.
+pub const TIMEOUT_CALL_KEY: &str = "greentic_wait_deadline";
+
+fn is_timeout_call(message: &Value) -> bool {
+    message
+        .as_object()
+        .is_some_and(|m| m.len() == 1 && m.contains_key(TIMEOUT_CALL_KEY))
 }

@@ -129,8 +129,11 @@ impl Run<'_> {
                         .and_then(Value::as_str)
                         .map(str::to_string),
                 };
+                let deadline = wait_deadline(&input)
+                    .map_err(|message| native_error(flow, node, "session.wait", message))?;
                 let mut outcome = Outcome::ok(json!({"waiting": true, "reason": reason}));
                 outcome.wait = Some(reason);
+                outcome.wait_deadline = deadline;
                 return Ok(outcome);
             }
             Native::FlowGoto => {
@@ -242,4 +245,30 @@ pub(super) fn string_field(
                 format!("the payload needs `{}` (a string)", keys[0]),
             )
         })
+}
+
+/// A wait's deadline (Unix ms) from its input's `timeout` (`"10m"`, `"90s"`,
+/// or milliseconds) or `until` (RFC 3339), if it has one.
+fn wait_deadline(input: &Value) -> Result<Option<u64>, String> {
+    let now_ms = crate::clock::now_ms();
+    match (input.get("timeout"), input.get("until")) {
+        (None | Some(Value::Null), None | Some(Value::Null)) => Ok(None),
+        (Some(_), Some(_)) => Err("give `timeout` or `until`, not both".into()),
+        (Some(Value::Number(ms)), _) => ms
+            .as_u64()
+            .map(|ms| Some(now_ms.saturating_add(ms)))
+            .ok_or_else(|| format!("`timeout: {ms}` is not a number of milliseconds")),
+        (Some(Value::String(text)), _) => humantime::parse_duration(text)
+            .map(|d| Some(now_ms.saturating_add(d.as_millis() as u64)))
+            .map_err(|e| format!("`timeout: {text}`: {e} (write e.g. `10m`, `90s`, `1h 30m`)")),
+        (_, Some(Value::String(text))) => humantime::parse_rfc3339_weak(text)
+            .map(|t| Some(crate::clock::unix_ms(t)))
+            .map_err(|e| {
+                format!("`until: {text}`: {e} (an RFC 3339 time such as `2026-12-04T09:00:00Z`)")
+            }),
+        (Some(other), _) => Err(format!(
+            "`timeout: {other}` must be a duration such as `10m`"
+        )),
+        (_, Some(other)) => Err(format!("`until: {other}` must be an RFC 3339 time")),
+    }
 }

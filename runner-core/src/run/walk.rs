@@ -10,7 +10,7 @@ use super::api::{NodeInvoker, RunOptions, RunOutcome};
 use crate::context::RunContext;
 use crate::error::RunError;
 use crate::flow::{Flow, Node, NodeIndex, RouteWhen};
-use crate::snapshot::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
+use crate::snapshot::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, WaitDeadline};
 
 /// The final output: the last node's output alone, or the egress with the last
 /// output appended (not twice when it was the last thing emitted; an array is
@@ -164,6 +164,8 @@ pub(super) struct Outcome {
     pub(super) jump: Option<Jump>,
     /// `session.wait`: its reason; the run waits after routing.
     pub(super) wait: Option<Option<String>>,
+    /// `session.wait`'s deadline (Unix ms), from its `timeout` or `until`.
+    pub(super) wait_deadline: Option<u64>,
     /// The rendered input's `answer_fields`, for a parked card's answers.
     pub(super) answer_fields: Option<Value>,
 }
@@ -176,6 +178,7 @@ impl Outcome {
             failure: None,
             jump: None,
             wait: None,
+            wait_deadline: None,
             answer_fields: None,
         }
     }
@@ -306,6 +309,13 @@ impl Run<'_> {
                     ),
                 ));
             }
+            let deadline = match outcome.wait_deadline {
+                None => None,
+                Some(at_ms) => Some(WaitDeadline {
+                    at_ms,
+                    node: timeout_target(&flow, node)?,
+                }),
+            };
             let (nodes, prev) = ctx.take_nodes_and_prev();
             return Ok(Ended::Parked(Box::new(Snapshot {
                 format: SNAPSHOT_FORMAT.into(),
@@ -322,6 +332,7 @@ impl Run<'_> {
                 steps: self.steps,
                 redirects: self.redirects,
                 egress: Vec::new(),
+                deadline,
             })));
         }
     }
@@ -396,6 +407,8 @@ impl Run<'_> {
             let holds = match &route.when {
                 RouteWhen::Always => Ok(outcome.ok),
                 RouteWhen::Status(ok) => Ok(*ok == outcome.ok),
+                // Taken only when a wait's deadline passes (see `resume`).
+                RouteWhen::Timeout => Ok(false),
                 RouteWhen::Condition(text, cond) => {
                     cond.is_true(ctx.data())
                         .map_err(|reason| RunError::Condition {
@@ -472,5 +485,19 @@ pub(super) fn native_error(flow: &Flow, node: &Node, kind: &str, message: String
         node: node.id.clone(),
         kind: kind.to_string(),
         message,
+    }
+}
+
+/// Where a wait with a deadline goes when it passes: its `status: timeout`
+/// route's node, `None` to end the flow (`out: true`).
+fn timeout_target(flow: &Flow, node: &Node) -> Result<Option<String>, RunError> {
+    match node.routes.iter().find(|r| matches!(r.when, RouteWhen::Timeout)) {
+        Some(route) => Ok(route.to.map(|to| flow.nodes[to.0].id.clone())),
+        None => Err(native_error(
+            flow,
+            node,
+            "session.wait",
+            "a wait with `timeout` or `until` needs a route for it: `routing: [{to: <node>}, {to: <node>, status: timeout}]` (or `{out: true, status: timeout}`)".into(),
+        )),
     }
 }
