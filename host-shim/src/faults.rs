@@ -12,7 +12,9 @@
 //! - `session-lease-secs=N` — a session turn's lease lasts N seconds instead
 //!   of [`crate::sessions::LEASE_SECS`] (what a dead turn leaves behind);
 //! - `die-holding-tick=N` — `serve` kills itself (SIGKILL) right after
-//!   claiming its Nth scheduled tick, before running it.
+//!   claiming its Nth scheduled tick, before running it;
+//! - `clock-offset-ms=N` — the host's wall clock (and its guests') runs N ms
+//!   ahead of the system's ([`crate::clock`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +26,7 @@ pub struct Faults {
     kill_in_file_write: Option<String>,
     session_lease_secs: Option<u64>,
     die_holding_tick: Option<u64>,
+    clock_offset_ms: Option<u64>,
 }
 
 /// What a file-backend write should do.
@@ -58,6 +61,7 @@ impl Faults {
                 "kill-in-file-write" => faults.kill_in_file_write = Some(value.to_string()),
                 "session-lease-secs" => faults.session_lease_secs = Some(number()?),
                 "die-holding-tick" => faults.die_holding_tick = Some(number()?),
+                "clock-offset-ms" => faults.clock_offset_ms = Some(number()?),
                 other => return Err(format!("unknown fault `{other}`")),
             }
         }
@@ -117,6 +121,11 @@ pub fn session_lease_secs(default: u32) -> u32 {
     active()
         .session_lease_secs
         .map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// How far ahead of the system clock the host's clock runs, in ms.
+pub fn clock_offset_ms() -> u64 {
+    active().clock_offset_ms.unwrap_or(0)
 }
 
 /// Dies (SIGKILL) if this is the tick `die-holding-tick` names.

@@ -19,6 +19,7 @@
 // this crate, not its API.
 mod auth;
 mod caps;
+mod clock;
 mod commands;
 mod deadlines;
 mod engine;

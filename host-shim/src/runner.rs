@@ -166,7 +166,10 @@ impl RunnerComponent {
         slots: Vec<Option<NodeSlot>>,
         state: StateCtx,
     ) -> Result<RunnerInstance> {
-        let wasi = WasiCtx::builder().inherit_stderr().build();
+        let wasi = WasiCtx::builder()
+            .inherit_stderr()
+            .wall_clock(crate::clock::HostClock)
+            .build();
         let mut store = Store::new(
             self.pre.engine(),
             RunnerState {

@@ -136,17 +136,33 @@ fn a_server_restarted_after_the_deadline_fires_it() {
     let state = format!("file:{}", dir.join("state.redb").display());
     let tenant = "deadlines-restart";
     let first = serve_remind(&dir, &state, tenant);
-    let (status, waiting) = turn(&first, "r1", json!({"name": "r1", "timeout": "1s"}));
+    let (status, waiting) = turn(&first, "r1", json!({"name": "r1", "timeout": "1h"}));
     assert_eq!(
         (status, waiting["status"].clone()),
         (200, json!("waiting")),
         "{waiting}"
     );
-    drop(first); // killed, before the deadline
-    std::thread::sleep(Duration::from_millis(1500));
-    let second = serve_remind(&dir, &state, tenant);
-    std::thread::sleep(Duration::from_millis(1500));
-    drop(second);
+    drop(first); // killed, long before the deadline
+    // Two hours later (the injectable clock of debug builds): the deadline
+    // passed while no server ran; the one started now fires it.
+    let later = serve_env(
+        &dir,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--state",
+            &state,
+            "--tenant",
+            tenant,
+            "-q",
+        ],
+        &[("GREENTIC_FAULTS", "clock-offset-ms=7200000")],
+    );
+    wait_for_metric(
+        &later,
+        "greentic_wait_timeouts_total{outcome=\"completed\"} 1",
+    );
+    drop(later);
     assert_eq!(
         written(&dir, &state, tenant, &["reminded-r1", "twice"]),
         [true, false]

@@ -230,3 +230,109 @@ fn schedules_lists_fire_times_and_refuses_unknown_flows() {
         "bindings.yaml:3: timer `digest`: cron `0 25 * * *` is not a valid schedule",
     );
 }
+
+/// Missed ticks: with `missed: catch-up` the latest one runs once when a
+/// server starts after them, with `skip` none does. Two servers one after
+/// the other on one file store, their clocks set ahead (debug builds'
+/// `clock-offset-ms`): the first stands a few seconds before a minute and runs its
+/// tick; the second stands three and a half minutes later.
+#[test]
+fn missed_ticks_are_caught_up_once_or_skipped() {
+    let dir = scratch("schedules-missed");
+    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
+    std::fs::write(
+        dir.join("state-probe.manifest.json"),
+        r#"{"id": "test.state-probe", "name": "state-probe", "version": "0.1.0", "world": "greentic:component/component@0.6.0", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tick.ygtc"),
+        "id: tick\nnodes:\n  mark:\n    component.exec: { component: ./state-probe.wasm, operation: write-if-absent, input: { key: \"{{entry.schedule_id}}-{{entry.now}}\", bytes: [1] } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bindings.yaml"),
+        "tenant: schedules-missed\ntimers:\n  - flow_id: tick\n    schedule_id: caught\n    cron: \"0 * * * * *\"\n    missed: catch-up\n  - flow_id: tick\n    schedule_id: skipped\n    cron: \"0 * * * * *\"\n",
+    )
+    .unwrap();
+    let state = format!("file:{}", dir.join("state.redb").display());
+    let real = Utc::now();
+    let minute = real.with_second(0).unwrap().trunc_subsecs(0) + chrono::Duration::minutes(2);
+    let ahead = |at: DateTime<Utc>| ((at - real).num_milliseconds().max(0)).to_string();
+    let server = |offset_ms: String| {
+        serve_env(
+            &dir,
+            &[
+                "--addr",
+                "127.0.0.1:0",
+                "--state",
+                &state,
+                "--tick-lease",
+                "90s",
+                "-q",
+            ],
+            &[("GREENTIC_FAULTS", &format!("clock-offset-ms={offset_ms}"))],
+        )
+    };
+    // Stands 6 s before `minute` (room to start): runs both schedules' tick at it.
+    let first = server(ahead(minute - chrono::Duration::seconds(6)));
+    for schedule in ["caught", "skipped"] {
+        wait_for_metric(
+            &first,
+            &format!(
+                "greentic_schedule_runs_total{{schedule=\"{schedule}\",outcome=\"completed\"}} 1"
+            ),
+        );
+    }
+    drop(first);
+    // Three and a half minutes later: three ticks were missed.
+    let second = server(ahead(minute + chrono::Duration::seconds(210)));
+    wait_for_metric(
+        &second,
+        "greentic_schedule_runs_total{schedule=\"caught\",outcome=\"completed\"} 1",
+    );
+    drop(second);
+    let at = |m: i64| {
+        (minute + chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let keys = [
+        format!("caught-{}", at(0)),
+        format!("skipped-{}", at(0)),
+        format!("caught-{}", at(1)),
+        format!("caught-{}", at(2)),
+        format!("caught-{}", at(3)),
+        format!("skipped-{}", at(3)),
+    ];
+    let mut flow = String::from("id: readback\nnodes:\n");
+    for (i, key) in keys.iter().enumerate() {
+        flow.push_str(&format!(
+            "  k{i}:\n    component.exec: {{ component: ./state-probe.wasm, operation: read, input: {{ key: \"{key}\" }} }}\n"
+        ));
+    }
+    flow.push_str("  all:\n    echo: {");
+    let fields: Vec<String> = (0..keys.len())
+        .map(|i| format!(" k{i}: \"{{{{node.k{i}.ok}}}}\""))
+        .collect();
+    flow.push_str(&fields.join(","));
+    flow.push_str(" }\n");
+    let file = dir.join("readback.ygtc");
+    std::fs::write(&file, flow).unwrap();
+    let out = host_shim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--state",
+        &state,
+        "--tenant",
+        "schedules-missed",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let v = out.json();
+    let ran: Vec<bool> = (0..keys.len())
+        .map(|i| v[format!("k{i}")] == Value::Bool(true))
+        .collect();
+    assert_eq!(
+        ran,
+        [true, true, false, false, true, false],
+        "{keys:?}: both ran on time; only `caught` ran the latest missed tick, once"
+    );
+}

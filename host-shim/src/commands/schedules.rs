@@ -29,7 +29,7 @@ pub struct SchedulesArgs {
 pub(super) fn schedules(args: SchedulesArgs) -> Result<(), Failure> {
     let invalid = |message: String| Failure::Invalid(anyhow::anyhow!(message));
     let from = match &args.from {
-        None => Utc::now(),
+        None => crate::clock::now_utc(),
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map_err(|e| invalid(format!("--from `{text}`: {e}")))?
             .with_timezone(&Utc),

@@ -411,7 +411,7 @@ impl NodeSlot {
         let engine = self.component.pre.engine();
         let granted = &self.component.granted;
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stderr();
+        wasi.inherit_stderr().wall_clock(crate::clock::HostClock);
         if let Some(assets) = &self.scope.assets {
             for guest_path in &granted.asset_mounts {
                 wasi.preopened_dir(

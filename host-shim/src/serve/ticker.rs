@@ -42,7 +42,7 @@ impl Server {
         scope: runner_core::Tenant,
     ) {
         let lease = self.options.tick_lease;
-        let started = Utc::now();
+        let started = crate::clock::now_utc();
         // A tick further behind than this was run or given up elsewhere.
         let late_limit = chrono::Duration::from_std(lease).unwrap_or_default()
             + chrono::Duration::seconds(i64::from(crate::schedules::claims::DONE_SECS / 2));
@@ -95,7 +95,7 @@ impl Server {
         // Ticks this server claimed but could not run (no run slot): watched again.
         let (give_back, mut given_back) = tokio::sync::mpsc::channel::<(usize, DateTime<Utc>)>(64);
         while !self.stopping.load(Ordering::SeqCst) {
-            let now = Utc::now();
+            let now = crate::clock::now_utc();
             while let Ok((i, tick)) = given_back.try_recv() {
                 watches[i].pending.insert(tick);
             }
@@ -139,7 +139,7 @@ impl Server {
                     }
                 }
             }
-            let now = Utc::now();
+            let now = crate::clock::now_utc();
             let watching = watches.iter().any(|w| !w.pending.is_empty());
             let until_next = watches
                 .iter()
@@ -164,7 +164,9 @@ impl Server {
         held: TickLease,
         scope: runner_core::Tenant,
     ) -> Result<(), TickLease> {
-        let late = (Utc::now() - tick).to_std().unwrap_or_default();
+        let late = (crate::clock::now_utc() - tick)
+            .to_std()
+            .unwrap_or_default();
         let outcome = match self.catalog.find(&timer.flow_id).await {
             None => {
                 tracing::error!(target: "schedules", schedule = %timer.schedule_id, "no flow `{}` is served here", timer.flow_id);
@@ -194,8 +196,6 @@ impl Server {
                 label
             }
         };
-        self.metrics.ticked(&timer.schedule_id, outcome, late);
-        tracing::info!(target: "schedules", schedule = %timer.schedule_id, "tick {tick} ran here: {outcome}, {} ms late", late.as_millis());
         let id = timer.schedule_id.clone();
         let marked = tokio::task::spawn_blocking(move || held.done()).await;
         match marked {
@@ -203,6 +203,9 @@ impl Server {
             Ok(Err(e)) => tracing::warn!(target: "schedules", schedule = %id, "{e:#}"),
             Err(e) => tracing::warn!(target: "schedules", "{e}"),
         }
+        // Counted once every server can see the tick done.
+        self.metrics.ticked(&timer.schedule_id, outcome, late);
+        tracing::info!(target: "schedules", schedule = %timer.schedule_id, "tick {tick} ran here: {outcome}, {} ms late", late.as_millis());
         Ok(())
     }
 }
