@@ -14,6 +14,7 @@ mod flows;
 mod http_app;
 mod limits;
 mod messaging;
+mod pack_signatures;
 mod packs;
 mod scale_out;
 mod schedules;

@@ -62,7 +62,7 @@ fn pack_files() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-fn expected_main() -> Value {
+pub fn expected_main() -> Value {
     json!({"greeting": "HELLO FROM THE PACK", "shout": "HELLO FROM THE PACK", "abi": "legacy-v05"})
 }
 
@@ -96,7 +96,7 @@ fn node(
 }
 
 /// `manifest.cbor` as packc writes it: packc's compiled form of MAIN and SHOUT.
-fn manifest_cbor() -> Vec<u8> {
+pub fn manifest_cbor() -> Vec<u8> {
     let main = compiled(
         "main",
         "read",
@@ -126,6 +126,13 @@ fn manifest_cbor() -> Vec<u8> {
 /// A `.gtpack`: `files` (flows at packc's `flows/<id>/flow.ygtc` when
 /// `with_yaml`), manifest.cbor, and an sbom.json of their BLAKE3 hashes.
 fn gtpack(path: &Path, with_yaml: bool, tamper: impl Fn(&mut Vec<(String, Vec<u8>)>)) {
+    let mut files = gtpack_entries(with_yaml);
+    files.push(("manifest.cbor".into(), manifest_cbor()));
+    write_gtpack(path, files, tamper);
+}
+
+/// The entries of the test `.gtpack` but `manifest.cbor` and `sbom.json`.
+pub fn gtpack_entries(with_yaml: bool) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, data) in pack_files() {
         if let Some(flow) = name.strip_prefix("flows/") {
@@ -143,8 +150,7 @@ fn gtpack(path: &Path, with_yaml: bool, tamper: impl Fn(&mut Vec<(String, Vec<u8
             files.push((name, data));
         }
     }
-    files.push(("manifest.cbor".into(), manifest_cbor()));
-    write_gtpack(path, files, tamper);
+    files
 }
 
 /// Writes a `.gtpack` of `files` (which hold `manifest.cbor`) with the

@@ -67,8 +67,9 @@ pub fn unpack(archive: &Path, cache: &Path) -> Result<PathBuf, PackError> {
     result.map(|()| root)
 }
 
-/// The unpacked layout's version (2: `pack.yaml` lists `providers`).
-const LAYOUT: u32 = 2;
+/// The unpacked layout's version (2: `pack.yaml` lists `providers`; 3: the
+/// signed `manifest.cbor` is kept, for signature checks).
+const LAYOUT: u32 = 3;
 
 /// Where the entries are streamed before they are laid out.
 const RAW: &str = ".entries";
@@ -166,7 +167,8 @@ fn unpack_into(archive: &Path, dest: &Path) -> Result<(), PackError> {
     if hashes.contains_key("sbom.json") {
         verify_sbom(&read_small("sbom.json")?, &hashes, &entry_err)?;
     }
-    let manifest = greentic_types::decode_pack_manifest(&read_small("manifest.cbor")?)
+    let manifest_bytes = read_small("manifest.cbor")?;
+    let manifest = greentic_types::decode_pack_manifest(&manifest_bytes)
         .map_err(|e| entry_err("manifest.cbor", format!("cannot decode: {e}")))?;
 
     let write = |rel: &str, data: &[u8]| -> Result<(), PackError> {
@@ -177,6 +179,8 @@ fn unpack_into(archive: &Path, dest: &Path) -> Result<(), PackError> {
         }
         std::fs::write(&path, data).map_err(|e| err(&path, format!("cannot write: {e}")))
     };
+    // Kept as signed: its signature is checked whenever the pack is opened.
+    write(super::SIGNED_MANIFEST, &manifest_bytes)?;
     // Large files are moved into place, not read.
     let place = |name: &str| -> Result<(), PackError> {
         let path = dest.join(name);

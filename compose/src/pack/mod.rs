@@ -26,12 +26,18 @@ mod archive;
 mod bundle;
 mod compiled;
 mod error;
+mod signature;
 
 pub use archive::{MAX_ENTRIES, MAX_METADATA_BYTES, MAX_UNPACKED_BYTES, unpack};
 pub use bundle::{Bundle, TenantApp};
 pub use compiled::ygtc_from_compiled;
 pub use error::PackError;
 use error::err;
+pub use signature::{Seal, TrustedKey, seal_of};
+
+/// The signed manifest an unpacked archive keeps (a pack directory of
+/// sources has none).
+pub const SIGNED_MANIFEST: &str = "manifest.cbor";
 
 /// One flow of a pack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +189,18 @@ impl Pack {
             Pack::open_dir(path)
         } else {
             Pack::open_dir(&unpack(path, cache)?)
+        }
+    }
+
+    /// Who signed this pack, as far as `keys` tell: the archive's
+    /// `manifest.cbor` checked against them; a pack directory of sources
+    /// (no signed manifest) is [`Seal::Unsigned`].
+    pub fn seal(&self, keys: &[TrustedKey]) -> Result<Seal, PackError> {
+        let file = self.root.join(SIGNED_MANIFEST);
+        match std::fs::read(&file) {
+            Ok(bytes) => seal_of(&file, &bytes, keys),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Seal::Unsigned),
+            Err(e) => Err(err(&file, format!("cannot read: {e}"))),
         }
     }
 

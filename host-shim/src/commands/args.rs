@@ -47,6 +47,15 @@ pub struct ComponentArgs {
     /// Runner component to use instead of the one built with host-shim.
     #[arg(long, value_name = "WASM")]
     pub runner: Option<PathBuf>,
+    /// An Ed25519 public key (PEM, `BEGIN PUBLIC KEY`) trusted to sign packs
+    /// (`packc sign`); repeatable.
+    #[arg(long = "pack-key", value_name = "FILE")]
+    pub pack_keys: Vec<PathBuf>,
+    /// Pack signatures: `strict` refuses an unsigned pack, or one no
+    /// --pack-key verifies, before anything of it runs; `warn` says so and
+    /// goes on; `off` does not look. Default: strict with a --pack-key, else off.
+    #[arg(long = "verify", value_enum, value_name = "MODE")]
+    pub verify: Option<Verify>,
     /// Compile components every time instead of using the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -104,6 +113,17 @@ pub enum Compiler {
     Auto,
     /// Cranelift now.
     Cranelift,
+}
+
+/// How pack signatures are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verify {
+    /// Refuse unsigned and untrusted packs.
+    Strict,
+    /// Say so on stderr and go on.
+    Warn,
+    /// Do not check.
+    Off,
 }
 
 /// Missing template variables: an error (`strict`) or empty (`lenient`).

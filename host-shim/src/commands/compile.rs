@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::setup::target;
+use super::setup::{PackTrust, target};
 use crate::engine::{Filled, OnMiss};
 use crate::{Failure, Host, HostOptions};
 use clap::Args;
@@ -108,7 +108,8 @@ pub(super) fn compile_target_components(
     if target.extension().is_some_and(|e| e == "wasm") {
         return Ok(vec![target.to_path_buf()]);
     }
-    let flows = self::target(target)?
+    // Compiling runs nothing of a pack: no signature policy here.
+    let flows = self::target(target, &PackTrust::off())?
         .flow_files()
         .map_err(|e| Failure::Invalid(e.into()))?;
     let mut components = Vec::new();

@@ -1,7 +1,7 @@
 //! `host-shim compose`.
 
 use super::args::{ComponentArgs, TenantArgs};
-use super::setup::{channel_config, flow_file, pack_channels, profile};
+use super::setup::{PackTrust, channel_config, flow_file, pack_channels, profile};
 use crate::Failure;
 use clap::Args;
 use std::path::PathBuf;
@@ -78,7 +78,7 @@ pub struct ComposeArgs {
 }
 
 pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
-    args.common.flow = flow_file(&args.common.flow)?;
+    args.common.flow = flow_file(&args.common.flow, &PackTrust::of(&args.common)?)?;
     let profile = profile(&args.common)?;
     let wiring = match args.state_provider {
         StateProvider::Import => compose::StateWiring::Import,

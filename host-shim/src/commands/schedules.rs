@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::setup::target;
+use super::setup::{PackTrust, target};
 use crate::Failure;
 use crate::schedules::Schedules;
 
@@ -34,7 +34,7 @@ pub(super) fn schedules(args: SchedulesArgs) -> Result<(), Failure> {
             .map_err(|e| invalid(format!("--from `{text}`: {e}")))?
             .with_timezone(&Utc),
     };
-    let root = match target(&args.target)? {
+    let root = match target(&args.target, &PackTrust::off())? {
         compose::pack::Target::Pack(pack, _) => pack.root,
         compose::pack::Target::Flow(path) => path,
     };
@@ -47,7 +47,7 @@ pub(super) fn schedules(args: SchedulesArgs) -> Result<(), Failure> {
             root.display()
         )));
     };
-    let flows: Vec<String> = target(&root)?
+    let flows: Vec<String> = target(&root, &PackTrust::off())?
         .flow_files()
         .unwrap_or_default()
         .iter()

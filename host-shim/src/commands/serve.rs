@@ -1,6 +1,6 @@
 //! `host-shim serve`.
 
-use super::setup::{channel_config, host_options, pack_channels, state_backend, target};
+use super::setup::{PackTrust, channel_config, host_options, pack_channels, state_backend, target};
 use crate::engine::OnMiss;
 use crate::{Failure, HostOptions, RunSettings};
 use clap::Args;
@@ -174,6 +174,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     // pack is what is served.
     let mut channels = args.channels.clone();
     let mut channel_packs = args.channel_packs.clone();
+    let trust = PackTrust::of(&args.common)?;
     let bundle = compose::pack::Bundle::open(&args.common.flow, "messaging")
         .map_err(|e| Failure::Invalid(e.into()))?;
     let mut tenant_apps = Vec::new();
@@ -181,7 +182,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(bundle) => {
             channel_packs.extend(bundle.providers);
             for app in bundle.tenant_apps {
-                let root = match target(&app.pack)? {
+                let root = match target(&app.pack, &trust)? {
                     compose::pack::Target::Pack(pack, _) => pack.root,
                     compose::pack::Target::Flow(path) => path,
                 };
@@ -213,7 +214,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
             )));
         }
     }
-    let target = match target(&served)? {
+    let target = match target(&served, &trust)? {
         compose::pack::Target::Pack(pack, None) => pack.root,
         compose::pack::Target::Pack(_, Some(_)) => {
             return Err(invalid(

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::args::{Compiler, ComponentArgs, Templating};
+use super::args::{Compiler, ComponentArgs, Templating, Verify};
 use crate::engine::OnMiss;
 use crate::{Failure, Host, HostOptions};
 
@@ -109,8 +109,72 @@ pub(super) fn host_options(
 
 /// What FLOW names: a flow file, a pack directory or a `.gtpack` (with
 /// `#<flow id>`); archives are unpacked into the compile cache's `packs/`.
-pub(super) fn target(flow: &Path) -> Result<compose::pack::Target, Failure> {
-    compose::pack::Target::parse(flow, &pack_cache()).map_err(|e| Failure::Invalid(e.into()))
+pub(super) fn target(flow: &Path, trust: &PackTrust) -> Result<compose::pack::Target, Failure> {
+    let target = compose::pack::Target::parse(flow, &pack_cache())
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    if let compose::pack::Target::Pack(pack, _) = &target {
+        trust.check(flow, pack)?;
+    }
+    Ok(target)
+}
+
+/// Which pack signatures are trusted, and what happens to the others
+/// (`--pack-key`, `--verify`).
+pub(super) struct PackTrust {
+    mode: Verify,
+    keys: Vec<compose::pack::TrustedKey>,
+}
+
+impl PackTrust {
+    /// From `--pack-key` and `--verify`.
+    pub(super) fn of(common: &ComponentArgs) -> Result<PackTrust, Failure> {
+        let keys = common
+            .pack_keys
+            .iter()
+            .map(|file| compose::pack::TrustedKey::load(file))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::Invalid(e.into()))?;
+        let mode = common.verify.unwrap_or(if keys.is_empty() {
+            Verify::Off
+        } else {
+            Verify::Strict
+        });
+        if mode == Verify::Strict && keys.is_empty() {
+            return Err(Failure::Invalid(anyhow::anyhow!(
+                "--verify strict needs the public key(s) packs must be signed with: --pack-key FILE"
+            )));
+        }
+        Ok(PackTrust { mode, keys })
+    }
+
+    /// Trusts every pack (commands that only read a pack's listing).
+    pub(super) fn off() -> PackTrust {
+        PackTrust {
+            mode: Verify::Off,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Checks `pack` (opened from `given`) under this policy.
+    fn check(&self, given: &Path, pack: &compose::pack::Pack) -> Result<(), Failure> {
+        if self.mode == Verify::Off {
+            return Ok(());
+        }
+        let seal = pack
+            .seal(&self.keys)
+            .map_err(|e| Failure::Invalid(e.into()))?;
+        if matches!(seal, compose::pack::Seal::Signed { .. }) {
+            return Ok(());
+        }
+        let message = format!("pack {}: {}", given.display(), seal.describe());
+        if self.mode == Verify::Strict {
+            return Err(Failure::Invalid(anyhow::anyhow!(
+                "{message}; refused (--verify strict): nothing of it runs"
+            )));
+        }
+        eprintln!("warning: {message} (--verify warn)");
+        Ok(())
+    }
 }
 
 /// Where `.gtpack` archives are unpacked: the compile cache's `packs/`.
@@ -120,8 +184,8 @@ pub(super) fn pack_cache() -> std::path::PathBuf {
 }
 
 /// The flow file FLOW stands for (a pack's entry flow, or the named one).
-pub(super) fn flow_file(flow: &Path) -> Result<PathBuf, Failure> {
-    target(flow)?
+pub(super) fn flow_file(flow: &Path, trust: &PackTrust) -> Result<PathBuf, Failure> {
+    target(flow, trust)?
         .flow_file()
         .map_err(|e| Failure::Invalid(e.into()))
 }
