@@ -15,13 +15,7 @@ use crate::support::*;
 const REMIND: &str = "id: remind\nnodes:\n  ask:\n    session.wait: { reason: \"{{entry.name}}\", timeout: \"{{entry.timeout}}\" }\n    routing:\n      - to: answered\n      - to: reminded\n        status: timeout\n  answered:\n    component.exec: { component: ./state-probe.wasm, operation: write-if-absent, input: { key: \"answered-{{in.name}}\", bytes: [1] } }\n    routing: [{ out: true }]\n  reminded:\n    component.exec: { component: ./state-probe.wasm, operation: write-if-absent, input: { key: \"reminded-{{entry.reason}}\", bytes: [1] } }\n    routing:\n      - to: twice\n        condition: out.created == false\n      - out: true\n  twice:\n    component.exec: { component: ./state-probe.wasm, operation: write, input: { key: twice, bytes: [1] } }\n";
 
 fn remind_dir(name: &str) -> PathBuf {
-    let dir = scratch(name);
-    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
-    std::fs::write(
-        dir.join("state-probe.manifest.json"),
-        r#"{"id": "test.state-probe", "name": "state-probe", "version": "0.1.0", "world": "greentic:component/component@0.6.0", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}"#,
-    )
-    .unwrap();
+    let dir = probe_dir(name);
     std::fs::write(dir.join("remind.ygtc"), REMIND).unwrap();
     dir
 }
@@ -56,33 +50,8 @@ fn turn(server: &Served, session: &str, body: Value) -> (u16, Value) {
 
 /// Which of `keys` the runs wrote, for `tenant`.
 fn written(dir: &Path, state: &str, tenant: &str, keys: &[&str]) -> Vec<bool> {
-    let mut flow = String::from("id: readback\nnodes:\n");
-    for (i, key) in keys.iter().enumerate() {
-        flow.push_str(&format!(
-            "  k{i}:\n    component.exec: {{ component: ./state-probe.wasm, operation: read, input: {{ key: \"{key}\" }} }}\n"
-        ));
-    }
-    flow.push_str("  all:\n    echo: {");
-    let fields: Vec<String> = (0..keys.len())
-        .map(|i| format!(" k{i}: \"{{{{node.k{i}.ok}}}}\""))
-        .collect();
-    flow.push_str(&fields.join(","));
-    flow.push_str(" }\n");
-    let file = dir.join("readback.ygtc");
-    std::fs::write(&file, flow).unwrap();
-    let out = host_shim(&[
-        "run",
-        file.to_str().unwrap(),
-        "--state",
-        state,
-        "--tenant",
-        tenant,
-    ]);
-    assert_eq!(out.code, 0, "{out}");
-    let v = out.json();
-    (0..keys.len())
-        .map(|i| v[format!("k{i}")] == json!(true))
-        .collect()
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    probe_keys(dir, state, tenant, &keys)
 }
 
 #[test]

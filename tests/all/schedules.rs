@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
-use serde_json::Value;
 
 use crate::support::*;
 
@@ -20,13 +19,7 @@ const TICKS: i64 = 10;
 /// act for the tenant `name`: tests may share one Redis (CI's
 /// `GREENTIC_TEST_REDIS_URL`), never one tenant.
 fn scheduled_dir(name: &str, first: DateTime<Utc>) -> PathBuf {
-    let dir = scratch(name);
-    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
-    std::fs::write(
-        dir.join("state-probe.manifest.json"),
-        r#"{"id": "test.state-probe", "name": "state-probe", "version": "0.1.0", "world": "greentic:component/component@0.6.0", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}"#,
-    )
-    .unwrap();
+    let dir = probe_dir(name);
     std::fs::write(
         dir.join("tick.ygtc"),
         "id: tick\nnodes:\n  mark:\n    component.exec: { component: ./state-probe.wasm, operation: write-if-absent, input: { key: \"tick-{{entry.now}}\", bytes: [1] } }\n    routing:\n      - to: again\n        condition: out.created == false\n      - out: true\n  again:\n    component.exec: { component: ./state-probe.wasm, operation: write, input: { key: duplicate, bytes: [1] } }\n",
@@ -93,36 +86,18 @@ fn serve_scheduled(dir: &Path, redis: &str, faults: Option<&str>) -> Served {
 /// What the window left in state: which ticks ran (by their keys), and
 /// whether any tick ran twice.
 fn outcome(dir: &Path, redis: &str, first: DateTime<Utc>) -> (Vec<bool>, bool) {
-    let mut flow = String::from("id: readback\nnodes:\n");
-    for i in 0..TICKS {
-        let now = (first + chrono::Duration::seconds(i))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        flow.push_str(&format!(
-            "  t{i}:\n    component.exec: {{ component: ./state-probe.wasm, operation: read, input: {{ key: \"tick-{now}\" }} }}\n"
-        ));
-    }
-    flow.push_str("  dup:\n    component.exec: { component: ./state-probe.wasm, operation: read, input: { key: duplicate } }\n");
-    flow.push_str("  all:\n    echo: { dup: \"{{node.dup.ok}}\"");
-    for i in 0..TICKS {
-        flow.push_str(&format!(", t{i}: \"{{{{node.t{i}.ok}}}}\""));
-    }
-    flow.push_str(" }\n");
-    let file = dir.join("readback.ygtc");
-    std::fs::write(&file, flow).unwrap();
-    let out = host_shim(&[
-        "run",
-        file.to_str().unwrap(),
-        "--state",
-        redis,
-        "--tenant",
-        dir.file_name().unwrap().to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 0, "{out}");
-    let v = out.json();
-    let ran = (0..TICKS)
-        .map(|i| v[format!("t{i}")] == Value::Bool(true))
+    let mut keys: Vec<String> = (0..TICKS)
+        .map(|i| {
+            let now = (first + chrono::Duration::seconds(i))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            format!("tick-{now}")
+        })
         .collect();
-    (ran, v["dup"] == Value::Bool(true))
+    keys.push("duplicate".into());
+    let tenant = dir.file_name().unwrap().to_str().unwrap();
+    let mut ran = probe_keys(dir, redis, tenant, &keys);
+    let duplicate = ran.pop().unwrap();
+    (ran, duplicate)
 }
 
 #[test]
@@ -238,13 +213,7 @@ fn schedules_lists_fire_times_and_refuses_unknown_flows() {
 /// tick; the second stands three and a half minutes later.
 #[test]
 fn missed_ticks_are_caught_up_once_or_skipped() {
-    let dir = scratch("schedules-missed");
-    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
-    std::fs::write(
-        dir.join("state-probe.manifest.json"),
-        r#"{"id": "test.state-probe", "name": "state-probe", "version": "0.1.0", "world": "greentic:component/component@0.6.0", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}"#,
-    )
-    .unwrap();
+    let dir = probe_dir("schedules-missed");
     std::fs::write(
         dir.join("tick.ygtc"),
         "id: tick\nnodes:\n  mark:\n    component.exec: { component: ./state-probe.wasm, operation: write-if-absent, input: { key: \"{{entry.schedule_id}}-{{entry.now}}\", bytes: [1] } }\n",
@@ -303,33 +272,7 @@ fn missed_ticks_are_caught_up_once_or_skipped() {
         format!("caught-{}", at(3)),
         format!("skipped-{}", at(3)),
     ];
-    let mut flow = String::from("id: readback\nnodes:\n");
-    for (i, key) in keys.iter().enumerate() {
-        flow.push_str(&format!(
-            "  k{i}:\n    component.exec: {{ component: ./state-probe.wasm, operation: read, input: {{ key: \"{key}\" }} }}\n"
-        ));
-    }
-    flow.push_str("  all:\n    echo: {");
-    let fields: Vec<String> = (0..keys.len())
-        .map(|i| format!(" k{i}: \"{{{{node.k{i}.ok}}}}\""))
-        .collect();
-    flow.push_str(&fields.join(","));
-    flow.push_str(" }\n");
-    let file = dir.join("readback.ygtc");
-    std::fs::write(&file, flow).unwrap();
-    let out = host_shim(&[
-        "run",
-        file.to_str().unwrap(),
-        "--state",
-        &state,
-        "--tenant",
-        "schedules-missed",
-    ]);
-    assert_eq!(out.code, 0, "{out}");
-    let v = out.json();
-    let ran: Vec<bool> = (0..keys.len())
-        .map(|i| v[format!("k{i}")] == Value::Bool(true))
-        .collect();
+    let ran = probe_keys(&dir, &state, "schedules-missed", &keys);
     assert_eq!(
         ran,
         [true, true, false, false, true, false],

@@ -395,3 +395,47 @@ impl Drop for DurableRedis {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh scratch directory `name` holding a copy of `state-probe.wasm`
+/// with a manifest that grants it state (flows there call
+/// `./state-probe.wasm`).
+pub fn probe_dir(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(built_component("state-probe"), dir.join("state-probe.wasm")).unwrap();
+    std::fs::write(
+        dir.join("state-probe.manifest.json"),
+        r#"{"id": "test.state-probe", "name": "state-probe", "version": "0.1.0", "world": "greentic:component/component@0.6.0", "capabilities": {"host": {"state": {"read": true, "write": true, "delete": true}}}}"#,
+    )
+    .unwrap();
+    dir
+}
+
+/// Which of `keys` the state-probe of a [`probe_dir`] holds for `tenant` in
+/// the backend `state` (read by a flow run there).
+pub fn probe_keys(dir: &Path, state: &str, tenant: &str, keys: &[String]) -> Vec<bool> {
+    let mut flow = String::from("id: readback\nnodes:\n");
+    for (i, key) in keys.iter().enumerate() {
+        flow.push_str(&format!(
+            "  k{i}:\n    component.exec: {{ component: ./state-probe.wasm, operation: read, input: {{ key: \"{key}\" }} }}\n"
+        ));
+    }
+    let fields: Vec<String> = (0..keys.len())
+        .map(|i| format!("k{i}: \"{{{{node.k{i}.ok}}}}\""))
+        .collect();
+    flow.push_str(&format!("  all:\n    echo: {{ {} }}\n", fields.join(", ")));
+    let file = dir.join("readback.ygtc");
+    std::fs::write(&file, flow).unwrap();
+    let out = host_shim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--state",
+        state,
+        "--tenant",
+        tenant,
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let v = out.json();
+    (0..keys.len())
+        .map(|i| v[format!("k{i}")] == serde_json::Value::Bool(true))
+        .collect()
+}

@@ -154,7 +154,7 @@ impl Failure {
 
     /// Whether a fired deadline found its session no longer waiting on it.
     pub fn is_not_due(&self) -> bool {
-        matches!(self, Failure::Invalid(e) if e.downcast_ref::<super::turns::NotDue>().is_some())
+        matches!(self, Failure::Invalid(e) if e.downcast_ref::<NotDue>().is_some())
     }
 
     /// The runner's error record, for `Flow` failures.
@@ -198,3 +198,9 @@ pub(super) fn error_kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Session => "session",
     }
 }
+
+/// A deadline fired for a session that no longer waits on it (a later turn
+/// answered it, or the session expired): nothing to do.
+#[derive(Debug, thiserror::Error)]
+#[error("session `{0}` no longer waits on that deadline")]
+pub struct NotDue(pub String);

@@ -2,7 +2,7 @@
 //! turn of a conversation.
 
 use super::options::{RunSettings, SessionSettings};
-use super::outcome::{CheckReport, Failure, Turn};
+use super::outcome::{CheckReport, Failure, NotDue, Turn};
 use super::prepare::plan_set;
 use super::setup::Host;
 use std::path::{Path, PathBuf};
@@ -17,12 +17,6 @@ use crate::runner::{
 };
 use crate::sessions::Sessions;
 use serde_json::json;
-
-/// A deadline fired for a session that no longer waits on it (a later turn
-/// answered it, or the session expired): nothing to do.
-#[derive(Debug, thiserror::Error)]
-#[error("session `{0}` no longer waits on that deadline")]
-pub struct NotDue(pub String);
 
 /// A planned and linked flow on live instances: each [`WarmRun::run`] is one
 /// more run on them (no planning, linking or instantiation).
