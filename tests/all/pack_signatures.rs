@@ -129,3 +129,112 @@ fn strict_runs_only_packs_a_trusted_key_signed_as_they_are() {
     let out = host_shim(&["run", &signed, "--pack-key", not_a_key.to_str().unwrap()]);
     expect_failure(&out, 2, "not-a-key.pem: not an Ed25519 public key in PEM");
 }
+
+/// `serve app.gtpack` while the file is replaced (as a deploy does: written
+/// beside it, renamed over it) under a steady stream of requests: every
+/// request is answered, answers switch to each new version in order, and a
+/// version no trusted key signed is refused while the last good one serves.
+#[test]
+fn a_served_gtpack_is_swapped_live_and_an_untrusted_version_refused() {
+    let dir = scratch("pack-reload");
+    let ours = SigningKey::from_bytes(&[7u8; 32]);
+    let key = public_pem(&dir, "ours.pub.pem", &ours);
+    let archive = dir.join("app.gtpack");
+    let deploy = |greeting: &str, signed: bool| {
+        let mut files = gtpack_entries(true);
+        for (name, data) in files.iter_mut() {
+            if name == "assets/greeting.txt" {
+                *data = greeting.as_bytes().to_vec();
+            }
+        }
+        let manifest = if signed {
+            sign(&manifest_cbor(), &ours, "release")
+        } else {
+            manifest_cbor()
+        };
+        files.push(("manifest.cbor".into(), manifest));
+        let staged = dir.join(".app.gtpack.new");
+        crate::packs::write_gtpack(&staged, files, |_| {});
+        std::fs::rename(&staged, &archive).unwrap();
+    };
+    deploy("version one", true);
+    let server = serve(
+        &archive,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--pack-key",
+            key.to_str().unwrap(),
+            "--rescan-interval",
+            "100ms",
+            "-q",
+        ],
+    );
+    let url = format!("{}/flows/main", server.base);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (url, stop) = (url.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (status, body, _) = http("POST", &url, "{}", &[]).expect("an answer");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                seen.push((status, v["greeting"].as_str().unwrap_or("").to_string()));
+            }
+            seen
+        })
+    };
+    let answers_now = |greeting: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (_, body, _) = http("POST", &url, "{}", &[]).unwrap();
+            if body.contains(greeting) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never served {greeting}: {body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    answers_now("VERSION ONE");
+    deploy("version two", true);
+    answers_now("VERSION TWO");
+    deploy("version three", true);
+    answers_now("VERSION THREE");
+    deploy("version four, unsigned", false);
+    wait_for_metric(
+        &server,
+        "greentic_pack_reloads_total{outcome=\"refused\"} 1",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = load.join().unwrap();
+    assert!(seen.len() > 10, "the load ran: {} requests", seen.len());
+    assert!(
+        seen.iter().all(|(status, _)| *status == 200),
+        "a request failed: {seen:?}"
+    );
+    let order = ["VERSION ONE", "VERSION TWO", "VERSION THREE"];
+    let versions: Vec<usize> = seen
+        .iter()
+        .map(|(_, g)| order.iter().position(|o| o == g).expect("a served version"))
+        .collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] <= w[1]),
+        "answers switch in order: {versions:?}"
+    );
+    assert_eq!(
+        versions.last(),
+        Some(&2),
+        "the unsigned version never served"
+    );
+    let metrics = http("GET", &format!("{}/metrics", server.base), "", &[])
+        .unwrap()
+        .1;
+    assert!(
+        metrics.contains("greentic_pack_reloads_total{outcome=\"reloaded\"} 2"),
+        "{metrics}"
+    );
+}

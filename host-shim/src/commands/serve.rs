@@ -223,6 +223,22 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         }
         compose::pack::Target::Flow(path) => path,
     };
+    // A served archive is reloaded when its file changes, checked as now.
+    let reload =
+        served
+            .extension()
+            .is_some_and(|e| e == "gtpack")
+            .then(|| crate::serve::PackReload {
+                archive: served.clone(),
+                open: std::sync::Arc::new(move |archive: &Path| {
+                    match super::setup::target(archive, &trust)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                    {
+                        compose::pack::Target::Pack(pack, _) => Ok(pack.root),
+                        compose::pack::Target::Flow(path) => Ok(path),
+                    }
+                }),
+            });
     use crate::auth::{Auth, JwtVerifier, Principal};
     let loopback = args.addr.ip().is_loopback();
     if args.trust_tenant_headers && args.auth != AuthMode::None {
@@ -366,6 +382,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         secrets,
         schedules,
         tick_lease,
+        reload,
     })
     .map_err(Failure::Invalid)
 }

@@ -36,7 +36,8 @@ impl Stamp {
 
 /// The flows served, by id.
 pub(super) struct Catalog {
-    target: PathBuf,
+    /// What is served; replaced when a served archive is reloaded.
+    target: std::sync::RwLock<PathBuf>,
     /// Flow id -> file (and the file as last read), rebuilt by a rescan.
     known: Mutex<HashMap<String, Known>>,
     /// When the last rescan ended; held while one runs, so there is one at a time.
@@ -52,7 +53,7 @@ pub(super) struct Catalog {
 impl Catalog {
     pub(super) fn new(target: &Path, rescan_every: Duration) -> anyhow::Result<Catalog> {
         let catalog = Catalog {
-            target: target.to_path_buf(),
+            target: std::sync::RwLock::new(target.to_path_buf()),
             known: Mutex::new(scan(target)),
             last_scan: tokio::sync::Mutex::new(Instant::now()),
             rescan_every,
@@ -66,12 +67,32 @@ impl Catalog {
     }
 
     /// The directory the served flows' paths are told relative to.
-    pub(super) fn root(&self) -> &Path {
-        if self.target.is_file() {
-            self.target.parent().unwrap_or(Path::new(""))
+    pub(super) fn root(&self) -> PathBuf {
+        let target = self.target();
+        if target.is_file() {
+            target.parent().unwrap_or(Path::new("")).to_path_buf()
         } else {
-            &self.target
+            target
         }
+    }
+
+    fn target(&self) -> PathBuf {
+        self.target.read().expect("catalog target").clone()
+    }
+
+    /// Serves `target` from now on (a reloaded pack's new root): its flows
+    /// are scanned first, then swapped in at once; requests that already
+    /// found a flow finish on the files they found.
+    pub(super) fn retarget(&self, target: PathBuf) -> anyhow::Result<()> {
+        let found = scan(&target);
+        if found.is_empty() {
+            anyhow::bail!("`{}` holds no flow to serve", target.display());
+        }
+        let mut known = self.known.lock().expect("catalog");
+        *self.target.write().expect("catalog target") = target;
+        *known = found;
+        self.scans.inc();
+        Ok(())
     }
 
     pub(super) fn describe(&self) -> String {
@@ -85,7 +106,7 @@ impl Catalog {
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            self.target.display()
+            self.target().display()
         )
     }
 
@@ -98,7 +119,7 @@ impl Catalog {
         }
         let mut last = self.last_scan.lock().await;
         if last.elapsed() >= self.rescan_every {
-            let target = self.target.clone();
+            let target = self.target();
             if let Ok(found) = tokio::task::spawn_blocking(move || scan(&target)).await {
                 *self.known.lock().expect("catalog") = found;
                 self.scans.inc();

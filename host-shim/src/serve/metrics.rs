@@ -39,6 +39,7 @@ pub(super) struct Metrics {
     schedule_lateness: Family<ScheduleOnly, Histogram>,
     timeouts: Family<OutcomeOnly, Counter>,
     timeout_lateness: Histogram,
+    reloads: Family<OutcomeOnly, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,7 +92,13 @@ impl Metrics {
             schedule_lateness: Family::new_with_constructor(seconds_histogram),
             timeouts: Family::default(),
             timeout_lateness: seconds_histogram(),
+            reloads: Family::default(),
         };
+        registry.register(
+            "pack_reloads",
+            "Changes of the served .gtpack, by outcome (reloaded, refused: the previous version keeps serving)",
+            metrics.reloads.clone(),
+        );
         registry.register(
             "wait_timeouts",
             "Wait deadlines this server fired, by outcome (completed, waiting, failed, timeout, not_due: answered or fired elsewhere)",
@@ -233,6 +240,15 @@ impl Metrics {
             })
             .inc();
         self.timeout_lateness.observe(late.as_secs_f64());
+    }
+
+    /// The served archive changed: `outcome` of opening the new one.
+    pub(super) fn reloaded(&self, outcome: &str) {
+        self.reloads
+            .get_or_create(&OutcomeOnly {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub(super) fn rejected(&self, flow: &str, reason: &str) {

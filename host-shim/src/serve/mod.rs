@@ -23,6 +23,7 @@ mod ingress;
 mod listen;
 mod metrics;
 mod options;
+mod reload;
 mod respond;
 mod runs;
 mod server;
@@ -30,7 +31,7 @@ mod slots;
 mod ticker;
 mod timeouts;
 
-pub use options::ServeOptions;
+pub use options::{PackReload, ServeOptions};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -74,6 +75,9 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
     }
     start_schedules(&state)?;
     tokio::spawn(state.clone().fire_deadlines());
+    if let Some(reload) = state.options.reload.clone() {
+        tokio::spawn(state.clone().watch_pack(reload));
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // On SIGTERM/SIGINT: `/healthz` answers 503 at once, and for `--drain`
     // the server still accepts and serves (a load balancer sees it leave

@@ -75,4 +75,19 @@ pub struct ServeOptions {
     pub schedules: crate::schedules::Schedules,
     /// How long a claimed tick is held (see `TickClaims`).
     pub tick_lease: Duration,
+    /// A served `.gtpack` to reload when it changes.
+    pub reload: Option<PackReload>,
+}
+
+/// How a served archive is opened: its unpacked root, or why not.
+pub type OpenPack =
+    std::sync::Arc<dyn Fn(&std::path::Path) -> anyhow::Result<PathBuf> + Send + Sync>;
+
+/// A served archive to watch (`reload.rs`).
+#[derive(Clone)]
+pub struct PackReload {
+    /// The `.gtpack` file.
+    pub archive: PathBuf,
+    /// Opens (and verifies) a version of it.
+    pub open: OpenPack,
 }

@@ -175,7 +175,7 @@ impl Server {
     pub(super) fn public(&self, flow_id: &str, failure: &Failure) -> String {
         tracing::warn!(flow = flow_id, "run failed: {failure:#}");
         let root = self.catalog.root();
-        failure.to_json_with(|message| crate::redact::without_paths(message, root))
+        failure.to_json_with(|message| crate::redact::without_paths(message, &root))
     }
 
     /// The run's tenant (its principal's) and session.

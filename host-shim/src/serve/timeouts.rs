@@ -22,7 +22,6 @@ impl Server {
     /// Fires due wait deadlines until the server stops.
     pub(super) async fn fire_deadlines(self: Arc<Self>) {
         let index = Deadlines::new(self.store.clone());
-        let root = std::fs::canonicalize(self.catalog.root()).ok();
         // Waits being fired by this server now.
         let firing: Arc<Mutex<HashSet<(String, u64)>>> = Arc::default();
         while !self.stopping.load(Ordering::SeqCst) {
@@ -42,6 +41,8 @@ impl Server {
                     (Vec::new(), None)
                 }
             };
+            // Per round: a reloaded pack serves from a new root.
+            let root = std::fs::canonicalize(self.catalog.root()).ok();
             for wait in due {
                 let served = std::fs::canonicalize(&wait.flow)
                     .ok()
