@@ -199,10 +199,19 @@ impl Deadlines {
     }
 }
 
-/// The deadline (Unix ms) a snapshot document records, if any.
+/// The deadline (Unix ms) a snapshot document records, if any. Read on
+/// every session turn: only that field is built, the rest is skipped.
 pub fn of_snapshot(snapshot: &str) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_str(snapshot).ok()?;
-    value.get("deadline")?.get("at_ms")?.as_u64()
+    #[derive(Deserialize)]
+    struct Doc {
+        deadline: Option<At>,
+    }
+    #[derive(Deserialize)]
+    struct At {
+        at_ms: u64,
+    }
+    let doc: Doc = serde_json::from_str(snapshot).ok()?;
+    doc.deadline.map(|d| d.at_ms)
 }
 
 #[cfg(test)]

@@ -95,45 +95,41 @@ impl TickClaims {
                 finished: false,
             }));
         }
-        let now = self
-            .store
-            .get_json(self.tenant.ctx(), &self.ticks, &key, None)
-            .map_err(|e| anyhow!("{e}"))
-            .context("reading a tick's claim")?;
-        Ok(match now {
-            Some(value) if value["state"] == "done" => Claim::Done,
-            // Gone between the two calls (expired): claim it next time.
+        Ok(match self.tick_state(&key)?.as_deref() {
+            Some("done") => Claim::Done,
+            // Running, or gone between the two calls (expired): claim it next time.
             _ => Claim::Running,
         })
     }
 
     /// Whether another server holds `tick` now (claimed, not done).
     pub fn held(&self, timer: &Timer, tick: DateTime<Utc>) -> anyhow::Result<bool> {
-        let key = tick_key(timer, tick);
-        let now = self
+        Ok(self.tick_state(&tick_key(timer, tick))?.as_deref() == Some("running"))
+    }
+
+    /// A tick's claim: `running`, `done`, or none.
+    fn tick_state(&self, key: &StateKey) -> anyhow::Result<Option<String>> {
+        let value = self
             .store
-            .get_json(self.tenant.ctx(), &self.ticks, &key, None)
+            .get_json(self.tenant.ctx(), &self.ticks, key, None)
             .map_err(|e| anyhow!("{e}"))
             .context("reading a tick's claim")?;
-        Ok(now.is_some_and(|v| v["state"] == "running"))
+        Ok(value.and_then(|v| v["state"].as_str().map(str::to_string)))
     }
 
     /// The latest tick of `timer` that ran, if one is recorded.
     pub fn last_done(&self, timer: &Timer) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let last = self.last_done_of(&StateKey::from(timer.schedule_id.as_str()))?;
+        Ok(last.and_then(|secs| DateTime::from_timestamp(secs, 0)))
+    }
+
+    fn last_done_of(&self, key: &StateKey) -> anyhow::Result<Option<i64>> {
         let value = self
             .store
-            .get_json(
-                self.tenant.ctx(),
-                &self.last,
-                &StateKey::from(timer.schedule_id.as_str()),
-                None,
-            )
+            .get_json(self.tenant.ctx(), &self.last, key, None)
             .map_err(|e| anyhow!("{e}"))
             .context("reading a schedule's last tick")?;
-        Ok(value
-            .as_ref()
-            .and_then(Value::as_i64)
-            .and_then(|secs| DateTime::from_timestamp(secs, 0)))
+        Ok(value.as_ref().and_then(Value::as_i64))
     }
 }
 
@@ -171,16 +167,6 @@ impl TickLease {
                 .context("recording a schedule's last tick")?;
         }
         Ok(())
-    }
-}
-
-impl TickClaims {
-    fn last_done_of(&self, key: &StateKey) -> anyhow::Result<Option<i64>> {
-        let value = self
-            .store
-            .get_json(self.tenant.ctx(), &self.last, key, None)
-            .map_err(|e| anyhow!("{e}"))?;
-        Ok(value.as_ref().and_then(Value::as_i64))
     }
 }
 

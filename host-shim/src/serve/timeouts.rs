@@ -25,7 +25,7 @@ impl Server {
         // Waits being fired by this server now.
         let firing: Arc<Mutex<HashSet<(String, u64)>>> = Arc::default();
         while !self.stopping.load(Ordering::SeqCst) {
-            let now = now_ms();
+            let now = crate::clock::now_ms();
             let read = {
                 let index = index.clone();
                 tokio::task::spawn_blocking(move || index.due(now)).await
@@ -59,7 +59,7 @@ impl Server {
                 });
             }
             let until_next = next
-                .map(|at| Duration::from_millis(at.saturating_sub(now_ms())))
+                .map(|at| Duration::from_millis(at.saturating_sub(crate::clock::now_ms())))
                 .unwrap_or(POLL);
             tokio::time::sleep(until_next.clamp(Duration::from_millis(10), POLL)).await;
         }
@@ -81,7 +81,7 @@ impl Server {
             fire_deadline: Some(wait.at_ms),
         });
         settings.observer = Some(self.metrics.clone() as Arc<dyn crate::nodes::NodeObserver>);
-        let late = Duration::from_millis(now_ms().saturating_sub(wait.at_ms));
+        let late = Duration::from_millis(crate::clock::now_ms().saturating_sub(wait.at_ms));
         let outcome = self
             .run_blocking(wait.flow.clone(), "{}".into(), settings, permit)
             .await;
@@ -105,8 +105,4 @@ impl Server {
             let _ = tokio::task::spawn_blocking(move || index.forget(&wait)).await;
         }
     }
-}
-
-fn now_ms() -> u64 {
-    crate::clock::now_ms()
 }
