@@ -8,6 +8,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use greentic_registry::{Kind, OciRef, Registry, RegistryError};
 
 use runner_core::FlowSource;
 use sha2::{Digest, Sha256};
@@ -51,6 +54,17 @@ pub enum SourceError {
         expected: String,
         /// `sha256:<hex>` of the file.
         actual: String,
+    },
+    /// A component named by a registry reference could not be fetched.
+    #[error("{flow}: node `{node}`")]
+    Registry {
+        /// The flow file.
+        flow: String,
+        /// The first node using the component.
+        node: String,
+        /// Why not.
+        #[source]
+        source: Box<RegistryError>,
     },
     /// A flow reached by `flow.call` / `flow.goto` could not be found or loaded.
     #[error("{flow}: {message}")]
@@ -251,13 +265,17 @@ pub struct Resolved {
 /// 2. the resolve summary's `component_id` `c`: `<dir>/c.wasm` in each search directory;
 /// 3. a bare name `n`: `<dir>/n.wasm`;
 /// 4. the last segment of a path or `oci://` / `repo://` / `store://`
-///    reference (without tag, digest or `.wasm`): `<dir>/<segment>.wasm`.
+///    reference (without tag, digest or `.wasm`): `<dir>/<segment>.wasm`;
+/// 5. an `oci://` reference: fetched from its registry (with
+///    [`ComponentResolver::with_registry`]). A lock file's pin goes first,
+///    before any local file.
 ///
 /// A pinned `digest` is then checked against the file's bytes.
 #[derive(Debug, Clone)]
 pub struct ComponentResolver {
     search_dirs: Vec<PathBuf>,
     stub: Option<PathBuf>,
+    registry: Option<Arc<Registry>>,
 }
 
 impl ComponentResolver {
@@ -266,7 +284,15 @@ impl ComponentResolver {
         ComponentResolver {
             search_dirs,
             stub: None,
+            registry: None,
         }
+    }
+
+    /// Fetches `oci://` components that no local file provides (and those a
+    /// lock file pins) from their registry.
+    pub fn with_registry(mut self, registry: Option<Arc<Registry>>) -> Self {
+        self.registry = registry;
+        self
     }
 
     /// Resolves components that cannot be found to `stub` instead of failing.
@@ -287,6 +313,58 @@ impl ComponentResolver {
         component: ComponentRef<'_>,
     ) -> Result<Resolved, SourceError> {
         let reference = component.reference;
+        let (local, pack) = self.local_candidates(flow_path, component);
+        let oci = self.registry.as_ref().filter(|_| OciRef::is_oci(reference));
+        // What the flow names itself (a path, its pack's component: what the
+        // pack's signer vouched for) first, then a lock file's pin, then
+        // files of the same name, then the registry.
+        let found = match pack.iter().find(|p| p.is_file()) {
+            Some(path) => Some(path.clone()),
+            None => match oci {
+                Some(registry) if registry.pinned(reference) => {
+                    Some(self.fetch(registry, flow_path, component)?)
+                }
+                _ => match local.iter().find(|p| p.is_file()) {
+                    Some(path) => Some(path.clone()),
+                    None => match oci {
+                        Some(registry) => Some(self.fetch(registry, flow_path, component)?),
+                        None => None,
+                    },
+                },
+            },
+        };
+        let Some(path) = found else {
+            if let Some(stub) = &self.stub {
+                return Ok(Resolved {
+                    path: stub.clone(),
+                    stub: true,
+                });
+            }
+            return Err(SourceError::ComponentNotFound {
+                flow: flow_path.display().to_string(),
+                node: component.node.to_string(),
+                reference: reference.to_string(),
+                looked: pack.into_iter().chain(local).collect(),
+            });
+        };
+        Self::checked(flow_path, component, path)
+    }
+
+    /// Whether the pack enclosing `flow_path` holds the component itself
+    /// (then no registry is asked for it).
+    pub fn in_pack(&self, flow_path: &Path, component: ComponentRef<'_>) -> bool {
+        let (_, pack) = self.local_candidates(flow_path, component);
+        pack.iter().any(|p| p.is_file())
+    }
+
+    /// Files that may be the component: the search directories'; and
+    /// apart, those the flow names itself (a path as written, its pack's).
+    fn local_candidates(
+        &self,
+        flow_path: &Path,
+        component: ComponentRef<'_>,
+    ) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let reference = component.reference;
         let has_scheme = reference.contains("://");
         let is_path = !has_scheme
             && (reference.ends_with(".wasm")
@@ -304,39 +382,34 @@ impl ComponentResolver {
         {
             names.push(segment);
         }
-        let mut candidates: Vec<PathBuf> = Vec::new();
+        let mut local: Vec<PathBuf> = Vec::new();
+        let mut pack_files: Vec<PathBuf> = Vec::new();
         if is_path {
             let base = flow_path.parent().unwrap_or(Path::new("."));
-            candidates.push(base.join(reference));
+            pack_files.push(base.join(reference));
         }
-        // A flow of a pack finds the pack's components first.
         if let Some(pack) = crate::pack::Pack::enclosing(flow_path) {
             for name in &names {
-                candidates.extend(pack.components.get(name).cloned());
-                candidates.push(pack.root.join("components").join(format!("{name}.wasm")));
+                pack_files.extend(pack.components.get(name).cloned());
+                pack_files.push(pack.root.join("components").join(format!("{name}.wasm")));
             }
         }
         for name in &names {
-            candidates.extend(
+            local.extend(
                 self.search_dirs
                     .iter()
                     .map(|d| d.join(format!("{name}.wasm"))),
             );
         }
-        let Some(path) = candidates.iter().find(|p| p.is_file()).cloned() else {
-            if let Some(stub) = &self.stub {
-                return Ok(Resolved {
-                    path: stub.clone(),
-                    stub: true,
-                });
-            }
-            return Err(SourceError::ComponentNotFound {
-                flow: flow_path.display().to_string(),
-                node: component.node.to_string(),
-                reference: reference.to_string(),
-                looked: candidates,
-            });
-        };
+        (local, pack_files)
+    }
+
+    /// `path`, once its bytes have the digest the resolve summary pins.
+    fn checked(
+        flow_path: &Path,
+        component: ComponentRef<'_>,
+        path: PathBuf,
+    ) -> Result<Resolved, SourceError> {
         if let Some(expected) = component.digest {
             let bytes = std::fs::read(&path).map_err(|source| SourceError::Read {
                 path: path.clone(),
@@ -354,6 +427,22 @@ impl ComponentResolver {
             }
         }
         Ok(Resolved { path, stub: false })
+    }
+
+    fn fetch(
+        &self,
+        registry: &Registry,
+        flow_path: &Path,
+        component: ComponentRef<'_>,
+    ) -> Result<PathBuf, SourceError> {
+        OciRef::parse(component.reference)
+            .and_then(|r| registry.fetch(&r, Kind::Component))
+            .map(|fetched| fetched.path)
+            .map_err(|source| SourceError::Registry {
+                flow: flow_path.display().to_string(),
+                node: component.node.to_string(),
+                source: Box::new(source),
+            })
     }
 }
 

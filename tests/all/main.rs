@@ -16,6 +16,7 @@ mod limits;
 mod messaging;
 mod pack_signatures;
 mod packs;
+mod registry;
 mod scale_out;
 mod schedules;
 mod serve;

@@ -171,60 +171,18 @@ fn a_served_gtpack_is_swapped_live_and_an_untrusted_version_refused() {
         ],
     );
     let url = format!("{}/flows/main", server.base);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let (url, stop) = (url.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let (status, body, _) = http("POST", &url, "{}", &[]).expect("an answer");
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                seen.push((status, v["greeting"].as_str().unwrap_or("").to_string()));
-            }
-            seen
-        })
-    };
-    let answers_now = |greeting: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let (_, body, _) = http("POST", &url, "{}", &[]).unwrap();
-            if body.contains(greeting) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never served {greeting}: {body}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
-    answers_now("VERSION ONE");
+    let load = GreetingLoad::start(&url);
+    wait_for_greeting(&url, "VERSION ONE");
     deploy("version two", true);
-    answers_now("VERSION TWO");
+    wait_for_greeting(&url, "VERSION TWO");
     deploy("version three", true);
-    answers_now("VERSION THREE");
+    wait_for_greeting(&url, "VERSION THREE");
     deploy("version four, unsigned", false);
     wait_for_metric(
         &server,
         "greentic_pack_reloads_total{outcome=\"refused\"} 1",
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let seen = load.join().unwrap();
-    assert!(seen.len() > 10, "the load ran: {} requests", seen.len());
-    assert!(
-        seen.iter().all(|(status, _)| *status == 200),
-        "a request failed: {seen:?}"
-    );
-    let order = ["VERSION ONE", "VERSION TWO", "VERSION THREE"];
-    let versions: Vec<usize> = seen
-        .iter()
-        .map(|(_, g)| order.iter().position(|o| o == g).expect("a served version"))
-        .collect();
-    assert!(
-        versions.windows(2).all(|w| w[0] <= w[1]),
-        "answers switch in order: {versions:?}"
-    );
+    let versions = load.finish(&["VERSION ONE", "VERSION TWO", "VERSION THREE"]);
     assert_eq!(
         versions.last(),
         Some(&2),

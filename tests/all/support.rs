@@ -439,3 +439,69 @@ pub fn probe_keys(dir: &Path, state: &str, tenant: &str, keys: &[String]) -> Vec
         .map(|i| v[format!("k{i}")] == serde_json::Value::Bool(true))
         .collect()
 }
+
+/// Requests `POST url {}` over and over until [`GreetingLoad::finish`],
+/// recording each answer's status and `greeting` (a served pack swapped
+/// under load).
+pub struct GreetingLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(u16, String)>>,
+}
+
+impl GreetingLoad {
+    pub fn start(url: &str) -> GreetingLoad {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (url, stop) = (url.to_string(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let (status, body, _) = http("POST", &url, "{}", &[]).expect("an answer");
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    seen.push((status, v["greeting"].as_str().unwrap_or("").to_string()));
+                }
+                seen
+            })
+        };
+        GreetingLoad { stop, thread }
+    }
+
+    /// Stops the load; asserts every request was answered 200 with one of
+    /// `order`'s greetings, switching only forward; returns the index of
+    /// each answer's greeting.
+    pub fn finish(self, order: &[&str]) -> Vec<usize> {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let seen = self.thread.join().unwrap();
+        assert!(seen.len() > 10, "the load ran: {} requests", seen.len());
+        assert!(
+            seen.iter().all(|(status, _)| *status == 200),
+            "a request failed: {seen:?}"
+        );
+        let versions: Vec<usize> = seen
+            .iter()
+            .map(|(_, g)| order.iter().position(|o| o == g).expect("a served version"))
+            .collect();
+        assert!(
+            versions.windows(2).all(|w| w[0] <= w[1]),
+            "answers switch in order: {versions:?}"
+        );
+        versions
+    }
+}
+
+/// Waits until `POST url {}` answers with `greeting` in its body.
+pub fn wait_for_greeting(url: &str, greeting: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, body, _) = http("POST", url, "{}", &[]).unwrap();
+        if body.contains(greeting) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never served {greeting}: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -60,15 +60,9 @@ use wac_graph::EncodeOptions;
 
 use crate::source::{ComponentRef, ComponentResolver, distinct_components, load_flow_set};
 
-/// Composes the flow at `flow_path` with its components (found by `resolver`)
-/// and `parts`, gating state per `options`.
-pub fn compose(
-    flow_path: &Path,
-    resolver: &ComponentResolver,
-    parts: &Parts,
-    options: &ComposeOptions,
-) -> Result<Composition, ComposeError> {
-    let set = load_flow_set(
+/// The flow at `flow_path` and the flows it reaches, planned natively.
+fn planned_set(flow_path: &Path) -> Result<crate::FlowSet<runner_core::FlowPlan>, ComposeError> {
+    load_flow_set(
         flow_path,
         None,
         |source| {
@@ -78,7 +72,34 @@ pub fn compose(
         },
         |plan| plan.calls.clone(),
         |plan| plan.id.clone(),
-    )?;
+    )
+}
+
+/// Every distinct component reference the flow at `flow_path` (and the
+/// flows it reaches) uses, with the flow file and node first using it.
+pub fn component_references(
+    flow_path: &Path,
+) -> Result<Vec<(std::path::PathBuf, runner_core::NodePlan)>, ComposeError> {
+    let set = planned_set(flow_path)?;
+    Ok(distinct_components(
+        set.flows()
+            .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),
+        |n| n.component.as_str(),
+    )
+    .into_iter()
+    .map(|(flow, node)| (flow.to_path_buf(), node.clone()))
+    .collect())
+}
+
+/// Composes the flow at `flow_path` with its components (found by `resolver`)
+/// and `parts`, gating state per `options`.
+pub fn compose(
+    flow_path: &Path,
+    resolver: &ComponentResolver,
+    parts: &Parts,
+    options: &ComposeOptions,
+) -> Result<Composition, ComposeError> {
+    let set = planned_set(flow_path)?;
     let components = distinct_components(
         set.flows()
             .flat_map(|(path, _, plan)| plan.nodes.iter().map(move |n| (path.as_path(), n))),

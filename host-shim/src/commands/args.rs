@@ -56,6 +56,16 @@ pub struct ComponentArgs {
     /// goes on; `off` does not look. Default: strict with a --pack-key, else off.
     #[arg(long = "verify", value_enum, value_name = "MODE")]
     pub verify: Option<Verify>,
+    /// A lock file pinning `oci://` references to manifest digests (written
+    /// by `host-shim pull --lock FILE`; greentic-pack's `pack.lock.json`
+    /// reads too): pinned artifacts come from the cache or by digest, before
+    /// any local file of the same name.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Never ask a registry: `oci://` references must be pinned (by digest
+    /// or --lock) and already fetched.
+    #[arg(long)]
+    pub offline: bool,
     /// Compile components every time instead of using the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,

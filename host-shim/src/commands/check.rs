@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::setup::{PackTrust, host, optimize_later, target};
+use super::setup::{Sources, host, optimize_later, target};
 use crate::{CheckReport, Failure, Host};
 use clap::Args;
 
@@ -29,7 +29,7 @@ pub(super) fn check(args: CheckArgs) -> Result<(), Failure> {
 }
 
 pub(super) fn check_with(host: &mut Host, mut args: CheckArgs) -> Result<(), Failure> {
-    match target(&args.common.flow, &PackTrust::of(&args.common)?)? {
+    match target(&args.common.flow, &Sources::of(&args.common)?)? {
         // A pack: every flow it lists.
         compose::pack::Target::Pack(pack, None) => {
             let files: Vec<PathBuf> = pack.flows.iter().map(|f| f.file.clone()).collect();

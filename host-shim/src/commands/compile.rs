@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::setup::{PackTrust, target};
+use super::setup::{Sources, target};
 use crate::engine::{Filled, OnMiss};
 use crate::{Failure, Host, HostOptions};
 use clap::Args;
@@ -27,6 +27,7 @@ pub struct CompileArgs {
 pub(super) fn compile(args: CompileArgs) -> Result<(), Failure> {
     let host = Host::new(HostOptions {
         component_dirs: args.components.clone(),
+        registry: Some(Sources::listing().registry),
         on_miss: OnMiss::Optimize,
         quiet: true,
         ..HostOptions::default()
@@ -109,7 +110,7 @@ pub(super) fn compile_target_components(
         return Ok(vec![target.to_path_buf()]);
     }
     // Compiling runs nothing of a pack: no signature policy here.
-    let flows = self::target(target, &PackTrust::off())?
+    let flows = self::target(target, &Sources::listing())?
         .flow_files()
         .map_err(|e| Failure::Invalid(e.into()))?;
     let mut components = Vec::new();

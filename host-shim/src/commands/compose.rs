@@ -1,7 +1,7 @@
 //! `host-shim compose`.
 
 use super::args::{ComponentArgs, TenantArgs};
-use super::setup::{PackTrust, channel_config, flow_file, pack_channels, profile};
+use super::setup::{Sources, channel_config, flow_file, pack_channels, profile};
 use crate::Failure;
 use clap::Args;
 use std::path::PathBuf;
@@ -78,7 +78,8 @@ pub struct ComposeArgs {
 }
 
 pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
-    args.common.flow = flow_file(&args.common.flow, &PackTrust::of(&args.common)?)?;
+    let sources = Sources::of(&args.common)?;
+    args.common.flow = flow_file(&args.common.flow, &sources)?;
     let profile = profile(&args.common)?;
     let wiring = match args.state_provider {
         StateProvider::Import => compose::StateWiring::Import,
@@ -124,8 +125,12 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         http,
         bot,
     };
-    let composition =
-        crate::compose_file(&args.common.flow, args.common.components.clone(), &options)?;
+    let composition = crate::compose_file(
+        &args.common.flow,
+        args.common.components.clone(),
+        Some(sources.registry.clone()),
+        &options,
+    )?;
     std::fs::write(&args.output, &composition.bytes).map_err(|e| {
         Failure::Invalid(anyhow::anyhow!(
             "cannot write `{}`: {e}",

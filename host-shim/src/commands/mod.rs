@@ -8,6 +8,7 @@ mod args;
 mod check;
 mod compile;
 mod compose;
+mod pull;
 mod run;
 mod schedules;
 mod serve;
@@ -16,6 +17,7 @@ mod setup;
 use check::check;
 use compile::compile;
 use compose::compose;
+use pull::pull;
 use run::run;
 use schedules::schedules;
 use serve::serve;
@@ -27,6 +29,7 @@ use clap::{Parser, Subcommand};
 use check::CheckArgs;
 use compile::CompileArgs;
 use compose::ComposeArgs;
+use pull::PullArgs;
 use run::RunArgs;
 use schedules::SchedulesArgs;
 use serve::ServeArgs;
@@ -62,6 +65,10 @@ pub enum Command {
     /// List the schedules (a bindings file's `timers`) of a directory of
     /// flows or a pack, with their next fire times.
     Schedules(SchedulesArgs),
+    /// Fetch the `oci://` components and packs of flows and packs into the
+    /// cache and pin them in a lock file (`--lock FILE`), for runs that need
+    /// no registry (`run --lock FILE --offline`).
+    Pull(PullArgs),
 }
 
 pub(crate) fn exec(cli: Cli) -> ExitCode {
@@ -97,6 +104,7 @@ pub(crate) fn exec(cli: Cli) -> ExitCode {
         Command::Compose(args) => compose(args),
         Command::Compile(args) => compile(args),
         Command::Schedules(args) => schedules(args),
+        Command::Pull(args) => pull(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

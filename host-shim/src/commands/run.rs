@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::args::{ComponentArgs, TenantArgs};
-use super::setup::{PackTrust, flow_file, host_with_state, optimize_later, state_backend};
+use super::setup::{Sources, flow_file, host_with_state, optimize_later, state_backend};
 use crate::{Failure, RunSettings};
 use clap::Args;
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ pub struct RunArgs {
 }
 
 pub(super) fn run(mut args: RunArgs) -> Result<(), Failure> {
-    args.common.flow = flow_file(&args.common.flow, &PackTrust::of(&args.common)?)?;
+    args.common.flow = flow_file(&args.common.flow, &Sources::of(&args.common)?)?;
     let entry = match args.input.as_deref() {
         None => "{}".to_string(),
         Some(text) => match text.strip_prefix('@') {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::setup::{PackTrust, target};
+use super::setup::{Sources, target};
 use crate::Failure;
 use crate::schedules::Schedules;
 
@@ -34,7 +34,7 @@ pub(super) fn schedules(args: SchedulesArgs) -> Result<(), Failure> {
             .map_err(|e| invalid(format!("--from `{text}`: {e}")))?
             .with_timezone(&Utc),
     };
-    let root = match target(&args.target, &PackTrust::off())? {
+    let root = match target(&args.target, &Sources::listing())? {
         compose::pack::Target::Pack(pack, _) => pack.root,
         compose::pack::Target::Flow(path) => path,
     };
@@ -47,7 +47,7 @@ pub(super) fn schedules(args: SchedulesArgs) -> Result<(), Failure> {
             root.display()
         )));
     };
-    let flows: Vec<String> = target(&root, &PackTrust::off())?
+    let flows: Vec<String> = target(&root, &Sources::listing())?
         .flow_files()
         .unwrap_or_default()
         .iter()

@@ -1,6 +1,6 @@
 //! `host-shim serve`.
 
-use super::setup::{PackTrust, channel_config, host_options, pack_channels, state_backend, target};
+use super::setup::{Sources, channel_config, host_options, pack_channels, state_backend, target};
 use crate::engine::OnMiss;
 use crate::{Failure, HostOptions, RunSettings};
 use clap::Args;
@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// most once per this interval (new files are found within it).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     pub rescan_interval: std::time::Duration,
+    /// A pack served from a registry tag (`oci://…:TAG`) is asked for the
+    /// tag's digest this often, and swapped when it moves.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub registry_poll: std::time::Duration,
     /// A channel whose webhooks `POST /v1/messaging/ingress/KIND/{tenant}`
     /// takes, and the messaging provider component that speaks it
     /// (`telegram=bot-telegram`, `slack=providers/slack.wasm`); repeatable.
@@ -174,7 +178,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
     // pack is what is served.
     let mut channels = args.channels.clone();
     let mut channel_packs = args.channel_packs.clone();
-    let trust = PackTrust::of(&args.common)?;
+    let sources = Sources::of(&args.common)?;
     let bundle = compose::pack::Bundle::open(&args.common.flow, "messaging")
         .map_err(|e| Failure::Invalid(e.into()))?;
     let mut tenant_apps = Vec::new();
@@ -182,7 +186,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(bundle) => {
             channel_packs.extend(bundle.providers);
             for app in bundle.tenant_apps {
-                let root = match target(&app.pack, &trust)? {
+                let root = match target(&app.pack, &sources)? {
                     compose::pack::Target::Pack(pack, _) => pack.root,
                     compose::pack::Target::Flow(path) => path,
                 };
@@ -214,7 +218,13 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
             )));
         }
     }
-    let target = match target(&served, &trust)? {
+    // A registry tag is served at the digest it has now (and watched).
+    let watched_tag = registry_tag(&served, &sources)?;
+    let served = match &watched_tag {
+        Some((pinned, _)) => PathBuf::from(pinned.as_str()),
+        None => served,
+    };
+    let target = match target(&served, &sources)? {
         compose::pack::Target::Pack(pack, None) => pack.root,
         compose::pack::Target::Pack(_, Some(_)) => {
             return Err(invalid(
@@ -223,22 +233,13 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         }
         compose::pack::Target::Flow(path) => path,
     };
-    // A served archive is reloaded when its file changes, checked as now.
-    let reload =
-        served
-            .extension()
-            .is_some_and(|e| e == "gtpack")
-            .then(|| crate::serve::PackReload {
-                archive: served.clone(),
-                open: std::sync::Arc::new(move |archive: &Path| {
-                    match super::setup::target(archive, &trust)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                    {
-                        compose::pack::Target::Pack(pack, _) => Ok(pack.root),
-                        compose::pack::Target::Flow(path) => Ok(path),
-                    }
-                }),
-            });
+    let reload = pack_reload(
+        &served,
+        watched_tag,
+        sources,
+        args.rescan_interval,
+        args.registry_poll,
+    );
     use crate::auth::{Auth, JwtVerifier, Principal};
     let loopback = args.addr.ip().is_loopback();
     if args.trust_tenant_headers && args.auth != AuthMode::None {
@@ -389,4 +390,82 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
 
 fn parse_channel_kind(name: &str) -> Result<crate::messaging::ChannelKind, String> {
     crate::messaging::ChannelKind::parse(name).ok_or_else(|| format!("unknown channel `{name}`"))
+}
+
+/// For a pack served from a registry tag: the reference pinned to the digest
+/// the tag has now, and the tag.
+fn registry_tag(
+    served: &Path,
+    sources: &Sources,
+) -> Result<Option<(greentic_registry::OciRef, greentic_registry::OciRef)>, Failure> {
+    use greentic_registry::OciRef;
+    let text = served.to_string_lossy();
+    if !OciRef::is_oci(&text) {
+        return Ok(None);
+    }
+    let tag = OciRef::parse(&text).map_err(|e| Failure::Invalid(e.into()))?;
+    // A digest never moves, and offline nothing can be asked.
+    if tag.digest().is_some() || sources.registry.offline() {
+        return Ok(None);
+    }
+    let digest = sources
+        .registry
+        .current_digest(&tag)
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    Ok(Some((tag.with_digest(&digest), tag)))
+}
+
+/// How a served `.gtpack` or registry tag is watched: its version and how a
+/// version is opened, checked as at start.
+fn pack_reload(
+    served: &Path,
+    tag: Option<(greentic_registry::OciRef, greentic_registry::OciRef)>,
+    sources: Sources,
+    file_every: std::time::Duration,
+    tag_every: std::time::Duration,
+) -> Option<crate::serve::PackReload> {
+    let sources = std::sync::Arc::new(sources);
+    let open_as = |sources: std::sync::Arc<Sources>| {
+        move |given: &Path| match target(given, &sources).map_err(|e| anyhow::anyhow!("{e}"))? {
+            compose::pack::Target::Pack(pack, _) => Ok(pack.root),
+            compose::pack::Target::Flow(path) => Ok(path),
+        }
+    };
+    if let Some((_, tag)) = tag {
+        let registry = sources.registry.clone();
+        let open = open_as(sources);
+        let at = tag.clone();
+        return Some(crate::serve::PackReload {
+            label: tag.to_string(),
+            every: tag_every,
+            version: std::sync::Arc::new(move || Ok(registry.current_digest(&tag)?)),
+            open: std::sync::Arc::new(move |digest: &str| {
+                open(Path::new(at.with_digest(digest).as_str()))
+            }),
+        });
+    }
+    if served.extension().is_none_or(|e| e != "gtpack") {
+        return None;
+    }
+    let archive = served.to_path_buf();
+    let open = open_as(sources);
+    let opened = archive.clone();
+    Some(crate::serve::PackReload {
+        label: archive.display().to_string(),
+        every: file_every,
+        version: std::sync::Arc::new(move || file_stamp(&archive)),
+        open: std::sync::Arc::new(move |_: &str| open(&opened)),
+    })
+}
+
+/// What tells a file changed without reading it.
+fn file_stamp(file: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(file)?;
+    Ok(format!(
+        "{}:{:?}:{}",
+        meta.len(),
+        meta.modified().ok(),
+        meta.ino()
+    ))
 }

@@ -71,6 +71,7 @@ pub(super) fn host_options(
         state,
         profile,
         component_dirs: common.components.clone(),
+        registry: Some(registry(common)?),
         node_limits: crate::limits::NodeLimits {
             wall_time: std::time::Duration::from_millis(common.node_timeout_ms),
             fuel: common.node_fuel,
@@ -107,15 +108,82 @@ pub(super) fn host_options(
     })
 }
 
-/// What FLOW names: a flow file, a pack directory or a `.gtpack` (with
-/// `#<flow id>`); archives are unpacked into the compile cache's `packs/`.
-pub(super) fn target(flow: &Path, trust: &PackTrust) -> Result<compose::pack::Target, Failure> {
-    let target = compose::pack::Target::parse(flow, &pack_cache())
+/// What FLOW names: a flow file, a pack directory, a `.gtpack` or an
+/// `oci://` pack reference (each with `#<flow id>`); archives are unpacked
+/// into the compile cache's `packs/`, references fetched into its `oci/`.
+pub(super) fn target(flow: &Path, sources: &Sources) -> Result<compose::pack::Target, Failure> {
+    let local = sources.local(flow)?;
+    let target = compose::pack::Target::parse(&local, &pack_cache())
         .map_err(|e| Failure::Invalid(e.into()))?;
     if let compose::pack::Target::Pack(pack, _) = &target {
-        trust.check(flow, pack)?;
+        sources.trust.check(flow, pack)?;
     }
     Ok(target)
+}
+
+/// The registry `--lock` and `--offline` describe, caching in the compile
+/// cache's `oci/`.
+pub(super) fn registry(
+    common: &ComponentArgs,
+) -> Result<std::sync::Arc<greentic_registry::Registry>, Failure> {
+    let mut options = greentic_registry::RegistryOptions::new(pack_cache().join("oci"));
+    options.offline = common.offline;
+    if let Some(lock) = &common.lock {
+        options.lock =
+            greentic_registry::Lock::read(lock).map_err(|e| Failure::Invalid(e.into()))?;
+    }
+    Ok(std::sync::Arc::new(greentic_registry::Registry::new(
+        options,
+    )))
+}
+
+/// Where packs come from and which are trusted.
+pub(super) struct Sources {
+    /// Signature policy.
+    pub(super) trust: PackTrust,
+    /// Registry references are fetched with it.
+    pub(super) registry: std::sync::Arc<greentic_registry::Registry>,
+}
+
+impl Sources {
+    /// From `--pack-key`, `--verify`, `--lock` and `--offline`.
+    pub(super) fn of(common: &ComponentArgs) -> Result<Sources, Failure> {
+        Ok(Sources {
+            trust: PackTrust::of(common)?,
+            registry: registry(common)?,
+        })
+    }
+
+    /// Every pack trusted, references fetched as they are (commands that
+    /// only read a pack's listing).
+    pub(super) fn listing() -> Sources {
+        let options = greentic_registry::RegistryOptions::new(pack_cache().join("oci"));
+        Sources {
+            trust: PackTrust::off(),
+            registry: std::sync::Arc::new(greentic_registry::Registry::new(options)),
+        }
+    }
+
+    /// FLOW itself, or for an `oci://` pack reference the fetched archive
+    /// (keeping `#<flow id>`).
+    pub(super) fn local(&self, flow: &Path) -> Result<PathBuf, Failure> {
+        let text = flow.to_string_lossy();
+        if !greentic_registry::OciRef::is_oci(&text) {
+            return Ok(flow.to_path_buf());
+        }
+        let (reference, fragment) = match text.rsplit_once('#') {
+            Some((r, f)) if !f.is_empty() && !f.contains('/') => (r, Some(f)),
+            _ => (text.as_ref(), None),
+        };
+        let fetched = greentic_registry::OciRef::parse(reference)
+            .and_then(|r| self.registry.fetch(&r, greentic_registry::Kind::Pack))
+            .map_err(|e| Failure::Invalid(e.into()))?;
+        let mut path = fetched.path.into_os_string();
+        if let Some(f) = fragment {
+            path.push(format!("#{f}"));
+        }
+        Ok(PathBuf::from(path))
+    }
 }
 
 /// Which pack signatures are trusted, and what happens to the others
@@ -156,7 +224,7 @@ impl PackTrust {
     }
 
     /// Checks `pack` (opened from `given`) under this policy.
-    fn check(&self, given: &Path, pack: &compose::pack::Pack) -> Result<(), Failure> {
+    pub(super) fn check(&self, given: &Path, pack: &compose::pack::Pack) -> Result<(), Failure> {
         if self.mode == Verify::Off {
             return Ok(());
         }
@@ -184,8 +252,8 @@ pub(super) fn pack_cache() -> std::path::PathBuf {
 }
 
 /// The flow file FLOW stands for (a pack's entry flow, or the named one).
-pub(super) fn flow_file(flow: &Path, trust: &PackTrust) -> Result<PathBuf, Failure> {
-    target(flow, trust)?
+pub(super) fn flow_file(flow: &Path, sources: &Sources) -> Result<PathBuf, Failure> {
+    target(flow, sources)?
         .flow_file()
         .map_err(|e| Failure::Invalid(e.into()))
 }

@@ -26,6 +26,7 @@ use compose::policy::{Capability, capability_of};
 pub fn compose_file(
     flow: &Path,
     component_dirs: Vec<PathBuf>,
+    registry: Option<std::sync::Arc<greentic_registry::Registry>>,
     options: &compose::ComposeOptions,
 ) -> Result<compose::Composition, Failure> {
     let parts = compose::Parts::read(
@@ -33,7 +34,8 @@ pub fn compose_file(
         Path::new(crate::BUILT_COMPOSE_PARTS_DIR),
     )
     .map_err(|e| Failure::Invalid(e.into()))?;
-    let resolver = ComponentResolver::new(component_search_dirs(component_dirs));
+    let resolver =
+        ComponentResolver::new(component_search_dirs(component_dirs)).with_registry(registry);
     compose::compose(flow, &resolver, &parts, options).map_err(|e| Failure::Invalid(e.into()))
 }
 

@@ -20,6 +20,8 @@ pub struct HostOptions {
     pub profile: Profile,
     /// Directories for bare component names, searched before the built-in one.
     pub component_dirs: Vec<PathBuf>,
+    /// Where `oci://` components no local file provides are fetched from.
+    pub registry: Option<std::sync::Arc<greentic_registry::Registry>>,
     /// Runner component to use instead of the built one.
     pub runner: Option<PathBuf>,
     /// Use the on-disk cache of compiled components.
@@ -70,6 +72,7 @@ impl Default for HostOptions {
             state: StateBackend::Memory,
             profile: Profile::default_profile(),
             component_dirs: Vec::new(),
+            registry: None,
             runner: None,
             cache: true,
             on_miss: crate::engine::OnMiss::Optimize,

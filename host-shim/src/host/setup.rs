@@ -99,7 +99,9 @@ impl Host {
             },
             profile: options.profile,
             node_limits: options.node_limits,
-            resolver: ComponentResolver::new(dirs).with_stub(stub),
+            resolver: ComponentResolver::new(dirs)
+                .with_stub(stub)
+                .with_registry(options.registry),
             nodes: HashMap::new(),
             ready: ReadyFlows::default(),
             strict_templating: options.strict_templating,

@@ -75,19 +75,27 @@ pub struct ServeOptions {
     pub schedules: crate::schedules::Schedules,
     /// How long a claimed tick is held (see `TickClaims`).
     pub tick_lease: Duration,
-    /// A served `.gtpack` to reload when it changes.
+    /// A served `.gtpack` or registry tag to reload when it changes.
     pub reload: Option<PackReload>,
 }
 
-/// How a served archive is opened: its unpacked root, or why not.
-pub type OpenPack =
-    std::sync::Arc<dyn Fn(&std::path::Path) -> anyhow::Result<PathBuf> + Send + Sync>;
+/// The version a served pack has now: a file's stamp, a registry tag's
+/// manifest digest.
+pub type PackVersion = std::sync::Arc<dyn Fn() -> anyhow::Result<String> + Send + Sync>;
 
-/// A served archive to watch (`reload.rs`).
+/// How a version of a served pack is opened (fetched, unpacked, verified):
+/// its unpacked root, or why not.
+pub type OpenPack = std::sync::Arc<dyn Fn(&str) -> anyhow::Result<PathBuf> + Send + Sync>;
+
+/// A served pack to watch (`reload.rs`): a `.gtpack` file or an `oci://` tag.
 #[derive(Clone)]
 pub struct PackReload {
-    /// The `.gtpack` file.
-    pub archive: PathBuf,
-    /// Opens (and verifies) a version of it.
+    /// What is served, for messages.
+    pub label: String,
+    /// How often it is looked at.
+    pub every: Duration,
+    /// Its version now.
+    pub version: PackVersion,
+    /// Opens a version of it.
     pub open: OpenPack,
 }
