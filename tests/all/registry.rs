@@ -465,6 +465,23 @@ fn packs_run_by_reference_and_a_served_tag_is_swapped_live() {
     let url = format!("{}/flows/main", server.base);
     let load = GreetingLoad::start(&url);
     wait_for_greeting(&url, "VERSION ONE");
+    let served_pack = || {
+        let metrics = http("GET", &format!("{}/metrics", server.base), "", &[])
+            .unwrap()
+            .1;
+        let lines: Vec<String> = metrics
+            .lines()
+            .filter(|l| l.starts_with("greentic_pack_served{"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(lines.len(), 1, "one version served: {metrics}");
+        assert!(
+            lines[0].contains("pack=\"dev.tests.greeter\"") && lines[0].ends_with(" 1"),
+            "{lines:?}"
+        );
+        lines[0].clone()
+    };
+    let first_version = served_pack();
     registry.push(
         repo_tag,
         gtpack_bytes(&dir, "version two"),
@@ -487,6 +504,11 @@ fn packs_run_by_reference_and_a_served_tag_is_swapped_live() {
     );
     wait_for_greeting(&url, "VERSION THREE");
     load.finish(&["VERSION ONE", "VERSION TWO", "VERSION THREE"]);
+    assert_ne!(
+        served_pack(),
+        first_version,
+        "the metric names the new version"
+    );
     let metrics = http("GET", &format!("{}/metrics", server.base), "", &[])
         .unwrap()
         .1;

@@ -40,6 +40,15 @@ pub(super) struct Metrics {
     timeouts: Family<OutcomeOnly, Counter>,
     timeout_lateness: Histogram,
     reloads: Family<OutcomeOnly, Counter>,
+    packs: Family<PackLabels, Gauge>,
+    /// The served pack's labels, so a swap removes them.
+    serving: std::sync::Mutex<Option<PackLabels>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PackLabels {
+    pack: String,
+    archive: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -93,7 +102,14 @@ impl Metrics {
             timeouts: Family::default(),
             timeout_lateness: seconds_histogram(),
             reloads: Family::default(),
+            packs: Family::default(),
+            serving: std::sync::Mutex::new(None),
         };
+        registry.register(
+            "pack_served",
+            "The version of each reloadable pack being served (1): its id and the digest of its archive",
+            metrics.packs.clone(),
+        );
         registry.register(
             "pack_reloads",
             "Changes of the served .gtpack, by outcome (reloaded, refused: the previous version keeps serving)",
@@ -240,6 +256,19 @@ impl Metrics {
             })
             .inc();
         self.timeout_lateness.observe(late.as_secs_f64());
+    }
+
+    /// `pack` (its archive's digest `archive`) is served now, not the one before.
+    pub(super) fn serving_pack(&self, pack: &str, archive: &str) {
+        let labels = PackLabels {
+            pack: pack.into(),
+            archive: archive.into(),
+        };
+        let mut serving = self.serving.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(before) = serving.replace(labels.clone()) {
+            self.packs.remove(&before);
+        }
+        self.packs.get_or_create(&labels).set(1);
     }
 
     /// The served archive changed: `outcome` of opening the new one.

@@ -76,6 +76,8 @@ async fn run_server(options: ServeOptions) -> anyhow::Result<()> {
     start_schedules(&state)?;
     tokio::spawn(state.clone().fire_deadlines());
     if let Some(reload) = state.options.reload.clone() {
+        // Before the first request is accepted.
+        state.count_served(&state.catalog.root());
         tokio::spawn(state.clone().watch_pack(reload));
     }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -68,6 +68,7 @@ impl Server {
                 Ok(root)
             }) {
                 Ok(root) => {
+                    self.count_served(&root);
                     eprintln!(
                         "host-shim: reloaded {} (now served from {})",
                         reload.label,
@@ -84,6 +85,19 @@ impl Server {
                 }
             };
             self.metrics.reloaded(outcome);
+        }
+    }
+
+    /// The metric of the pack unpacked at `root` (named by its digest).
+    pub(super) fn count_served(&self, root: &std::path::Path) {
+        if let Ok(pack) = compose::pack::Pack::open_dir(root) {
+            let archive = root
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .unwrap_or_default();
+            self.metrics
+                .serving_pack(&pack.pack_id, &format!("sha256:{archive}…"));
         }
     }
 }
