@@ -76,9 +76,16 @@ pub enum FlowError {
         /// What is wrong.
         message: String,
     },
-    /// A template does not compile.
-    #[error(transparent)]
-    Template(#[from] TemplateError),
+    /// A template does not compile; where it is in the file, when known
+    /// (for editors: the message names node and field).
+    #[error("{0}")]
+    Template(Box<TemplateError>, Position),
+}
+
+impl From<TemplateError> for FlowError {
+    fn from(error: TemplateError) -> Self {
+        FlowError::Template(Box::new(error), Position::default())
+    }
 }
 
 /// Running a flow failed.
@@ -208,7 +215,8 @@ impl RunError {
     pub fn node(&self) -> Option<&str> {
         match self {
             RunError::Flow(FlowError::Invalid { node, .. }) => node.as_deref(),
-            RunError::Flow(FlowError::Template(t)) | RunError::Template(t) => Some(&t.node),
+            RunError::Flow(FlowError::Template(t, _)) => Some(&t.node),
+            RunError::Template(t) => Some(&t.node),
             RunError::Condition { node, .. }
             | RunError::StepLimit { node, .. }
             | RunError::Node { node, .. }
@@ -226,6 +234,7 @@ impl RunError {
             RunError::Flow(FlowError::Yaml { pos, .. } | FlowError::Invalid { pos, .. }) => {
                 pos.clone()
             }
+            RunError::Flow(FlowError::Template(_, pos)) => pos.clone(),
             _ => Position::default(),
         }
     }

@@ -356,7 +356,7 @@ impl NodeInvoker for Slots {
 
 fn to_wit(err: RunError) -> wit::RunError {
     let kind = match &err {
-        RunError::Flow(FlowError::Template(_)) | RunError::Template(_) => wit::ErrorKind::Template,
+        RunError::Flow(FlowError::Template(..)) | RunError::Template(_) => wit::ErrorKind::Template,
         RunError::Flow(_) => wit::ErrorKind::InvalidFlow,
         RunError::InvalidInput(_) | RunError::MissingVar { .. } => wit::ErrorKind::InvalidInput,
         RunError::Condition { .. } | RunError::StepLimit { .. } => wit::ErrorKind::Routing,

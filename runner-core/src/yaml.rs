@@ -109,6 +109,46 @@ pub(crate) fn node_position(text: &str, id: &str) -> Position {
     Position::default()
 }
 
+/// Best-effort position of a template of node `id`: the first line at or
+/// after the node's key holding the template's first line, the column moved
+/// to where handlebars places the fault (`… at 1:19` in `reason`) when that
+/// is on the same line; else the node's position.
+pub(crate) fn template_position(text: &str, id: &str, expr: &str, reason: &str) -> Position {
+    let node = node_position(text, id);
+    let Some(start) = node.line else {
+        return node;
+    };
+    let first = expr.lines().next().unwrap_or("").trim();
+    if first.is_empty() {
+        return node;
+    }
+    let found = text
+        .lines()
+        .enumerate()
+        .skip(start as usize - 1)
+        .find_map(|(index, line)| {
+            line.find(first)
+                .map(|at| (index, line[..at].chars().count()))
+        });
+    let Some((index, before)) = found else {
+        return node;
+    };
+    // handlebars: "… at LINE:COLUMN" inside the template.
+    let inner = reason
+        .rsplit_once(" at ")
+        .and_then(|(_, at)| at.split(|c: char| c != ':' && !c.is_ascii_digit()).next())
+        .and_then(|at| at.trim_end_matches(':').split_once(':'))
+        .and_then(|(l, c)| Some((l.parse::<u32>().ok()?, c.parse::<u32>().ok()?)));
+    let column = match inner {
+        Some((1, c)) if c >= 1 => before as u32 + c,
+        _ => before as u32 + 1,
+    };
+    Position {
+        line: Some(index as u32 + 1),
+        column: Some(column),
+    }
+}
+
 /// Converts YAML to JSON. Scalar keys (numbers, bools) become strings; other
 /// keys and non-finite numbers are errors naming the path.
 pub(crate) fn to_json(value: &Value, path: &str) -> Result<serde_json::Value, String> {
@@ -234,6 +274,17 @@ mod tests {
             err,
             "`input.a` has the key `null`, but keys must be strings (quote it)"
         );
+    }
+
+    #[test]
+    fn finds_a_templates_line_and_the_faults_column() {
+        let text =
+            "id: x\nnodes:\n  a:\n    echo:\n      ok: \"{{x}}\"\n      bad: \"{{#if x}}yes\"\n";
+        let pos = template_position(text, "a", "{{#if x}}yes", "syntax error at 1:13: invalid");
+        assert_eq!((pos.line, pos.column), (Some(6), Some(13 + 12)));
+        // Not found in the text: the node's line.
+        let pos = template_position(text, "a", "{{nowhere}}", "x");
+        assert_eq!(pos.line, Some(3));
     }
 
     #[test]

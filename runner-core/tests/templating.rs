@@ -253,7 +253,7 @@ fn template_syntax_errors_are_reported_at_load() {
         "id: t\nnodes:\n  n:\n    echo: { a: \"{{#if x}}open\" }\n",
     ))
     .unwrap_err();
-    let FlowError::Template(t) = &err else {
+    let FlowError::Template(t, _) = &err else {
         panic!("unexpected {err:?}")
     };
     assert_eq!((t.node.as_str(), t.field.as_str()), ("n", "input.a"));

@@ -16,6 +16,7 @@ mod limits;
 mod messaging;
 mod pack_signatures;
 mod packs;
+mod playground;
 mod registry;
 mod scale_out;
 mod schedules;

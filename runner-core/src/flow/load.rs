@@ -57,7 +57,14 @@ pub(super) struct Loader<'a> {
 impl Flow {
     /// Parses and validates a flow, compiling all templates and conditions.
     pub fn load(source: &FlowSource) -> Result<Flow, FlowError> {
-        Loader::new(source).load()
+        Loader::new(source).load().map_err(|e| match e {
+            // Placed in the file for editors (the message names node and field).
+            FlowError::Template(t, _) => {
+                let pos = yaml::template_position(&source.yaml, &t.node, &t.expr, &t.reason);
+                FlowError::Template(t, pos)
+            }
+            e => e,
+        })
     }
 }
 

@@ -1,0 +1,94 @@
+// Runs flows off the page's main thread: the runner and the playground's node
+// components, composed into one component and transpiled by jco (app/), WASI
+// from preview2-shim's browser implementation (shim/). One instance lives as
+// long as this worker, so the counter's in-memory state store keeps counting
+// across runs until the page starts a new worker.
+import { run } from './app/app.js';
+import { PALETTE } from './examples.js';
+
+// A component reference, as the plan reports it, to the name the palette
+// knows it by: `oci://ghcr.io/acme/templates:1.0` -> `templates`,
+// `components/echo.wasm` -> `echo`.
+const shortName = (reference) => {
+  const last = reference.split('://').pop().split(/[\\/]/).pop();
+  return last.split('@')[0].split(':')[0].replace(/\.wasm$/, '');
+};
+
+// The runner's error record, field order as in the WIT (absent = null),
+// exactly as `host-shim run --json-errors` prints it.
+const errorRecord = (e) => {
+  const err = e.payload;
+  return {
+    kind: err.kind,
+    message: err.message,
+    node: err.node ?? null,
+    code: err.code ?? null,
+    line: err.line ?? null,
+    column: err.column ?? null,
+  };
+};
+
+// A turn as host-shim prints it: the output, or the waiting record.
+const printed = (outcome) => {
+  if (outcome.tag === 'completed') return { text: outcome.val };
+  const w = outcome.val;
+  const record = { status: 'waiting', node: w.node };
+  if (w.reason !== undefined && w.reason !== null) record.reason = w.reason;
+  record.output = JSON.parse(w.outputJson);
+  return { text: JSON.stringify(record), snapshot: w.snapshotJson };
+};
+
+const handle = ({ flow, resolveJson, entryJson, tenant, varsJson, resume }) => {
+  const source = {
+    name: 'flow.ygtc',
+    yaml: flow,
+    resolveJson: resolveJson || undefined,
+    resolveSummaryJson: undefined,
+    strictTemplating: undefined,
+  };
+  const plan = run.plan(source);
+  const bindings = [];
+  for (const component of plan.components) {
+    const slot = PALETTE.indexOf(shortName(component));
+    if (slot < 0) {
+      return {
+        error: {
+          kind: 'invalid-flow',
+          message: `component \`${component}\` is not in the playground (it has ${PALETTE.join(', ')})`,
+          node: plan.nodes.find((n) => n.component === component)?.id ?? null,
+          code: null,
+          line: null,
+          column: null,
+        },
+      };
+    }
+    bindings.push({ component, slot });
+  }
+  const started = performance.now();
+  const outcome = run.run({
+    flow: source,
+    entryJson,
+    bindings,
+    tenant,
+    maxSteps: undefined,
+    traceId: '',
+    varsJson,
+    library: [],
+    resumeSnapshot: resume || '',
+  });
+  return { ...printed(outcome), micros: Math.round((performance.now() - started) * 1000) };
+};
+
+self.onmessage = ({ data }) => {
+  let reply;
+  try {
+    reply = handle(data);
+  } catch (e) {
+    reply = e.payload === undefined
+      ? { error: { kind: 'trap', message: String(e), node: null, code: null, line: null, column: null } }
+      : { error: errorRecord(e) };
+  }
+  self.postMessage({ id: data.id, ...reply });
+};
+
+self.postMessage({ ready: true });
