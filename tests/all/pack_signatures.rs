@@ -110,6 +110,25 @@ fn strict_runs_only_packs_a_trusted_key_signed_as_they_are() {
         ]);
         expect_failure(&out, 2, needle);
     }
+    // A channel provider pack is held to the same policy as the app pack.
+    let provider = dir.join("provider.gtpack");
+    crate::messaging::telegram_provider_pack(&provider);
+    let out = host_shim(&[
+        "serve",
+        &signed,
+        "--channel-pack",
+        provider.to_str().unwrap(),
+        "--pack-key",
+        key,
+        "--addr",
+        "127.0.0.1:0",
+        "-q",
+    ]);
+    expect_failure(&out, 2, "not signed");
+    assert!(
+        out.stderr.contains("provider.gtpack"),
+        "names the provider pack: {out}"
+    );
     // warn: said, and run; off: not looked at.
     let out = host_shim(&["run", &unsigned, "--pack-key", key, "--verify", "warn"]);
     assert_eq!(out.code, 0, "{out}");

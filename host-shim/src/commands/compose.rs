@@ -105,7 +105,7 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
     let bot = match &args.provider {
         None => None,
         Some(given) => {
-            let provider = channel_provider(given, args.common.quiet)?;
+            let provider = channel_provider(given, &sources, args.common.quiet)?;
             Some(compose::BotOptions {
                 channel: provider.kind,
                 provider: provider.component.display().to_string(),
@@ -199,6 +199,7 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
 /// messaging channel.
 fn channel_provider(
     given: &str,
+    sources: &Sources,
     quiet: bool,
 ) -> Result<crate::messaging::ChannelProvider, Failure> {
     let named_kind = given
@@ -216,7 +217,7 @@ fn channel_provider(
         }
         return Ok(provider);
     }
-    let mut channels = pack_channels(std::path::Path::new(given), quiet)?;
+    let mut channels = pack_channels(std::path::Path::new(given), sources, quiet)?;
     if channels.len() > 1 {
         let kinds: Vec<&str> = channels.iter().map(|c| c.kind.name()).collect();
         return Err(Failure::Invalid(anyhow::anyhow!(

@@ -197,7 +197,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Failure> {
         None => args.common.flow.clone(),
     };
     for path in &channel_packs {
-        channels.extend(pack_channels(path, args.common.quiet)?);
+        channels.extend(pack_channels(path, &sources, args.common.quiet)?);
     }
     for entry in &args.channel_configs {
         let (kind, file) = entry

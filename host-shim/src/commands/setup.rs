@@ -272,10 +272,13 @@ pub(super) fn optimize_later(host: &Host) {
 /// its other providers are named on stderr unless `quiet`.
 pub(super) fn pack_channels(
     path: &Path,
+    sources: &Sources,
     quiet: bool,
 ) -> Result<Vec<crate::messaging::ChannelProvider>, Failure> {
-    let pack =
-        compose::pack::Pack::open(path, &pack_cache()).map_err(|e| Failure::Invalid(e.into()))?;
+    // A provider pack is held to the same signature policy as the app's.
+    let pack = compose::pack::Pack::open(&sources.local(path)?, &pack_cache())
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    sources.trust.check(path, &pack)?;
     let mut skipped = Vec::new();
     let found = crate::messaging::ChannelProvider::of_pack(&pack, &mut skipped);
     if found.is_empty() {
