@@ -239,11 +239,13 @@ fn components_come_by_tag_digest_and_lock_file_and_offline_from_the_cache() {
     assert_eq!(written["schema_version"], 1);
     assert_eq!(written["components"][0]["ref"], tag.as_str());
     assert_eq!(written["components"][0]["digest"], first.as_str());
+    // As greentic's publish scripts push components (`oras push REF
+    // FILE:application/vnd.greentic.wasm.component`, oras's default type).
     let second = registry.push(
         "acme/components/talker:1.0",
         component_bytes("echo"),
-        WASM_LAYER,
-        "application/vnd.wasm.component.v1+wasm",
+        "application/vnd.greentic.wasm.component",
+        "application/vnd.unknown.artifact.v1",
     );
     assert_ne!(first, second);
     // Without the lock the tag is asked afresh: the echo component now.
