@@ -43,6 +43,9 @@ try {
   await page.waitForFunction(() => !document.getElementById('run').disabled, null, { timeout: 60_000 });
 
   for (const id of ['hello', 'seed-001']) report.examples[id] = (await runExample(id)).output;
+  // The last run's trace (hello's: run again).
+  await runExample('hello');
+  report.trace = await page.$$eval('#trace tbody tr', (rows) => rows.map((r) => JSON.parse(r.dataset.record)));
   if (screenshot) {
     await page.selectOption('#example', 'hello');
     await page.click('#run');

@@ -59,7 +59,22 @@ function placeCaret(line, column) {
   flowEl.setSelectionRange(offset, offset);
 }
 
+// The node calls of the last run, as `host-shim run --trace` records them.
+function renderTrace(records) {
+  $('trace').tBodies[0].replaceChildren(...(records || []).map((r) => {
+    const row = document.createElement('tr');
+    row.dataset.record = JSON.stringify(r);
+    for (const cell of [r.node, r.component, r.outcome, r.micros]) {
+      const td = document.createElement('td');
+      td.textContent = String(cell);
+      row.append(td);
+    }
+    return row;
+  }));
+}
+
 function show(reply) {
+  renderTrace(reply.trace);
   const out = $('output');
   if (reply.error) {
     const e = reply.error;
@@ -93,6 +108,7 @@ function run(message, resume) {
     $('output').className = 'error';
     $('output').textContent = `stopped: no answer within ${DEADLINE_MS / 1000} s (the runner was stopped; a new one starts)`;
     setStatus('stopped');
+    renderTrace([]);
     $('reply').hidden = true;
     snapshot = '';
     startWorker();

@@ -1,10 +1,12 @@
-// Runs flows off the page's main thread: the runner and the playground's node
-// components, composed into one component and transpiled by jco (app/), WASI
-// from preview2-shim's browser implementation (shim/). One instance lives as
-// long as this worker, so the counter's in-memory state store keeps counting
-// across runs until the page starts a new worker.
-import { run } from './app/app.js';
+// Runs flows off the page's main thread: the runner component transpiled by
+// jco (runner/), its node slots calling the playground's node components,
+// transpiled apart (nodes/, wired in slots.js, which records each call as
+// `--trace` does), WASI from preview2-shim's browser implementation (shim/),
+// state in the page (state.js). One instance of each lives as long as this
+// worker, so the counter keeps counting until the page starts a new worker.
+import { run } from './runner/runner.js';
 import { PALETTE } from './examples.js';
+import { references, trace } from './slots.js';
 
 // A component reference, as the plan reports it, to the name the palette
 // knows it by: `oci://ghcr.io/acme/templates:1.0` -> `templates`,
@@ -64,6 +66,9 @@ const handle = ({ flow, resolveJson, entryJson, tenant, varsJson, resume }) => {
     }
     bindings.push({ component, slot });
   }
+  trace.length = 0;
+  references.clear();
+  for (const { component, slot } of bindings) references.set(slot, component);
   const started = performance.now();
   const outcome = run.run({
     flow: source,
@@ -76,7 +81,11 @@ const handle = ({ flow, resolveJson, entryJson, tenant, varsJson, resume }) => {
     library: [],
     resumeSnapshot: resume || '',
   });
-  return { ...printed(outcome), micros: Math.round((performance.now() - started) * 1000) };
+  return {
+    ...printed(outcome),
+    micros: Math.round((performance.now() - started) * 1000),
+    trace: [...trace],
+  };
 };
 
 self.onmessage = ({ data }) => {
@@ -86,7 +95,7 @@ self.onmessage = ({ data }) => {
   } catch (e) {
     reply = e.payload === undefined
       ? { error: { kind: 'trap', message: String(e), node: null, code: null, line: null, column: null } }
-      : { error: errorRecord(e) };
+      : { error: errorRecord(e), trace: [...trace] };
   }
   self.postMessage({ id: data.id, ...reply });
 };

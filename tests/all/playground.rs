@@ -127,6 +127,36 @@ fn the_playground_runs_flows_in_chromium_as_host_shim_does() {
         ])
         .as_str()
     );
+    // The page's trace has host-shim's `--trace` records, but the times.
+    let traced = host_shim(&[
+        "run",
+        "examples/hello/flow.yaml",
+        "--input",
+        "@examples/hello/input.json",
+        "--trace",
+        "-q",
+    ]);
+    assert_eq!(traced.code, 0, "{traced}");
+    let without_time = |mut v: Value| {
+        assert!(v["micros"].as_u64().is_some(), "{v}");
+        v.as_object_mut().unwrap().remove("micros");
+        v
+    };
+    let expected: Vec<Value> = traced
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("{\"trace\""))
+        .map(|l| without_time(serde_json::from_str(l).unwrap()))
+        .collect();
+    assert_eq!(expected.len(), 3, "{traced}");
+    let page_trace: Vec<Value> = report["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .map(without_time)
+        .collect();
+    assert_eq!(page_trace, expected);
     // The counter counts in the page's state store as in a file store.
     let store = format!("file:{}", dir.join("counter.redb").display());
     let counted: Vec<String> = (0..2)
