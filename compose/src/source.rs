@@ -326,8 +326,13 @@ impl ComponentResolver {
                 }
                 _ => match local.iter().find(|p| p.is_file()) {
                     Some(path) => Some(path.clone()),
-                    None => match oci {
-                        Some(registry) => Some(self.fetch(registry, flow_path, component)?),
+                    // With a stand-in, a component the registry cannot give
+                    // (offline, unreachable, unknown) is stood in for, as a
+                    // missing file is.
+                    None => match oci.map(|r| self.fetch(r, flow_path, component)) {
+                        Some(Ok(path)) => Some(path),
+                        Some(Err(_)) if self.stub.is_some() => None,
+                        Some(Err(e)) => return Err(e),
                         None => None,
                     },
                 },

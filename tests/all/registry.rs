@@ -339,6 +339,14 @@ fn tampered_layers_wrong_media_types_and_unknown_tags_are_refused() {
     let flow = flow_using(&dir, "ghost", &registry.reference("acme/talker:9.9"));
     let out = host_shim_with_cache(&["run", flow.to_str().unwrap(), "-q"], &dir.join("cache2"));
     expect_failure(&out, 2, "not found in the registry");
+    // `--stub-missing` stands in for what the registry cannot give, as for a
+    // missing file.
+    let out = host_shim_with_cache(
+        &["check", flow.to_str().unwrap(), "--stub-missing"],
+        &dir.join("cache2"),
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("the echo component stands in"), "{out}");
     // A digest in the flow that the registry's manifest does not have.
     let wrong = format!("sha256:{}", "0".repeat(64));
     let flow = flow_using(
