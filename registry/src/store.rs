@@ -104,13 +104,22 @@ impl Store {
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
+    // Unique per writer: other processes and other threads may be writing
+    // the same file at once.
+    static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
+        std::process::id(),
+        WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    std::fs::write(&tmp, bytes).map_err(|e| RegistryError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| RegistryError::io(path, e))
+    let written = std::fs::write(&tmp, bytes)
+        .map_err(|e| RegistryError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| RegistryError::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
