@@ -7,6 +7,7 @@
 import { run } from './runner/runner.js';
 import { PALETTE } from './examples.js';
 import { references, trace } from './slots.js';
+import { errorRecord, turnText } from './records.js';
 
 // A component reference, as the plan reports it, to the name the palette
 // knows it by: `oci://ghcr.io/acme/templates:1.0` -> `templates`,
@@ -16,29 +17,11 @@ const shortName = (reference) => {
   return last.split('@')[0].split(':')[0].replace(/\.wasm$/, '');
 };
 
-// The runner's error record, field order as in the WIT (absent = null),
-// exactly as `host-shim run --json-errors` prints it.
-const errorRecord = (e) => {
-  const err = e.payload;
-  return {
-    kind: err.kind,
-    message: err.message,
-    node: err.node ?? null,
-    code: err.code ?? null,
-    line: err.line ?? null,
-    column: err.column ?? null,
-  };
-};
-
-// A turn as host-shim prints it: the output, or the waiting record.
-const printed = (outcome) => {
-  if (outcome.tag === 'completed') return { text: outcome.val };
-  const w = outcome.val;
-  const record = { status: 'waiting', node: w.node };
-  if (w.reason !== undefined && w.reason !== null) record.reason = w.reason;
-  record.output = JSON.parse(w.outputJson);
-  return { text: JSON.stringify(record), snapshot: w.snapshotJson };
-};
+// A turn as host-shim prints it, and the snapshot that resumes a waiting one.
+const printed = (outcome) => ({
+  text: turnText(outcome),
+  snapshot: outcome.tag === 'waiting' ? outcome.val.snapshotJson : undefined,
+});
 
 const handle = ({ flow, resolveJson, entryJson, tenant, varsJson, resume }) => {
   const source = {
@@ -95,7 +78,7 @@ self.onmessage = ({ data }) => {
   } catch (e) {
     reply = e.payload === undefined
       ? { error: { kind: 'trap', message: String(e), node: null, code: null, line: null, column: null } }
-      : { error: errorRecord(e), trace: [...trace] };
+      : { error: errorRecord(e.payload), trace: [...trace] };
   }
   self.postMessage({ id: data.id, ...reply });
 };

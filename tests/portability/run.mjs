@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { errorRecord, turnText } from '../../playground/web/records.js';
 
 const [dir, flowPath, inputArg, repeatArg] = process.argv.slice(2);
 const inputPath = inputArg && inputArg !== '-' ? inputArg : undefined;
@@ -40,33 +41,14 @@ const request = baked ? undefined : {
   resumeSnapshot: '',
 };
 
-// As host-shim prints a turn: the output, or the waiting record.
-const printed = (outcome) => {
-  if (outcome.tag === 'completed') return outcome.val;
-  const w = outcome.val;
-  const record = { status: 'waiting', node: w.node };
-  if (w.reason !== undefined && w.reason !== null) record.reason = w.reason;
-  record.output = JSON.parse(w.outputJson);
-  return JSON.stringify(record);
-};
-
 try {
   for (let i = 0; i < repeat; i++) {
     const outcome = baked ? app.app.run(entryJson, tenant, '') : app.run.run(request);
-    process.stdout.write(printed(outcome) + '\n');
+    process.stdout.write(turnText(outcome) + '\n');
   }
 } catch (e) {
   if (e.payload === undefined) throw e;
-  // Field order matches the WIT record; absent options are null.
-  const err = e.payload;
-  const record = {
-    kind: err.kind,
-    message: err.message,
-    node: err.node ?? null,
-    code: err.code ?? null,
-    line: err.line ?? null,
-    column: err.column ?? null,
-  };
+  const record = errorRecord(e.payload);
   process.stdout.write(JSON.stringify({ error: record }) + '\n');
   process.exitCode = 1;
 }
