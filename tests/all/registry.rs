@@ -526,4 +526,18 @@ fn packs_run_by_reference_and_a_served_tag_is_swapped_live() {
         metrics.contains("greentic_pack_reloads_total{outcome=\"reloaded\"} 2"),
         "{metrics}"
     );
+    drop(server);
+    // With the lock, the pinned version is served (the tag has moved on).
+    let pinned = serve(
+        &PathBuf::from(&reference),
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--lock",
+            lock.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    let (_, body, _) = http("POST", &format!("{}/flows/main", pinned.base), "{}", &[]).unwrap();
+    assert!(body.contains("VERSION ONE"), "{body}");
 }

@@ -404,8 +404,10 @@ fn registry_tag(
         return Ok(None);
     }
     let tag = OciRef::parse(&text).map_err(|e| Failure::Invalid(e.into()))?;
-    // A digest never moves, and offline nothing can be asked.
-    if tag.digest().is_some() || sources.registry.offline() {
+    // A digest never moves, a lock file's pin is what is served, and
+    // offline nothing can be asked.
+    if tag.digest().is_some() || sources.registry.pinned(tag.as_str()) || sources.registry.offline()
+    {
         return Ok(None);
     }
     let digest = sources
