@@ -22,8 +22,8 @@ mod source;
 pub use baked::HttpSettings;
 pub use compose::{
     APP_EXPORT, AbiMismatch, Adapters, BotOptions, ComposeError, ComposeOptions, ComposedNode,
-    ComposedProvider, Composition, NODE_EXPORT, NodeAbi, PROVIDER_EXPORT, Parts, RUN_EXPORT,
-    RUN_SCOPE_IMPORT, RUNTIME_EXPORT, StateDecision, StateWiring, TelemetryWiring,
+    ComposedProvider, Composition, NODE_EXPORT, NodeAbi, PROVIDER_EXPORT, Parts, PreInit,
+    RUN_EXPORT, RUN_SCOPE_IMPORT, RUNTIME_EXPORT, StateDecision, StateWiring, TelemetryWiring,
     component_references, compose, is_state_import, slot_import,
 };
 pub use greentic_runner_wit::{SLOT_COUNT, slot_name};

@@ -28,6 +28,7 @@ mod host;
 mod limits;
 mod messaging;
 mod nodes;
+mod preinit;
 mod redact;
 mod runner;
 mod schedules;

@@ -6,7 +6,7 @@ use greentic_interfaces_wasmtime::component_v0_6::exports::greentic::component::
 };
 use greentic_interfaces_wasmtime::component_v0_6::greentic::types_core::core::NodeError;
 use wasmtime::Result;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Instance, Linker, ResourceTable};
 use wasmtime::error::Context;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -166,6 +166,29 @@ impl RunnerComponent {
         slots: Vec<Option<NodeSlot>>,
         state: StateCtx,
     ) -> Result<RunnerInstance> {
+        let mut store = self.store(slots, state)?;
+        let runner = self
+            .pre
+            .instantiate(&mut store)
+            .context("instantiating the runner")?;
+        Ok(RunnerInstance { store, runner })
+    }
+
+    /// [`Self::instantiate`] with no slots and no state, also giving the
+    /// component instance itself (for [`crate::preinit`]'s snapshot).
+    pub(crate) fn instantiate_bare(&self) -> Result<(RunnerInstance, Instance)> {
+        let mut store = self.store(Vec::new(), StateCtx::none())?;
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .context("instantiating the runner")?;
+        let runner = bindings::Runner::new(&mut store, &instance)?;
+        Ok((RunnerInstance { store, runner }, instance))
+    }
+
+    /// A store for one runner instance, its limits and deadline set.
+    fn store(&self, slots: Vec<Option<NodeSlot>>, state: StateCtx) -> Result<Store<RunnerState>> {
         let wasi = WasiCtx::builder()
             .inherit_stderr()
             .wall_clock(crate::clock::HostClock)
@@ -204,11 +227,7 @@ impl RunnerComponent {
             }
         });
         store.set_epoch_deadline(1);
-        let runner = self
-            .pre
-            .instantiate(&mut store)
-            .context("instantiating the runner")?;
-        Ok(RunnerInstance { store, runner })
+        Ok(store)
     }
 }
 
@@ -227,6 +246,11 @@ pub struct RunnerInstance {
 }
 
 impl RunnerInstance {
+    /// The instance's store (for [`crate::preinit`]'s snapshot).
+    pub(crate) fn store_mut(&mut self) -> &mut Store<RunnerState> {
+        &mut self.store
+    }
+
     /// Validates a flow and returns its plan.
     pub fn plan(&mut self, flow: &FlowSource) -> Result<Result<FlowPlan, RunError>> {
         self.runner

@@ -44,7 +44,7 @@ pub use names::{
     is_state_import, slot_import,
 };
 pub use options::{
-    BotOptions, ComposeError, ComposeOptions, ComposedNode, ComposedProvider, Composition,
+    BotOptions, ComposeError, ComposeOptions, ComposedNode, ComposedProvider, Composition, PreInit,
     StateDecision, StateWiring, TelemetryWiring,
 };
 pub use parts::{Adapters, Parts};
@@ -111,8 +111,23 @@ pub fn compose(
             count: components.len(),
         });
     }
+    let runner_bytes = match &options.preinit {
+        // The flows as the front part hands them to the runner (main, then library).
+        Some(preinit) => {
+            let flows: Vec<&runner_core::FlowSource> = std::iter::once(&set.main.1)
+                .chain(set.library.iter().map(|(_, source, _)| source))
+                .collect();
+            std::borrow::Cow::Owned(preinit.preinit(&parts.runner, &flows).map_err(|source| {
+                ComposeError::PreInit {
+                    flow: flow_path.display().to_string(),
+                    source,
+                }
+            })?)
+        }
+        None => std::borrow::Cow::Borrowed(&parts.runner),
+    };
     let mut composer = Composer::new(options);
-    let runner = composer.instantiate("greentic:runner", &parts.runner, "the runner component")?;
+    let runner = composer.instantiate("greentic:runner", &runner_bytes, "the runner component")?;
     let scope =
         composer.instantiate("greentic:run-scope", &parts.run_scope, "the run-scope part")?;
     composer.wire(scope, RUN_SCOPE_IMPORT, runner, RUN_SCOPE_IMPORT)?;

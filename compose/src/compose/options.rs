@@ -49,6 +49,24 @@ pub struct ComposeOptions {
     pub http: Option<HttpSettings>,
     /// Make the app a bot: channel webhooks through this provider (needs `http`).
     pub bot: Option<BotOptions>,
+    /// Pre-initialises the runner with the baked flows planned, so an
+    /// instance of the app starts with them parsed and its templates
+    /// compiled (a host that instantiates the app per request pays that
+    /// once, here); `None`: the runner as built.
+    pub preinit: Option<std::sync::Arc<dyn PreInit>>,
+}
+
+/// Snapshots the runner component after it has planned `flows` (the flows a
+/// composition bakes, exactly as its front part hands them to the runner).
+/// Composition has no Wasm engine of its own; host-shim implements this with
+/// Wasmtime and Wizer.
+pub trait PreInit: std::fmt::Debug + Send + Sync {
+    /// The runner's bytes with `flows` planned in its memory.
+    fn preinit(
+        &self,
+        runner: &[u8],
+        flows: &[&runner_core::FlowSource],
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// The composed bot's channel and provider.
@@ -236,6 +254,15 @@ pub enum ComposeError {
         reference: String,
         /// What is wrong.
         detail: String,
+    },
+    /// The runner could not be pre-initialised with the flows planned.
+    #[error("pre-initialising the runner with `{flow}` planned: {source}")]
+    PreInit {
+        /// The main flow's file.
+        flow: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// wac-graph refused a package or a wire.
     #[error("{what}: {source}")]

@@ -75,6 +75,11 @@ pub struct ComposeArgs {
     /// (only behind a gateway that does).
     #[arg(long, requires = "provider")]
     pub unverified_channel: bool,
+    /// Put the runner in the app as built, not pre-initialised with the
+    /// flows planned (an instance of the app then parses the flow and
+    /// compiles its templates on its first run).
+    #[arg(long)]
+    pub no_preinit: bool,
 }
 
 pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
@@ -124,6 +129,10 @@ pub(super) fn compose(mut args: ComposeArgs) -> Result<(), Failure> {
         deny_unapproved: args.deny_unapproved,
         http,
         bot,
+        preinit: (!args.no_preinit).then(|| {
+            std::sync::Arc::new(crate::preinit::RunnerPreInit)
+                as std::sync::Arc<dyn compose::PreInit>
+        }),
     };
     let composition = crate::compose_file(
         &args.common.flow,
