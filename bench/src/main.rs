@@ -233,9 +233,11 @@ fn fmt_dur(d: Duration) -> String {
 }
 
 fn fmt_ns(ns: f64) -> String {
-    if ns < 10_000.0 {
+    // A difference of two timings can be negative; the unit follows its size.
+    let size = ns.abs();
+    if size < 10_000.0 {
         format!("{ns:.0} ns")
-    } else if ns < 10_000_000.0 {
+    } else if size < 10_000_000.0 {
         format!("{:.1} µs", ns / 1e3)
     } else {
         format!("{:.1} ms", ns / 1e6)

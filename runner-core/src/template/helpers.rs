@@ -104,20 +104,42 @@ impl handlebars::HelperDef for SectionItems {
     }
 }
 
+/// Where `needle` starts in `text`. A flow's texts are short: a plain byte
+/// scan beats `str::contains`/`find`, whose Two-Way searcher costs more to set
+/// up than such a search (a tenth of template compiling in B8's profile of the
+/// runner component). A match of a non-empty UTF-8 needle starts on a char
+/// boundary, so the positions can slice `text`.
+pub(crate) fn find_all<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let (text, needle) = (text.as_bytes(), needle.as_bytes());
+    let first = needle.first().copied();
+    (0..(text.len() + 1).saturating_sub(needle.len()))
+        .filter(move |&at| Some(text[at]) == first && text[at..].starts_with(needle))
+}
+
+/// `text.find(needle)` by [`find_all`]'s byte scan.
+pub(crate) fn find(text: &str, needle: &str) -> Option<usize> {
+    find_all(text, needle).next()
+}
+
+/// `text.contains(needle)` by [`find_all`]'s byte scan.
+pub(crate) fn has(text: &str, needle: &str) -> bool {
+    find(text, needle).is_some()
+}
+
 /// Rewrites Mustache sections over a path into Handlebars blocks (see
 /// [`SECTION_HELPER`]); everything else is left as written.
 pub(super) fn mustache_sections(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("{{#") && !text.contains("{{^") {
+    if !has(text, "{{#") && !has(text, "{{^") {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 32);
     // What each open block was: Some(closer) for a rewritten section.
     let mut open: Vec<(String, Option<&'static str>)> = Vec::new();
     let mut rest = text;
-    while let Some(at) = rest.find("{{") {
+    while let Some(at) = find(rest, "{{") {
         out.push_str(&rest[..at]);
         let tag = &rest[at..];
-        let Some(end) = tag.find("}}") else {
+        let Some(end) = find(tag, "}}") else {
             out.push_str(tag);
             return std::borrow::Cow::Owned(out);
         };
@@ -158,7 +180,7 @@ pub(super) fn mustache_sections(text: &str) -> std::borrow::Cow<'_, str> {
 /// Whether `text` reads the root `name` (`name.` / `name[` / `{{name}}`, not
 /// as the tail of a longer name).
 pub(super) fn mentions_root(text: &str, name: &str) -> bool {
-    text.match_indices(name).any(|(at, _)| {
+    find_all(text, name).any(|at| {
         let before = text[..at].chars().next_back();
         let after = text[at + name.len()..].chars().next();
         !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
@@ -171,13 +193,13 @@ pub(super) fn mentions_root(text: &str, name: &str) -> bool {
 /// `{{#each xs as |x|}}`) and `||` inside strings are not filters.
 pub(super) fn liquid_filter(text: &str) -> Option<String> {
     let mut rest = text;
-    while let Some(open) = rest.find("{{") {
+    while let Some(open) = find(rest, "{{") {
         let after = &rest[open + 2..];
-        let close = after.find("}}")?;
+        let close = find(after, "}}")?;
         let inner = &after[..close];
         let body = inner.trim_start_matches(['{', '~', ' ']);
         let has_filter = inner.contains('|')
-            && !inner.contains("||")
+            && !has(inner, "||")
             && !body.starts_with('#')
             && !body.starts_with('!')
             && !inner.contains(" as |");

@@ -27,7 +27,8 @@ mod plain;
 
 use helpers::{
     DEFAULT_HELPER, SECTION_HELPER, SectionItems, TYPED_HELPER, default_helper,
-    describe_render_error, liquid_filter, mentions_root, mustache_sections, typed_value_helper,
+    describe_render_error, has, liquid_filter, mentions_root, mustache_sections,
+    typed_value_helper,
 };
 use plain::{Piece, lookup, render_plain, scan_plain, simple_path, single_path_expression};
 
@@ -133,9 +134,9 @@ impl Templates {
         needs.in_alias |= mentions_root(text, "in");
         needs.state_view |= ["state.entry", "state.input", "state.nodes"]
             .iter()
-            .any(|r| text.contains(r));
+            .any(|r| has(text, r));
         needs.now |= mentions_root(text, "now");
-        needs.entry_input |= text.contains("input");
+        needs.entry_input |= has(text, "input");
     }
 
     /// Compiles a node input tree. `field` is the path of `value` for messages.
@@ -146,7 +147,7 @@ impl Templates {
         value: &Value,
     ) -> Result<InputTemplate, TemplateError> {
         let compiled = match value {
-            Value::String(s) if s.contains("{{") => self.compile_string(node, field, s)?,
+            Value::String(s) if has(s, "{{") => self.compile_string(node, field, s)?,
             Value::Array(items) => InputTemplate::Array(
                 items
                     .iter()
@@ -186,7 +187,7 @@ impl Templates {
         field: impl FnOnce() -> String,
     ) -> Result<InputTemplate, TemplateError> {
         match value {
-            Value::String(s) if !s.contains("{{") => Ok(InputTemplate::Literal(value.clone())),
+            Value::String(s) if !has(s, "{{") => Ok(InputTemplate::Literal(value.clone())),
             Value::Null | Value::Bool(_) | Value::Number(_) => {
                 Ok(InputTemplate::Literal(value.clone()))
             }
@@ -441,6 +442,42 @@ mod tests {
     fn both(text: &str, data: &Value, strict: bool) -> (Option<String>, Result<String, String>) {
         render_both_ways(text, data, strict)
             .unwrap_or_else(|| panic!("`{text}` is not a text template"))
+    }
+
+    #[test]
+    fn byte_search_finds_what_std_finds() {
+        let texts = [
+            "",
+            "{",
+            "{{",
+            "a{{b}}{{",
+            "é{{x}}ü{{",
+            "state.entry in input",
+            "ééé",
+        ];
+        let needles = ["{{", "}}", "input", "é", "ü{{", "state.entry", "x"];
+        for text in texts {
+            for needle in needles {
+                let ours: Vec<usize> = helpers::find_all(text, needle).collect();
+                let std: Vec<usize> = text.match_indices(needle).map(|(at, _)| at).collect();
+                // std's matches do not overlap; ours do ("{{{" holds "{{" twice).
+                assert!(
+                    std.iter().all(|at| ours.contains(at)),
+                    "{text:?} {needle:?}"
+                );
+                assert_eq!(
+                    has(text, needle),
+                    text.contains(needle),
+                    "{text:?} {needle:?}"
+                );
+                assert_eq!(
+                    helpers::find(text, needle),
+                    text.find(needle),
+                    "{text:?} {needle:?}"
+                );
+                assert!(ours.iter().all(|&at| text[at..].starts_with(needle)));
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use handlebars::Template;
 use handlebars::template::{Parameter, TemplateElement};
 use serde_json::Value;
 
+use super::helpers::find;
+
 /// A piece of a plain text template.
 #[derive(Debug, Clone)]
 pub(crate) enum Piece {
@@ -54,7 +56,7 @@ pub(super) fn scan_plain(text: &str) -> Option<Vec<Piece>> {
     }
     let mut pieces = Vec::new();
     let mut rest = text;
-    while let Some(open) = rest.find("{{") {
+    while let Some(open) = find(rest, "{{") {
         let literal = &rest[..open];
         if literal.contains('{') {
             return None;
@@ -68,7 +70,7 @@ pub(super) fn scan_plain(text: &str) -> Option<Vec<Piece>> {
         } else {
             (2, "}}")
         };
-        let end = tag.find(close)?;
+        let end = find(tag, close)?;
         // `{{{{` opens a raw block; a brace right after the close would be
         // read as part of the tag.
         let after = &tag[end + close.len()..];
